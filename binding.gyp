@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "sigaudit",
+      "sources": ["native/probe.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "bpf",
+        "build/bpf"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "libraries": ["-lbpf", "-lelf", "-lz"]
+    }
+  ]
+}

@@ -1,0 +1,382 @@
+// The addon: a thin, policy-free owner of the BPF object, its links and its
+// ring buffer. It loads, attaches, drains records to JavaScript in batches,
+// reads the drop counters and tears down. Decoding, naming, filtering
+// choices and storage all live in TypeScript (src/record).
+#include <napi.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "sigaudit.h"
+#include "sigaudit.skel.h"
+
+namespace {
+
+// libbpf reports through one global print callback; lines are collected here
+// and handed to the JavaScript logger after each call into the addon.
+std::mutex log_mutex;
+std::vector<std::pair<std::string, std::string>> pending_log;
+
+int collect_libbpf_log(enum libbpf_print_level level, const char *format, va_list args) {
+  char line[1024];
+  vsnprintf(line, sizeof(line), format, args);
+  const char *name = level == LIBBPF_WARN ? "warn" : level == LIBBPF_INFO ? "info" : "debug";
+  std::lock_guard<std::mutex> lock(log_mutex);
+  pending_log.emplace_back(name, line);
+  return 0;
+}
+
+Napi::FunctionReference error_class;
+
+// Every native failure reaches JavaScript as the error class TypeScript
+// registered, with the step that failed, the errno and libbpf's log lines.
+Napi::Error native_error(Napi::Env env, const std::string &step, int err,
+                         const std::string &message) {
+  std::vector<std::pair<std::string, std::string>> log;
+  {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    log.swap(pending_log);
+  }
+  Napi::Array log_lines = Napi::Array::New(env, log.size());
+  for (size_t i = 0; i < log.size(); i++) log_lines[i] = Napi::String::New(env, log[i].second);
+  Napi::Object details = Napi::Object::New(env);
+  details["message"] = message + ": " + strerror(err);
+  details["step"] = step;
+  details["errno"] = err;
+  details["libbpfLog"] = log_lines;
+  if (error_class.IsEmpty()) {
+    Napi::Error error = Napi::Error::New(env, message + ": " + strerror(err));
+    error.Set("step", step);
+    error.Set("errno", Napi::Number::New(env, err));
+    return error;
+  }
+  return Napi::Error(env, error_class.New({details}));
+}
+
+uint64_t clock_ns(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
+}
+
+struct Batch {
+  std::vector<uint8_t> bytes;
+};
+
+class Probe : public Napi::ObjectWrap<Probe> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Probe",
+                       {
+                           InstanceMethod("attach", &Probe::Attach),
+                           InstanceMethod("start", &Probe::Start),
+                           InstanceMethod("stats", &Probe::Stats),
+                           InstanceMethod("close", &Probe::Close),
+                       });
+  }
+
+  // new Probe({ ringBytes, wakeupBytes, skipProbes, onlySignals, excludedComms, log })
+  // opens the object, sets its read-only filters and loads it.
+  explicit Probe(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Probe>(info) {
+    Napi::Env env = info.Env();
+    Napi::Object options = info[0].As<Napi::Object>();
+    log_ = Napi::Persistent(options.Get("log").As<Napi::Function>());
+
+    skel_ = sigaudit_bpf__open();
+    if (!skel_) throw native_error(env, "open", errno, "opening the BPF object failed");
+
+    skel_->rodata->skip_probes = options.Get("skipProbes").ToBoolean();
+    bool lossless;
+    skel_->rodata->only_signals = options.Get("onlySignals").As<Napi::BigInt>().Uint64Value(&lossless);
+    skel_->rodata->wakeup_bytes = options.Get("wakeupBytes").ToNumber().Int64Value();
+    Napi::Array comms = options.Get("excludedComms").As<Napi::Array>();
+    skel_->rodata->excluded_comm_count = comms.Length();
+    for (uint32_t i = 0; i < comms.Length(); i++) {
+      std::string comm = comms.Get(i).ToString();
+      char *slot = const_cast<char *>(skel_->rodata->excluded_comms[i]);
+      strncpy(slot, comm.c_str(), SIGAUDIT_COMM_LEN);
+    }
+    uint32_t ring_bytes = options.Get("ringBytes").ToNumber().Uint32Value();
+    int err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+    if (err) throw Fail(env, "ring-size", -err, "setting the ring buffer size failed");
+
+    err = sigaudit_bpf__load(skel_);
+    if (err) throw Fail(env, "load", -err, "loading the BPF program into the kernel failed");
+    FlushLog(env);
+  }
+
+  ~Probe() { Teardown(); }
+
+ private:
+  Napi::Error Fail(Napi::Env env, const std::string &step, int err, const std::string &message) {
+    Napi::Error error = native_error(env, step, err, message);
+    Teardown();
+    return error;
+  }
+
+  void FlushLog(Napi::Env env) {
+    std::vector<std::pair<std::string, std::string>> log;
+    {
+      std::lock_guard<std::mutex> lock(log_mutex);
+      log.swap(pending_log);
+    }
+    for (auto &line : log)
+      log_.Call({Napi::String::New(env, line.first), Napi::String::New(env, line.second)});
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (!skel_) throw native_error(env, "closed", EBADF, "the probe is closed");
+  }
+
+  // attach(programName): attaches one program, so TypeScript chooses the
+  // order (exits before enters) and names the probe in any failure.
+  Napi::Value Attach(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    std::string name = info[0].ToString();
+    bpf_program *program = bpf_object__find_program_by_name(skel_->obj, name.c_str());
+    if (!program) throw native_error(env, "attach", ENOENT, "no BPF program named " + name);
+    bpf_link *link = bpf_program__attach(program);
+    if (!link) throw native_error(env, "attach", errno, "attaching " + name + " failed");
+    links_.push_back(link);
+    FlushLog(env);
+    return env.Undefined();
+  }
+
+  // start(onBatch, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes }):
+  // a thread drains the ring buffer continuously so the kernel side never
+  // waits on SQLite; JavaScript receives one Buffer per batch.
+  Napi::Value Start(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (drainer_.joinable()) throw native_error(env, "start", EBUSY, "the probe is already started");
+    Napi::Object options = info[1].As<Napi::Object>();
+    poll_ms_ = options.Get("pollMs").ToNumber().Int32Value();
+    flush_ms_ = options.Get("flushMs").ToNumber().Int32Value();
+    max_batch_events_ = options.Get("maxBatchEvents").ToNumber().Uint32Value();
+    max_queued_bytes_ = options.Get("maxQueuedBytes").ToNumber().Int64Value();
+
+    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Probe::OnRecord, this, nullptr);
+    if (!ring_) throw native_error(env, "ring-buffer", errno, "opening the ring buffer failed");
+    deliver_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sigaudit-drain", 0,
+                                             1, this, [](Napi::Env, Probe *self) {
+                                               self->closed_->Resolve(self->final_stats_.Value());
+                                               self->final_stats_.Reset();
+                                               self->Unref();
+                                             });
+    // The drain thread and the last batches use this object: keep it alive
+    // until the thread-safe function is finalized.
+    Ref();
+    batch_ = new Batch();
+    drainer_ = std::thread([this] { Drain(); });
+    return env.Undefined();
+  }
+
+  static int OnRecord(void *ctx, void *data, size_t size) {
+    Probe *self = static_cast<Probe *>(ctx);
+    if (size != sizeof(sigaudit_event)) return 0;
+    auto *bytes = static_cast<const uint8_t *>(data);
+    self->batch_->bytes.insert(self->batch_->bytes.end(), bytes, bytes + size);
+    if (self->batch_->bytes.size() >= self->max_batch_events_ * sizeof(sigaudit_event)) self->Flush();
+    return 0;
+  }
+
+  void Flush() {
+    if (batch_->bytes.empty()) return;
+    Batch *batch = batch_;
+    batch_ = new Batch();
+    queued_bytes_ += batch->bytes.size();
+    napi_status status = deliver_.NonBlockingCall(batch, [this](Napi::Env env, Napi::Function onBatch,
+                                                                Batch *batch) {
+      size_t length = batch->bytes.size();
+      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
+          env, batch->bytes.data(), length, [](Napi::Env, uint8_t *, Batch *batch) { delete batch; },
+          batch);
+      try {
+        onBatch.Call({buffer});
+      } catch (const Napi::Error &error) {
+        error.ThrowAsJavaScriptException();
+      }
+      queued_bytes_ -= length;
+    });
+    if (status != napi_ok) {
+      queued_bytes_ -= batch->bytes.size();
+      delete batch;
+    }
+  }
+
+  void Drain() {
+    auto last_flush = std::chrono::steady_clock::now();
+    while (!stopping_) {
+      // Past the memory bound, stop draining: the ring buffer fills and
+      // the kernel counts what it drops, so the loss is recorded.
+      if (queued_bytes_ > max_queued_bytes_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
+        continue;
+      }
+      ring_buffer__poll(ring_, poll_ms_);
+      ring_buffer__consume(ring_);
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_flush >= std::chrono::milliseconds(flush_ms_)) {
+        Flush();
+        last_flush = now;
+      }
+    }
+    ring_buffer__consume(ring_);
+    Flush();
+  }
+
+  Napi::Object ReadStats(Napi::Env env) {
+    int cpus = libbpf_num_possible_cpus();
+    std::vector<uint64_t> values(cpus > 0 ? cpus : 1);
+    Napi::Object stats = Napi::Object::New(env);
+    const char *names[SIGAUDIT_COUNTER_COUNT] = {"ringbufDrops", "inflightDrops"};
+    for (uint32_t key = 0; key < SIGAUDIT_COUNTER_COUNT; key++) {
+      uint64_t total = 0;
+      if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), values.data(),
+                               values.size() * sizeof(uint64_t), 0) == 0)
+        for (uint64_t value : values) total += value;
+      stats[names[key]] = Napi::BigInt::New(env, total);
+    }
+    return stats;
+  }
+
+  // stats(): the kernel-side drop counters, summed over CPUs.
+  Napi::Value Stats(const Napi::CallbackInfo &info) {
+    CheckOpen(info.Env());
+    return ReadStats(info.Env());
+  }
+
+  // close(): detach, drain what is left, deliver the last batch, free.
+  // Resolves with the final counters once JavaScript has every batch;
+  // calling it again returns the same promise.
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (close_promise_.IsEmpty()) {
+      closed_.emplace(Napi::Promise::Deferred::New(env));
+      close_promise_ = Napi::Persistent(closed_->Promise());
+      if (!skel_) {
+        closed_->Resolve(env.Undefined());
+        return close_promise_.Value();
+      }
+      for (bpf_link *link : links_) bpf_link__destroy(link);
+      links_.clear();
+      bool started = drainer_.joinable();
+      if (started) {
+        stopping_ = true;
+        drainer_.join();
+      }
+      final_stats_ = Napi::Persistent(ReadStats(env));
+      Teardown();
+      if (started)
+        deliver_.Release();
+      else
+        closed_->Resolve(final_stats_.Value());
+    }
+    return close_promise_.Value();
+  }
+
+  void Teardown() {
+    for (bpf_link *link : links_) bpf_link__destroy(link);
+    links_.clear();
+    if (drainer_.joinable()) {
+      stopping_ = true;
+      drainer_.join();
+    }
+    if (ring_) ring_buffer__free(ring_);
+    ring_ = nullptr;
+    if (skel_) sigaudit_bpf__destroy(skel_);
+    skel_ = nullptr;
+    delete batch_;
+    batch_ = nullptr;
+  }
+
+  sigaudit_bpf *skel_ = nullptr;
+  std::vector<bpf_link *> links_;
+  ring_buffer *ring_ = nullptr;
+  std::thread drainer_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> queued_bytes_{0};
+  Batch *batch_ = nullptr;
+  Napi::ThreadSafeFunction deliver_;
+  Napi::FunctionReference log_;
+  Napi::ObjectReference final_stats_;
+  Napi::Reference<Napi::Promise> close_promise_;
+  std::optional<Napi::Promise::Deferred> closed_;
+  int poll_ms_ = 10;
+  int flush_ms_ = 100;
+  uint32_t max_batch_events_ = 65536;
+  int64_t max_queued_bytes_ = 256 << 20;
+};
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {
+  error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// realtime - boottime in ns, read as close together as the clocks allow:
+// user space adds it to the kernel's boot-time stamps.
+Napi::Value RealtimeOffset(const Napi::CallbackInfo &info) {
+  uint64_t boot_before = clock_ns(CLOCK_BOOTTIME);
+  uint64_t real = clock_ns(CLOCK_REALTIME);
+  uint64_t boot_after = clock_ns(CLOCK_BOOTTIME);
+  int64_t offset = int64_t(real) - int64_t(boot_before + (boot_after - boot_before) / 2);
+  return Napi::BigInt::New(info.Env(), offset);
+}
+
+Napi::Object Layout(Napi::Env env) {
+  Napi::Object offsets = Napi::Object::New(env);
+#define OFFSET(field) offsets[#field] = Napi::Number::New(env, offsetof(sigaudit_event, field))
+  OFFSET(boot_ns);
+  OFFSET(sender_cgroup);
+  OFFSET(delivered_cgroup);
+  OFFSET(ret);
+  OFFSET(kind);
+  OFFSET(source);
+  OFFSET(flags);
+  OFFSET(sender_pid);
+  OFFSET(sender_tid);
+  OFFSET(sender_uid);
+  OFFSET(sender_auid);
+  OFFSET(sender_ppid);
+  OFFSET(target_pid);
+  OFFSET(target_tid);
+  OFFSET(delivered_pid);
+  OFFSET(delivered_tid);
+  OFFSET(signal);
+  OFFSET(si_code);
+  OFFSET(result);
+  OFFSET(deliveries);
+  OFFSET(sender_comm);
+  OFFSET(delivered_comm);
+#undef OFFSET
+  Napi::Object layout = Napi::Object::New(env);
+  layout["size"] = Napi::Number::New(env, sizeof(sigaudit_event));
+  layout["offsets"] = offsets;
+  return layout;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  libbpf_set_print(collect_libbpf_log);
+  exports["Probe"] = Probe::Define(env);
+  exports["setErrorClass"] = Napi::Function::New(env, SetErrorClass);
+  exports["realtimeOffset"] = Napi::Function::New(env, RealtimeOffset);
+  exports["layout"] = Layout(env);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sigaudit, Init)
