@@ -1,0 +1,47 @@
+// Parsers for flag values. Each failure names the flag, what it expects,
+// and an example, and is raised as commander's InvalidArgumentError.
+import { InvalidArgumentError } from 'commander';
+import { signalNumber } from './names';
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** '16M', '16MiB', '4096' -> bytes. */
+export function parseSize(text: string): number {
+  const match = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(text.trim());
+  if (!match) throw new InvalidArgumentError(`expected a size such as 16M, 512K or 4096, got "${text}"`);
+  return Number(match[1]) * SIZE_UNITS[match[2].toUpperCase()];
+}
+
+/** A ring buffer size: a power of two of at least one page, as the kernel requires. */
+export function parseRingSize(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes < 4096 || (bytes & (bytes - 1)) !== 0 || bytes > 1024 ** 3)
+    throw new InvalidArgumentError(`expected a power of two between 4K and 1G (e.g. 16M), got "${text}"`);
+  return bytes;
+}
+
+export function parsePositiveInt(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) <= 0)
+    throw new InvalidArgumentError(`expected a positive whole number, got "${text}"`);
+  return Number(text);
+}
+
+/** 'TERM', 'SIGKILL', '9' -> signal number. */
+export function parseSignal(text: string): number {
+  const signal = signalNumber(text);
+  if (signal === undefined)
+    throw new InvalidArgumentError(`expected a signal name or number (e.g. TERM, SIGKILL, 9, RTMIN+1), got "${text}"`);
+  return signal;
+}
+
+/** 'TERM,KILL,HUP' -> signal numbers (signal 0 excluded: see --skip-probes). */
+export function parseSignalList(text: string): number[] {
+  const signals = text.split(',').map((part) => parseSignal(part));
+  if (signals.includes(0)) throw new InvalidArgumentError('signal 0 is not a signal here; use --skip-probes to drop liveness checks');
+  return signals;
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  if (Buffer.byteLength(value) > 15) throw new InvalidArgumentError(`a process name (comm) has at most 15 bytes, got "${value}"`);
+  return [...previous, value];
+}

@@ -1,0 +1,86 @@
+// The typed face of the native addon (native/probe.cc). Nothing here
+// decides anything: the recorder chooses options and order.
+import { join } from 'node:path';
+import { NativeError } from '../errors';
+
+export interface ProbeOptions {
+  ringBytes: number;
+  wakeupBytes: number;
+  skipProbes: boolean;
+  /** Bit (signal - 1) set for each signal to keep; 0n keeps all. */
+  onlySignals: bigint;
+  excludedComms: string[];
+  log: (level: 'warn' | 'info' | 'debug', line: string) => void;
+}
+
+export interface DrainOptions {
+  /** How long the drain thread waits for a wakeup before draining anyway. */
+  pollMs: number;
+  /** How often a partial batch is handed to JavaScript. */
+  flushMs: number;
+  maxBatchEvents: number;
+  /** Batches handed over but not yet written, past which draining pauses. */
+  maxQueuedBytes: number;
+}
+
+export interface ProbeStats {
+  ringbufDrops: bigint;
+  inflightDrops: bigint;
+}
+
+export interface Probe {
+  attach(program: string): void;
+  start(onBatch: (records: Buffer) => void, options: DrainOptions): void;
+  stats(): ProbeStats;
+  close(): Promise<ProbeStats>;
+}
+
+export interface EventLayout {
+  size: number;
+  offsets: Record<string, number>;
+}
+
+interface Addon {
+  Probe: new (options: ProbeOptions) => Probe;
+  setErrorClass(errorClass: typeof NativeError): void;
+  realtimeOffset(): bigint;
+  layout: EventLayout;
+}
+
+let addon: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (!addon) {
+    addon = require(join(__dirname, '..', '..', '..', 'build', 'Release', 'sigaudit.node')) as Addon;
+    addon.setErrorClass(NativeError);
+  }
+  return addon;
+}
+
+/**
+ * Programs in attach order: the syscall exits before their entries (an
+ * entry seen without its exit would linger), and interrupt exits before
+ * entries (an exit without its entry is ignored, the reverse would stick).
+ */
+export const PROGRAMS = [
+  'exit_kill',
+  'exit_tkill',
+  'exit_tgkill',
+  'exit_rt_sigqueueinfo',
+  'exit_rt_tgsigqueueinfo',
+  'exit_pidfd_send_signal',
+  'irq_handler_exit',
+  'softirq_exit',
+  'hrtimer_expire_exit',
+  'irq_handler_entry',
+  'softirq_entry',
+  'hrtimer_expire_entry',
+  'signal_generate',
+  'mark_victim',
+  'enter_kill',
+  'enter_tkill',
+  'enter_tgkill',
+  'enter_rt_sigqueueinfo',
+  'enter_rt_tgsigqueueinfo',
+  'enter_pidfd_send_signal',
+] as const;

@@ -1,0 +1,141 @@
+// The recorder's side of the store: runs, batches of signals, drop windows,
+// and moving rows from the unindexed hot table into the indexed archive.
+import type Database from 'better-sqlite3';
+import type { Origin, Result, Source } from '../names';
+
+/** One row of the signals table: a task a signal reached, or a send that reached none. */
+export interface SignalRow {
+  tsNs: bigint;
+  /** 0 for a send's first row; rows 1..n are further tasks it reached. */
+  fanout: number;
+  source: Source;
+  senderPid: number | null;
+  senderTid: number | null;
+  senderComm: string | null;
+  senderUid: number | null;
+  senderAuid: number | null;
+  senderPpid: number | null;
+  senderCgroup: bigint | null;
+  targetPid: number | null;
+  targetTid: number | null;
+  deliveredPid: number | null;
+  deliveredTid: number | null;
+  deliveredComm: string | null;
+  deliveredCgroup: bigint | null;
+  signal: number;
+  ret: number | null;
+  result: Result | null;
+  siCode: number;
+  origin: Origin | null;
+  /** Set by the writer once the row has its id. */
+  id?: bigint;
+}
+
+export interface CgroupName {
+  id: bigint;
+  path: string;
+  unit: string | null;
+}
+
+export interface RunInfo {
+  startedNs: bigint;
+  host: string;
+  kernel: string;
+  version: string;
+  recorderPid: number;
+  ringBytes: number;
+}
+
+export class SignalWriter {
+  private nextId: bigint;
+  private readonly insertSignal: Database.Statement;
+  private readonly insertCgroup: Database.Statement;
+  private readonly updateOrigin: Database.Statement;
+  private readonly updateArchivedOrigin: Database.Statement;
+  private readonly insertDrop: Database.Statement;
+  private readonly updateRun: Database.Statement;
+  private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[]) => void;
+
+  constructor(private readonly db: Database.Database) {
+    const last = db
+      .prepare('SELECT max(id) AS id FROM signals')
+      .safeIntegers(true)
+      .get() as { id: bigint | null };
+    this.nextId = (last.id ?? 0n) + 1n;
+    this.insertSignal = db.prepare(`INSERT INTO signals_hot VALUES (
+      @id, @tsNs, @fanout, @source, @senderPid, @senderTid, @senderComm, @senderUid, @senderAuid,
+      @senderPpid, @senderCgroup, @targetPid, @targetTid, @deliveredPid, @deliveredTid,
+      @deliveredComm, @deliveredCgroup, @signal, @ret, @result, @siCode, @origin)`);
+    this.insertCgroup = db.prepare(
+      'INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit',
+    );
+    this.updateOrigin = db.prepare(
+      'UPDATE signals_hot SET origin = @origin WHERE id = @id',
+    );
+    this.updateArchivedOrigin = db.prepare(
+      'UPDATE signals_archive SET origin = @origin WHERE id = @id',
+    );
+    this.insertDrop = db.prepare(
+      'INSERT INTO drops (run_id, from_ns, to_ns, count, reason) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.updateRun = db.prepare(
+      'UPDATE runs SET events = ?, drops = ?, stopped_ns = ?, stop_reason = ? WHERE id = ?',
+    );
+    this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[]) => {
+      for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
+      for (const row of rows) {
+        row.id = this.nextId++;
+        this.insertSignal.run(row);
+      }
+    });
+  }
+
+  beginRun(info: RunInfo): number {
+    const result = this.db
+      .prepare(
+        'INSERT INTO runs (started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(info.startedNs, info.host, info.kernel, info.version, info.recorderPid, info.ringBytes);
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Writes one batch in one transaction; rows get their ids. */
+  write(rows: SignalRow[], cgroups: CgroupName[] = []): void {
+    this.writeBatch(rows, cgroups);
+  }
+
+  /** Relabels a row already written (the OOM killer's mark comes after its SIGKILL). */
+  relabel(id: bigint, origin: Origin): void {
+    if (this.updateOrigin.run({ origin, id }).changes === 0) this.updateArchivedOrigin.run({ origin, id });
+  }
+
+  recordDrop(runId: number, fromNs: bigint, toNs: bigint, count: bigint, reason: string): void {
+    this.insertDrop.run(runId, fromNs, toNs, count, reason);
+  }
+
+  /** Counts so far, and how the run ended (null while it records). */
+  updateRunTotals(runId: number, events: number, drops: bigint, stoppedNs: bigint | null, stopReason: string | null): void {
+    this.updateRun.run(events, drops, stoppedNs, stopReason, runId);
+  }
+
+  /**
+   * Moves up to maxRows of the oldest hot rows into the archive, whose
+   * indexes are maintained here, off the path that takes bursts.
+   * Returns how many rows moved.
+   */
+  archive(maxRows: number): number {
+    const move = this.db.transaction(() => {
+      const bound = this.db
+        .prepare('SELECT id FROM signals_hot ORDER BY id LIMIT 1 OFFSET ?')
+        .safeIntegers(true)
+        .get(maxRows - 1) as { id: bigint } | undefined;
+      const limit = bound ? 'WHERE id <= @bound' : '';
+      const moved = this.db
+        .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
+        .run(bound ? { bound: bound.id } : {}).changes;
+      this.db.prepare(`DELETE FROM signals_hot ${limit}`).run(bound ? { bound: bound.id } : {});
+      return moved;
+    });
+    return move.immediate();
+  }
+}
