@@ -38,6 +38,6 @@ export async function buildLoadgen(): Promise<string> {
 export async function runLoad(binary: string, options: LoadOptions): Promise<LoadResult> {
   const args = [options.mode, String(options.count), String(options.procs ?? 1)];
   if (options.ratePerProc) args.push('--rate', String(options.ratePerProc));
-  const { stdout } = await runChecked(binary, args);
+  const { stdout } = await runChecked(binary, args, { killGroupOnExit: true });
   return JSON.parse(stdout) as LoadResult;
 }

@@ -1,5 +1,15 @@
 // Small process helpers shared by the load generator and the tracers.
 import { spawn, ChildProcess, SpawnOptions } from 'node:child_process';
+import { registerCleanup } from './cleanup';
+
+export interface CommandOptions extends SpawnOptions {
+  /**
+   * Run the command in its own process group and kill the whole group if the
+   * bench exits first: the load generator forks workers that would otherwise
+   * keep sending signals after the bench is gone.
+   */
+  killGroupOnExit?: boolean;
+}
 
 export interface CommandResult {
   code: number | null;
@@ -13,20 +23,31 @@ export interface CommandResult {
  * started by the bench write to pipes that must keep being drained while a
  * load runs, which a *Sync call would stall.
  */
-export function runCommand(command: string, args: string[], options: SpawnOptions = {}): Promise<CommandResult> {
+export function runCommand(command: string, args: string[], options: CommandOptions = {}): Promise<CommandResult> {
+  const { killGroupOnExit, ...spawnOptions } = options;
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { ...spawnOptions, detached: killGroupOnExit, stdio: ['ignore', 'pipe', 'pipe'] });
+    const unregister =
+      killGroupOnExit && child.pid !== undefined
+        ? registerCleanup(`kill ${command}`, () => process.kill(-child.pid!, 'SIGKILL'))
+        : () => {};
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('error', (error) => {
+      unregister();
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      unregister();
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 
 /** Like runCommand, but a non-zero exit is an error that quotes the command's stderr. */
-export async function runChecked(command: string, args: string[], options: SpawnOptions = {}): Promise<CommandResult> {
+export async function runChecked(command: string, args: string[], options: CommandOptions = {}): Promise<CommandResult> {
   const result = await runCommand(command, args, options);
   if (result.code !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.code}`;

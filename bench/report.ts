@@ -1,0 +1,194 @@
+// Turns measurements into the stdout table, bench/results/latest.md and
+// bench/results/latest.json. The markdown is meant to be pasted into the
+// README's Performance section as is.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { LoadResult } from './loadgen';
+import { summarize, Summary } from './stats';
+import type { TracerSessionStats } from './tracers';
+
+export interface Workload {
+  /** Stable identifier used in JSON. */
+  id: string;
+  /** What the table calls it. */
+  label: string;
+  mode: LoadResult['mode'];
+  procs: number;
+}
+
+/** One bare run and the traced run that followed it in the same round. */
+export interface PairedRun {
+  round: number;
+  tracer: string;
+  workload: string;
+  bare: LoadResult;
+  traced: LoadResult;
+}
+
+/** One start()…stop() of a tracer: what it saw while the traced runs ran. */
+export interface TracerSession {
+  round: number;
+  tracer: string;
+  sent: number;
+  stats: TracerSessionStats;
+}
+
+export interface BenchMeta {
+  mode: 'quick' | 'full';
+  rounds: number;
+  date: string;
+  durationSeconds: number;
+  host: Record<string, string>;
+  tracerDescriptions: Record<string, string>;
+  /** Tracing or auditing processes not started by the bench, which would skew every figure. */
+  foreignTracers: string[];
+}
+
+export interface CostSummary {
+  tracer: string;
+  workload: string;
+  label: string;
+  bareNsPerOp: Summary;
+  tracedNsPerOp: Summary;
+  ratio: Summary;
+}
+
+export interface CompletenessSummary {
+  tracer: string;
+  sent: number;
+  recorded?: number;
+  dropped?: number;
+}
+
+export interface BenchReport {
+  meta: BenchMeta;
+  cost: CostSummary[];
+  completeness: CompletenessSummary[];
+  runs: PairedRun[];
+  sessions: TracerSession[];
+}
+
+export function buildReport(meta: BenchMeta, tracers: string[], workloads: Workload[], runs: PairedRun[], sessions: TracerSession[]): BenchReport {
+  const cost: CostSummary[] = [];
+  for (const tracer of tracers) {
+    for (const workload of workloads) {
+      const pairs = runs.filter((run) => run.tracer === tracer && run.workload === workload.id);
+      if (pairs.length === 0) continue;
+      cost.push({
+        tracer,
+        workload: workload.id,
+        label: workload.label,
+        bareNsPerOp: summarize(pairs.map((p) => p.bare.ns_per_op)),
+        tracedNsPerOp: summarize(pairs.map((p) => p.traced.ns_per_op)),
+        ratio: summarize(pairs.map((p) => p.traced.ns_per_op / p.bare.ns_per_op)),
+      });
+    }
+  }
+  const completeness = tracers.map((tracer) => {
+    const mine = sessions.filter((s) => s.tracer === tracer);
+    const total = (pick: (s: TracerSessionStats) => number | undefined): number | undefined =>
+      mine.every((s) => pick(s.stats) !== undefined) && mine.length > 0
+        ? mine.reduce((sum, s) => sum + pick(s.stats)!, 0)
+        : undefined;
+    return {
+      tracer,
+      sent: mine.reduce((sum, s) => sum + s.sent, 0),
+      recorded: total((s) => s.recorded),
+      dropped: total((s) => s.dropped),
+    };
+  });
+  return { meta, cost, completeness, runs, sessions };
+}
+
+const ns = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const factor = (value: number) => (value >= 10 ? value.toFixed(1) : value.toFixed(2));
+const withRange = (s: Summary, format: (v: number) => string) => `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
+const ratioWithRange = (s: Summary) => `${factor(s.median)}× (${factor(s.min)}–${factor(s.max)})`;
+const percent = (value: number) => `${value >= 1 ? '+' : ''}${((value - 1) * 100).toFixed(0)} %`;
+
+function costRows(report: BenchReport): string[][] {
+  return report.cost.map((c) => [
+    c.tracer,
+    c.label,
+    withRange(c.bareNsPerOp, ns),
+    withRange(c.tracedNsPerOp, ns),
+    ratioWithRange(c.ratio),
+    percent(c.ratio.median),
+  ]);
+}
+const COST_HEADERS = ['tracer', 'workload', 'bare ns/op', 'traced ns/op', 'slowdown (traced ÷ bare)', 'overhead'];
+
+function completenessRows(report: BenchReport): string[][] {
+  return report.completeness
+    .filter((c) => c.tracer !== 'none')
+    .map((c) => [
+      c.tracer,
+      String(c.sent),
+      c.recorded === undefined ? 'not counted' : `${c.recorded} (${((100 * c.recorded) / Math.max(1, c.sent)).toFixed(1)} %)`,
+      c.dropped === undefined ? 'not reported' : String(c.dropped),
+    ]);
+}
+const COMPLETENESS_HEADERS = ['tracer', 'signal syscalls sent', 'recorded (load generator)', 'drops the tracer reports'];
+
+export function formatText(report: BenchReport): string {
+  const table = (headers: string[], rows: string[][]) => {
+    const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+    return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  };
+  return [
+    `Cost per call, median of ${report.meta.rounds} rounds (min–max); each traced run is divided by the bare run just before it:`,
+    '',
+    table(COST_HEADERS, costRows(report)),
+    '',
+    'Completeness during those runs (all rounds together):',
+    '',
+    table(COMPLETENESS_HEADERS, completenessRows(report)),
+    ...(report.meta.foreignTracers.length
+      ? ['', `WARNING: other tracers were running and skew every figure: ${report.meta.foreignTracers.join('; ')}`]
+      : []),
+  ].join('\n');
+}
+
+export function formatMarkdown(report: BenchReport): string {
+  const table = (headers: string[], rows: string[][]) =>
+    [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const { meta } = report;
+  return [
+    `# sigaudit bench — ${meta.mode} run, ${meta.date}`,
+    '',
+    `Reproduce with \`npm run bench${meta.mode === 'quick' ? ' -- --quick' : ''}\` (as root).`,
+    '',
+    '## Cost per call',
+    '',
+    `Each figure is the median of ${meta.rounds} interleaved rounds, with min–max. In every round each tracer gets a bare run ` +
+      'immediately followed by the same load with the tracer attached; the slowdown is that traced run divided by that bare run. ' +
+      '`getppid` sends no signal: its overhead is what a tracer costs every other system call.',
+    '',
+    table(COST_HEADERS, costRows(report)),
+    '',
+    '## Completeness during the cost runs',
+    '',
+    table(COMPLETENESS_HEADERS, completenessRows(report)),
+    '',
+    '## Tracers',
+    '',
+    ...Object.entries(meta.tracerDescriptions).map(([name, description]) => `- **${name}**: ${description}`),
+    '',
+    '## Machine',
+    '',
+    ...Object.entries(meta.host).map(([key, value]) => `- ${key}: ${value}`),
+    `- bench duration: ${meta.durationSeconds.toFixed(0)} s`,
+    ...(meta.foreignTracers.length ? ['', `**Warning:** other tracers were running during this run: ${meta.foreignTracers.join('; ')}`] : []),
+    '',
+  ].join('\n');
+}
+
+export function writeReport(report: BenchReport, directory: string): { markdown: string; json: string } {
+  fs.mkdirSync(directory, { recursive: true });
+  const markdown = path.join(directory, 'latest.md');
+  const json = path.join(directory, 'latest.json');
+  fs.writeFileSync(markdown, formatMarkdown(report));
+  fs.writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+  return { markdown, json };
+}

@@ -1,0 +1,207 @@
+// npm run bench [-- --quick] : cost per signal of sigaudit next to bpftrace,
+// auditd and nothing, on the same machine in the same run (issue 5).
+//
+// The machines this runs on drift by ±20 % in absolute speed, so no figure is
+// an absolute time compared across runs: every traced run is divided by a
+// bare run taken just before it, rounds interleave the tracers (in a rotating
+// order) and each figure is the median over the rounds, with min–max.
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildLoadgen, runLoad, LoadResult } from './loadgen';
+import { describeHost, findForeignTracers } from './host';
+import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
+import { createTracer, Tracer, TracerName, TRACER_NAMES } from './tracers';
+import { findRepoRoot } from './workspace';
+
+interface BenchConfig {
+  mode: 'quick' | 'full';
+  rounds: number;
+  /** How long each measured run should last; counts are calibrated to it. */
+  runMs: number;
+  workloads: Workload[];
+  tracers: TracerName[];
+  outputDir: string;
+}
+
+const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
+const GETPPID: Workload = { id: 'getppid', label: 'getppid (collateral)', mode: 'getppid', procs: 1 };
+const FULL_EXTRA: Workload[] = [
+  { id: 'esrch', label: 'kill(free pid) → ESRCH', mode: 'esrch', procs: 1 },
+  { id: 'tgkill', label: 'tgkill(self, SIGUSR1 ignored)', mode: 'tgkill', procs: 1 },
+  { id: 'ignored', label: 'kill(self, SIGUSR2 ignored)', mode: 'ignored', procs: 1 },
+  { id: 'kill0x2', label: 'kill(self, 0), 2 processes', mode: 'kill0', procs: 2 },
+];
+
+// Calibration runs are short: under auditd one kill costs ~30 µs.
+const CALIBRATION_COUNT = 20_000;
+// Bounds on a calibrated count: enough calls to dwarf the loop's setup, few
+// enough that a mis-calibration cannot stall the bench.
+const MIN_COUNT = 10_000;
+const MAX_COUNT = 50_000_000;
+
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--output DIR]
+
+  --quick         about 2 minutes: kill(self,0) and getppid, 5 rounds of ~300 ms runs
+                  (default is the full mode: more workloads, 9 rounds of ~1 s runs)
+  --rounds N      rounds to take the median over (at least 5 for published figures)
+  --run-ms MS     target length of each measured run
+  --tracers LIST  comma-separated subset of ${TRACER_NAMES.join(',')} (default: all)
+  --output DIR    where latest.md and latest.json go (default: bench/results)
+
+Runs as root: it attaches probes, starts auditd, and installs bpftrace and
+auditd with apt-get when they are missing.`;
+
+class UsageError extends Error {}
+
+function parseConfig(argv: string[]): BenchConfig | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      'run-ms': { type: 'string' },
+      tracers: { type: 'string' },
+      output: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+
+  const positiveInt = (flag: string, text: string | undefined, fallback: number) => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${flag} expects a positive integer, got "${text}"`);
+    return value;
+  };
+  const tracers = (values.tracers ?? TRACER_NAMES.join(',')).split(',').map((name) => name.trim());
+  for (const name of tracers) {
+    if (!(TRACER_NAMES as readonly string[]).includes(name)) {
+      throw new UsageError(`--tracers: unknown tracer "${name}"; choose from ${TRACER_NAMES.join(', ')}`);
+    }
+  }
+  const quick = values.quick;
+  return {
+    mode: quick ? 'quick' : 'full',
+    rounds: positiveInt('rounds', values.rounds, quick ? 5 : 9),
+    runMs: positiveInt('run-ms', values['run-ms'], quick ? 300 : 1000),
+    workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
+    tracers: tracers as TracerName[],
+    outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
+  };
+}
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+function countFor(nsPerOp: number, runMs: number): number {
+  return Math.min(MAX_COUNT, Math.max(MIN_COUNT, Math.round((runMs * 1e6) / nsPerOp)));
+}
+
+/** Runs fn with the tracer attached; stop() runs even when fn throws. */
+async function withTracer<T>(tracer: Tracer, fn: () => Promise<T>): Promise<{ result: T; stats: Awaited<ReturnType<Tracer['stop']>> }> {
+  try {
+    await tracer.start();
+    const result = await fn();
+    return { result, stats: await tracer.stop() };
+  } finally {
+    await tracer.stop(); // a no-op after a successful stop(); undoes a partial start()
+  }
+}
+
+async function runWorkloads(binary: string, workloads: Workload[], counts: Map<string, number>): Promise<Map<string, LoadResult>> {
+  const results = new Map<string, LoadResult>();
+  for (const workload of workloads) {
+    results.set(workload.id, await runLoad(binary, { mode: workload.mode, count: counts.get(workload.id)!, procs: workload.procs }));
+  }
+  return results;
+}
+
+/**
+ * A short round, not scored: warms caches and the tracers' first-start
+ * paths, and measures ns/op so each later run can be sized to config.runMs.
+ */
+async function calibrate(binary: string, config: BenchConfig, tracers: Tracer[]) {
+  const fixed = new Map(config.workloads.map((w) => [w.id, CALIBRATION_COUNT]));
+  const sized = (results: Map<string, LoadResult>) =>
+    new Map([...results].map(([id, result]) => [id, countFor(result.ns_per_op, config.runMs)]));
+
+  const bareCounts = sized(await runWorkloads(binary, config.workloads, fixed));
+  const tracedCounts = new Map<string, Map<string, number>>();
+  for (const tracer of tracers) {
+    log(`calibrating ${tracer.name}`);
+    const { result } = await withTracer(tracer, () => runWorkloads(binary, config.workloads, fixed));
+    tracedCounts.set(tracer.name, tracer.name === 'none' ? bareCounts : sized(result));
+  }
+  return { bareCounts, tracedCounts };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const config = parseConfig(argv);
+  if (!config) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (process.getuid?.() !== 0) {
+    throw new UsageError('the bench attaches probes and starts auditd: run it as root (sudo npm run bench)');
+  }
+  const startedAt = Date.now();
+
+  log('building the load generator');
+  const binary = await buildLoadgen();
+  const tracers = config.tracers.map((name) => createTracer(name, { countSigauditRows: config.mode === 'full' }));
+  for (const tracer of tracers) await tracer.prepare();
+
+  const foreign = new Set(findForeignTracers());
+  if (foreign.size) log(`WARNING: other tracers are running and will skew every figure:\n  ${[...foreign].join('\n  ')}`);
+
+  const { bareCounts, tracedCounts } = await calibrate(binary, config, tracers);
+
+  const runs: PairedRun[] = [];
+  const sessions: TracerSession[] = [];
+  for (let round = 0; round < config.rounds; round++) {
+    // Rotate the order so no tracer always runs first, or right after auditd.
+    const order = tracers.map((_, i) => tracers[(i + round) % tracers.length]);
+    for (const tracer of order) {
+      log(`round ${round + 1}/${config.rounds}: ${tracer.name}`);
+      const bare = await runWorkloads(binary, config.workloads, bareCounts);
+      const { result: traced, stats } = await withTracer(tracer, () =>
+        runWorkloads(binary, config.workloads, tracedCounts.get(tracer.name)!),
+      );
+      for (const workload of config.workloads) {
+        runs.push({ round, tracer: tracer.name, workload: workload.id, bare: bare.get(workload.id)!, traced: traced.get(workload.id)! });
+      }
+      sessions.push({ round, tracer: tracer.name, sent: [...traced.values()].reduce((sum, r) => sum + r.sent, 0), stats });
+    }
+    for (const entry of findForeignTracers()) foreign.add(entry);
+  }
+
+  const report = buildReport(
+    {
+      mode: config.mode,
+      rounds: config.rounds,
+      date: new Date().toISOString(),
+      durationSeconds: (Date.now() - startedAt) / 1000,
+      host: describeHost(Object.fromEntries(tracers.map((t) => [t.name, t.version?.()]))),
+      tracerDescriptions: Object.fromEntries(tracers.map((t) => [t.name, t.description])),
+      foreignTracers: [...foreign],
+    },
+    config.tracers,
+    config.workloads,
+    runs,
+    sessions,
+  );
+  process.stdout.write(formatText(report) + '\n');
+  const written = writeReport(report, config.outputDir);
+  log(`wrote ${written.markdown} and ${written.json} in ${report.meta.durationSeconds.toFixed(0)} s`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (usage) process.stderr.write('(run with --help for usage)\n');
+    process.exit(usage ? 2 : 1); // the 'exit' handler in cleanup.ts undoes any tracer left attached
+  },
+);
