@@ -14,7 +14,8 @@
 // Output: {"mode","count","procs","ns_per_op","elapsed_ns","sent",...}
 //   ns_per_op   median over processes of (that process's loop time / COUNT)
 //   elapsed_ns  wall time from the start barrier until every process exited
-//   sent        signal syscalls issued in total (0 for getppid)
+//   sent        signal syscalls issued in total, including the free-pid search
+//               of mode esrch (0 for getppid)
 //
 // Every call goes through syscall(2) so that no libc caching or wrapper
 // logic sits between the loop and the kernel.
@@ -80,8 +81,9 @@ static uint64_t parse_positive(const char *text, const char *what)
 }
 
 // A pid that no process holds, so kill() to it fails with ESRCH. Search down
-// from the top of the pid space, where allocation reaches last.
-static pid_t find_free_pid(void)
+// from the top of the pid space, where allocation reaches last. The kill()
+// calls of the search are counted in *calls: tracers record them too.
+static pid_t find_free_pid(uint64_t *calls)
 {
 	long pid_max = 32768;
 	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
@@ -91,6 +93,7 @@ static pid_t find_free_pid(void)
 		fclose(f);
 	}
 	for (long pid = pid_max - 1; pid > 300; pid--) {
+		++*calls;
 		if (syscall(SYS_kill, (pid_t)pid, 0) == -1 && errno == ESRCH)
 			return (pid_t)pid;
 	}
@@ -191,7 +194,8 @@ int main(int argc, char **argv)
 	// (and runs its tracepoints) before discarding it.
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
-	const pid_t free_pid = mode == MODE_ESRCH ? find_free_pid() : 0;
+	uint64_t search_calls = 0;
+	const pid_t free_pid = mode == MODE_ESRCH ? find_free_pid(&search_calls) : 0;
 
 	struct proc_result *results = mmap(NULL, procs * sizeof(*results), PROT_READ | PROT_WRITE,
 					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -246,7 +250,7 @@ int main(int argc, char **argv)
 	qsort(per_op, procs, sizeof(per_op[0]), compare_double);
 	const double median = procs % 2 ? per_op[procs / 2]
 					 : (per_op[procs / 2 - 1] + per_op[procs / 2]) / 2;
-	const uint64_t sent = mode == MODE_GETPPID ? 0 : count * procs;
+	const uint64_t sent = mode == MODE_GETPPID ? 0 : count * procs + search_calls;
 
 	printf("{\"mode\":\"%s\",\"count\":%llu,\"procs\":%llu,\"ns_per_op\":%.2f,"
 	       "\"elapsed_ns\":%llu,\"sent\":%llu",

@@ -41,8 +41,8 @@ const MAX_COUNT = 50_000_000;
 
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--output DIR]
 
-  --quick         about 2 minutes: kill(self,0) and getppid, 5 rounds of ~300 ms runs
-                  (default is the full mode: more workloads, 9 rounds of ~1 s runs)
+  --quick         about 2 minutes: kill(self,0) and getppid, 7 rounds of ~500 ms runs
+                  (default is the full mode: more workloads, 11 rounds of ~1 s runs)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
   --tracers LIST  comma-separated subset of ${TRACER_NAMES.join(',')} (default: all)
@@ -83,8 +83,8 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
   const quick = values.quick;
   return {
     mode: quick ? 'quick' : 'full',
-    rounds: positiveInt('rounds', values.rounds, quick ? 5 : 9),
-    runMs: positiveInt('run-ms', values['run-ms'], quick ? 300 : 1000),
+    rounds: positiveInt('rounds', values.rounds, quick ? 7 : 11),
+    runMs: positiveInt('run-ms', values['run-ms'], quick ? 500 : 1000),
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),

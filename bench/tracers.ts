@@ -297,9 +297,12 @@ export class AuditdTracer implements Tracer {
     try {
       if (!daemon || !dir) return {};
       auditctl(['-d', ...AUDIT_RULE]);
-      const dropped = Number(auditStatus().lost ?? 0) - this.lostBefore;
-      daemon.kill('SIGTERM'); // auditd writes out what it has queued, then exits
+      // Records still queued in the kernel are lost if the daemon exits
+      // before reading them; let it catch up first.
+      await pollUntil('the kernel audit backlog to drain', 30_000, () => (auditStatus().backlog === '0' ? true : undefined));
+      daemon.kill('SIGTERM'); // auditd writes out what it has read, then exits
       await waitForExit(daemon, 30_000);
+      const dropped = Number(auditStatus().lost ?? 0) - this.lostBefore;
       return { recorded: await countAuditLog(path.join(dir, 'log')), dropped };
     } finally {
       auditctl(['-d', ...AUDIT_RULE]);
