@@ -42,3 +42,50 @@ function readOr(file: string, fallback: string): string {
     return fallback;
   }
 }
+
+/** CPU time of every user-space process, to see who else kept the CPUs busy during a round. */
+export interface CpuSnapshot {
+  atMs: number;
+  processes: Map<number, { ticks: number; ppid: number; name: string }>;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 on Linux for /proc
+
+export function snapshotCpu(): CpuSnapshot {
+  const processes = new Map<number, { ticks: number; ppid: number; name: string }>();
+  for (const entry of fs.readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readOr(`/proc/${pid}/stat`, '');
+    // Fields after the parenthesised comm, which may itself contain spaces.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest.length < 13) continue;
+    const ppid = Number(rest[1]);
+    if (pid === 2 || ppid === 2) continue; // kernel threads work on behalf of whoever traces
+    const name = readOr(`/proc/${pid}/cmdline`, '').split('\0').join(' ').trim().slice(0, 100);
+    processes.set(pid, { ticks: Number(rest[11]) + Number(rest[12]), ppid, name });
+  }
+  return { atMs: Date.now(), processes };
+}
+
+/**
+ * Processes other than the bench and its children that used more than
+ * minShare of a CPU between two snapshots, e.g. "pid 42 (85 % CPU): make".
+ */
+export function busyOthers(before: CpuSnapshot, after: CpuSnapshot, minShare = 0.1): string[] {
+  const seconds = (after.atMs - before.atMs) / 1000;
+  const isOurs = (pid: number) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+      if (p === process.pid) return true;
+      p = after.processes.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  const busy: string[] = [];
+  for (const [pid, now] of after.processes) {
+    const then = before.processes.get(pid);
+    const share = (now.ticks - (then?.ticks ?? 0)) / CLOCK_TICKS_PER_SECOND / seconds;
+    if (share > minShare && !isOurs(pid)) busy.push(`pid ${pid} (${(share * 100).toFixed(0)} % CPU): ${now.name}`);
+  }
+  return busy;
+}

@@ -42,6 +42,8 @@ export interface BenchMeta {
   tracerDescriptions: Record<string, string>;
   /** Tracing or auditing processes not started by the bench, which would skew every figure. */
   foreignTracers: string[];
+  /** Rounds during which processes outside the bench used over 10 % of a CPU. */
+  busyRounds: { round: number; processes: string[] }[];
 }
 
 export interface CostSummary {
@@ -130,6 +132,19 @@ function completenessRows(report: BenchReport): string[][] {
 }
 const COMPLETENESS_HEADERS = ['tracer', 'signal syscalls sent', 'recorded (load generator)', 'drops the tracer reports'];
 
+/** Why the figures may not be trusted, one sentence each; empty on a quiet machine. */
+function warnings(meta: BenchMeta): string[] {
+  const found: string[] = [];
+  if (meta.foreignTracers.length) found.push(`other tracers were running and skew every figure: ${meta.foreignTracers.join('; ')}`);
+  if (meta.busyRounds.length) {
+    found.push(
+      `in ${meta.busyRounds.length} of ${meta.rounds} rounds other processes kept the CPUs busy: ` +
+        meta.busyRounds.map((b) => `round ${b.round + 1}: ${b.processes.join(', ')}`).join('; '),
+    );
+  }
+  return found;
+}
+
 export function formatText(report: BenchReport): string {
   const table = (headers: string[], rows: string[][]) => {
     const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -144,9 +159,7 @@ export function formatText(report: BenchReport): string {
     'Completeness during those runs (all rounds together):',
     '',
     table(COMPLETENESS_HEADERS, completenessRows(report)),
-    ...(report.meta.foreignTracers.length
-      ? ['', `WARNING: other tracers were running and skew every figure: ${report.meta.foreignTracers.join('; ')}`]
-      : []),
+    ...warnings(report.meta).map((warning) => `\nWARNING: ${warning}`),
   ].join('\n');
 }
 
@@ -179,7 +192,7 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     ...Object.entries(meta.host).map(([key, value]) => `- ${key}: ${value}`),
     `- bench duration: ${meta.durationSeconds.toFixed(0)} s`,
-    ...(meta.foreignTracers.length ? ['', `**Warning:** other tracers were running during this run: ${meta.foreignTracers.join('; ')}`] : []),
+    ...warnings(meta).map((warning) => `\n**Warning:** ${warning}`),
     '',
   ].join('\n');
 }

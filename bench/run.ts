@@ -8,7 +8,8 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, runLoad, LoadResult } from './loadgen';
-import { describeHost, findForeignTracers } from './host';
+import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
+import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
 import { createTracer, Tracer, TracerName, TRACER_NAMES } from './tracers';
 import { findRepoRoot } from './workspace';
@@ -93,6 +94,17 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
+// Wait before each bare run: a tracer that just stopped leaves work behind
+// (dirty log or database pages being written back, exiting threads), and in
+// a first version bare runs right after auditd or sigaudit were up to 2x
+// slower than the others, which understated those tracers' successors.
+const SETTLE_MS = 500;
+
+async function settle(): Promise<void> {
+  await runCommand('sync', []);
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
 function countFor(nsPerOp: number, runMs: number): number {
   return Math.min(MAX_COUNT, Math.max(MIN_COUNT, Math.round((runMs * 1e6) / nsPerOp)));
 }
@@ -125,6 +137,7 @@ async function calibrate(binary: string, config: BenchConfig, tracers: Tracer[])
   const sized = (results: Map<string, LoadResult>) =>
     new Map([...results].map(([id, result]) => [id, countFor(result.ns_per_op, config.runMs)]));
 
+  await settle();
   const bareCounts = sized(await runWorkloads(binary, config.workloads, fixed));
   const tracedCounts = new Map<string, Map<string, number>>();
   for (const tracer of tracers) {
@@ -158,11 +171,14 @@ async function main(argv: string[]): Promise<number> {
 
   const runs: PairedRun[] = [];
   const sessions: TracerSession[] = [];
+  const busyRounds: { round: number; processes: string[] }[] = [];
   for (let round = 0; round < config.rounds; round++) {
+    const cpuBefore = snapshotCpu();
     // Rotate the order so no tracer always runs first, or right after auditd.
     const order = tracers.map((_, i) => tracers[(i + round) % tracers.length]);
     for (const tracer of order) {
       log(`round ${round + 1}/${config.rounds}: ${tracer.name}`);
+      await settle();
       const bare = await runWorkloads(binary, config.workloads, bareCounts);
       const { result: traced, stats } = await withTracer(tracer, () =>
         runWorkloads(binary, config.workloads, tracedCounts.get(tracer.name)!),
@@ -173,6 +189,11 @@ async function main(argv: string[]): Promise<number> {
       sessions.push({ round, tracer: tracer.name, sent: [...traced.values()].reduce((sum, r) => sum + r.sent, 0), stats });
     }
     for (const entry of findForeignTracers()) foreign.add(entry);
+    const busy = busyOthers(cpuBefore, snapshotCpu());
+    if (busy.length) {
+      busyRounds.push({ round, processes: busy });
+      log(`WARNING: other processes kept the CPUs busy during round ${round + 1}: ${busy.join('; ')}`);
+    }
   }
 
   const report = buildReport(
@@ -184,6 +205,7 @@ async function main(argv: string[]): Promise<number> {
       host: describeHost(Object.fromEntries(tracers.map((t) => [t.name, t.version?.()]))),
       tracerDescriptions: Object.fromEntries(tracers.map((t) => [t.name, t.description])),
       foreignTracers: [...foreign],
+      busyRounds,
     },
     config.tracers,
     config.workloads,
