@@ -11,7 +11,7 @@ import { buildLoadgen, runLoad, LoadResult } from './loadgen';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
-import { createTracer, Tracer, TracerName, TRACER_NAMES } from './tracers';
+import { createTracer, NoTracer, Tracer, TracerName, TracerSessionStats, TRACER_NAMES } from './tracers';
 import { findRepoRoot } from './workspace';
 
 interface BenchConfig {
@@ -109,15 +109,17 @@ function countFor(nsPerOp: number, runMs: number): number {
   return Math.min(MAX_COUNT, Math.max(MIN_COUNT, Math.round((runMs * 1e6) / nsPerOp)));
 }
 
-/** Runs fn with the tracer attached; stop() runs even when fn throws. */
-async function withTracer<T>(tracer: Tracer, fn: () => Promise<T>): Promise<{ result: T; stats: Awaited<ReturnType<Tracer['stop']>> }> {
+/** Runs fn with the tracer attached; the tracer is stopped (and its changes undone) even when start() or fn fails. */
+async function withTracer<T>(tracer: Tracer, fn: () => Promise<T>): Promise<{ result: T; stats: TracerSessionStats }> {
+  let result: T;
   try {
     await tracer.start();
-    const result = await fn();
-    return { result, stats: await tracer.stop() };
-  } finally {
-    await tracer.stop(); // a no-op after a successful stop(); undoes a partial start()
+    result = await fn();
+  } catch (error) {
+    await tracer.stop().catch(() => {}); // the first failure is the one worth reporting
+    throw error;
   }
+  return { result, stats: await tracer.stop() };
 }
 
 async function runWorkloads(binary: string, workloads: Workload[], counts: Map<string, number>): Promise<Map<string, LoadResult>> {
@@ -141,9 +143,13 @@ async function calibrate(binary: string, config: BenchConfig, tracers: Tracer[])
   const bareCounts = sized(await runWorkloads(binary, config.workloads, fixed));
   const tracedCounts = new Map<string, Map<string, number>>();
   for (const tracer of tracers) {
+    if (tracer instanceof NoTracer) {
+      tracedCounts.set(tracer.name, bareCounts);
+      continue;
+    }
     log(`calibrating ${tracer.name}`);
     const { result } = await withTracer(tracer, () => runWorkloads(binary, config.workloads, fixed));
-    tracedCounts.set(tracer.name, tracer.name === 'none' ? bareCounts : sized(result));
+    tracedCounts.set(tracer.name, sized(result));
   }
   return { bareCounts, tracedCounts };
 }
