@@ -36,6 +36,9 @@ export interface RecordSummary {
 const STATS_INTERVAL_MS = 1000;
 const ARCHIVE_INTERVAL_MS = 250;
 const ARCHIVE_CHUNK_ROWS = 50_000;
+/** A batch this large means a burst is on. */
+const BURST_BATCH_EVENTS = 10_000;
+const MAX_HOT_ROWS = 1_000_000;
 const MAX_BATCH_EVENTS = 65_536;
 const DRAIN_POLL_MS = 10;
 /** Rows kept in memory while the database cannot be written. */
@@ -56,7 +59,7 @@ export class Recorder {
   private lastStatsNs = wallNs();
   private unwritten: SignalRow[] = [];
   private writeFailure: string | undefined;
-  private lastBatchFull = false;
+  private lastBatchEvents = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly assembler = new Assembler();
   private readonly cgroups = new CgroupNames();
@@ -120,7 +123,7 @@ export class Recorder {
 
   private onBatch(records: Buffer): void {
     const events = decode(records);
-    this.lastBatchFull = events.length >= MAX_BATCH_EVENTS;
+    this.lastBatchEvents = events.length;
     const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
     this.store(assembled.rows);
     for (const { id, origin } of assembled.relabels) this.writer.relabel(id, origin);
@@ -177,7 +180,10 @@ export class Recorder {
   }
 
   private archive(): void {
-    if (this.lastBatchFull || this.writeFailure) return; // a burst is being written: let it through first
+    if (this.writeFailure) return;
+    // During a burst new rows go first; the archive catches up afterwards,
+    // unless the hot table (which queries scan) grows too large.
+    if (this.lastBatchEvents >= BURST_BATCH_EVENTS && this.writer.hotRows < MAX_HOT_ROWS) return;
     try {
       this.writer.archive(ARCHIVE_CHUNK_ROWS);
     } catch {

@@ -48,6 +48,8 @@ export interface RunInfo {
 
 export class SignalWriter {
   private nextId: bigint;
+  /** Rows waiting in signals_hot to be archived. */
+  hotRows: number;
   private readonly insertSignal: Database.Statement;
   private readonly insertCgroup: Database.Statement;
   private readonly updateOrigin: Database.Statement;
@@ -62,10 +64,11 @@ export class SignalWriter {
       .safeIntegers(true)
       .get() as { id: bigint | null };
     this.nextId = (last.id ?? 0n) + 1n;
-    this.insertSignal = db.prepare(`INSERT INTO signals_hot VALUES (
-      @id, @tsNs, @fanout, @source, @senderPid, @senderTid, @senderComm, @senderUid, @senderAuid,
-      @senderPpid, @senderCgroup, @targetPid, @targetTid, @deliveredPid, @deliveredTid,
-      @deliveredComm, @deliveredCgroup, @signal, @ret, @result, @siCode, @origin)`);
+    this.hotRows = (db.prepare('SELECT count(*) AS n FROM signals_hot').get() as { n: number }).n;
+    // Positional parameters: binding by name costs about twice as much per row.
+    this.insertSignal = db.prepare(
+      'INSERT INTO signals_hot VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     this.insertCgroup = db.prepare(
       'INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit',
     );
@@ -85,8 +88,14 @@ export class SignalWriter {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
         row.id = this.nextId++;
-        this.insertSignal.run(row);
+        this.insertSignal.run(
+          row.id, row.tsNs, row.fanout, row.source, row.senderPid, row.senderTid, row.senderComm,
+          row.senderUid, row.senderAuid, row.senderPpid, row.senderCgroup, row.targetPid, row.targetTid,
+          row.deliveredPid, row.deliveredTid, row.deliveredComm, row.deliveredCgroup, row.signal,
+          row.ret, row.result, row.siCode, row.origin,
+        );
       }
+      this.hotRows += rows.length;
     });
   }
 
@@ -134,8 +143,10 @@ export class SignalWriter {
         .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
         .run(bound ? { bound: bound.id } : {}).changes;
       this.db.prepare(`DELETE FROM signals_hot ${limit}`).run(bound ? { bound: bound.id } : {});
+      this.hotRows -= moved;
       return moved;
     });
     return move.immediate();
   }
+
 }
