@@ -14,6 +14,17 @@ export function resolveDbPath(flag: string | undefined): string {
   return flag ?? process.env.SIGAUDIT_DB ?? DEFAULT_DB_PATH;
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir loops forever on a
+ * file system that refuses new directories with ENOENT, as /proc does.
+ */
+function makeDirectories(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirectories(parent);
+  mkdirSync(dir, { mode: 0o750 });
+}
+
 function notSigaudit(path: string, why: string): SigauditError {
   return new SigauditError(
     'EDBFOREIGN',
@@ -50,7 +61,7 @@ function checkIdentity(db: Database.Database, path: string): void {
  */
 export function openForWriting(path: string): Database.Database {
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    makeDirectories(dirname(path));
   } catch (error) {
     throw new SigauditError(
       'EDBACCESS',
