@@ -139,6 +139,7 @@ export class SignalWriter {
         .safeIntegers(true)
         .get(maxRows - 1) as { id: bigint } | undefined;
       const limit = bound ? 'WHERE id <= @bound' : '';
+      this.rollUp(limit, bound?.id);
       const moved = this.db
         .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
         .run(bound ? { bound: bound.id } : {}).changes;
@@ -149,4 +150,19 @@ export class SignalWriter {
     return move.immediate();
   }
 
+  /**
+   * Adds the hot rows about to move (id <= bound, or all) to the hourly
+   * sender counts (migrations/0030-sender-rollups.sql), in the mover's
+   * transaction, so the counts always equal the archive.
+   */
+  private rollUp(limit: string, bound: bigint | undefined): void {
+    const where = limit === '' ? 'WHERE true' : limit; // WHERE keeps the upsert's ON parseable
+    this.db
+      .prepare(`INSERT INTO sender_hours
+        SELECT ts_ns / 3600000000000, source, signal, coalesce(sender_comm, ''), coalesce(sender_uid, -1),
+          coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL)
+        FROM signals_hot ${where} GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT DO UPDATE SET sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries`)
+      .run(bound === undefined ? {} : { bound });
+  }
 }
