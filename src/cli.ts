@@ -1,10 +1,25 @@
 // Wires commander to the command functions; nothing else lives here.
-import { Command, Option } from 'commander';
-import { exportSignals, type ExportFormat } from './export';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { exportSignals, writeAll, type ExportFormat } from './export';
+import { failed, renderFailed } from './query/failed';
+import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
+import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
+import { list, renderList } from './query/list';
+import { renderSql, runSql } from './query/sql';
+import { timeArgument } from './query/time';
+import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
+import { renderWhoKilled, whoKilled } from './query/who-killed';
+import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
 import { collect, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { resolveDbPath, DEFAULT_DB_PATH } from './store/database';
 import { VERSION } from './version';
+
+/** A count flag: 0 or more. */
+function parseCount(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`expected a whole number (0 or more), got "${text}"`);
+  return Number(text);
+}
 
 function log(line: string): void {
   process.stderr.write(`sigaudit: ${line}\n`);
@@ -12,6 +27,53 @@ function log(line: string): void {
 
 const dbOption = () =>
   new Option('--db <path>', `database file (env SIGAUDIT_DB; default ${DEFAULT_DB_PATH})`);
+
+/** The filters every query and export takes. */
+function addFilters(command: Command, probesByDefault: boolean): Command {
+  return command
+    .option('--since <time>', 'from this time: "2026-11-21 10:00" (local), an ISO time with Z or offset, "2 hours ago", "30m", "yesterday"', timeArgument)
+    .option('--until <time>', 'up to this time (same forms as --since)', timeArgument)
+    .option('--sender-pid <pid>', 'sent by this process id', pidArgument)
+    .option('--sender-comm <name>', 'sent by a process with this name', commArgument)
+    .option('--uid <uid>', "sender's uid", uidArgument)
+    .option('--target-pid <pid>', 'reached this process, or addressed to it and reached none', pidArgument)
+    .option('--signal <signals>', 'only these signals: TERM, SIGKILL, 9, or a list TERM,KILL (repeatable)', signalsArgument)
+    .option('--source <source>', 'syscall, kernel, or one syscall: kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal', sourceArgument)
+    .option('--include-probes', `include signal 0 liveness checks${probesByDefault ? ' (default)' : ' (left out by default)'}`)
+    .option('--no-probes', 'leave out signal 0 liveness checks' + (probesByDefault ? '' : ' (default)'))
+    .addOption(dbOption());
+}
+
+function addOutput(command: Command): Command {
+  return command
+    .addOption(new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .option('--utc', 'times in UTC in tables (csv and json are always UTC)', false);
+}
+
+function filtersOf(flags: Record<string, unknown>, probesByDefault = false): Filters {
+  return {
+    since: flags.since as Date | undefined,
+    until: flags.until as Date | undefined,
+    senderPid: flags.senderPid as number | undefined,
+    senderComm: flags.senderComm as string | undefined,
+    uid: flags.uid as number | undefined,
+    targetPid: flags.targetPid as number | undefined,
+    signals: flags.signal as number[] | undefined,
+    source: flags.source as Filters['source'],
+    // --include-probes wins; --no-probes sets probes false; else the command's default.
+    includeProbes: flags.includeProbes === true ? true : flags.probes === false ? false : probesByDefault,
+    perTarget: flags.perTarget === true,
+  };
+}
+
+function outputOf(flags: Record<string, unknown>): OutputOptions {
+  return { format: flags.format as OutputOptions['format'], utc: flags.utc === true };
+}
+
+function print(rendered: Rendered): void {
+  writeAll(1, rendered.stdout);
+  for (const warning of rendered.warnings) log(warning);
+}
 
 /** Resolves when the recorder has stopped after SIGTERM or SIGINT. */
 async function recordUntilSignalled(options: Parameters<typeof Recorder.start>[0]): Promise<void> {
@@ -56,15 +118,86 @@ export function buildCli(): Command {
       });
     });
 
-  program
+  const exportCommand = program
     .command('export')
-    .description('write every recorded signal as CSV or JSON Lines')
-    .addOption(dbOption())
+    .description('write recorded signals as CSV or JSON Lines (every row; signal 0 probes included unless --no-probes)')
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
-    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)');
+  addFilters(exportCommand, true).action((flags) => {
+    const rows = exportSignals({
+      dbPath: resolveDbPath(flags.db),
+      format: flags.format as ExportFormat,
+      output: flags.output,
+      filters: { ...filtersOf(flags, true), perTarget: true },
+      progress: true,
+    });
+    if (flags.output) log(`wrote ${rows} rows to ${flags.output}`);
+  });
+
+  const query = program
+    .command('query')
+    .description('answer questions from the database: who-killed, failed, top-senders, list, sql')
+    .showHelpAfterError('(run with --help for usage)');
+
+  const whoKilledCommand = query
+    .command('who-killed')
+    .description('every signal that reached a process, newest first, with who sent it and a verdict')
+    .argument('[pid]', 'the process id (or use --comm)', pidArgument)
+    .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument);
+  addOutput(addFilters(whoKilledCommand, false)).action((pid: number | undefined, flags) => {
+    print(renderWhoKilled(whoKilled({ dbPath: resolveDbPath(flags.db), pid, comm: flags.comm, filters: filtersOf(flags) }), outputOf(flags)));
+  });
+
+  const failedCommand = query
+    .command('failed')
+    .description('sends that returned an error (ESRCH, EPERM, ...), grouped by sender and target')
+    .option('--raw', 'list each failed send instead of groups', false)
+    .option('--per-target', 'count every task a send reached instead of each send once', false)
+    .option('--limit <n>', 'most groups (or rows with --raw) shown; 0 for all', parseCount);
+  addOutput(addFilters(failedCommand, false)).action((flags) => {
+    print(renderFailed(failed({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags)));
+  });
+
+  const topCommand = query
+    .command('top-senders')
+    .description('who sends the most signals: totals and counts per time bucket')
+    .addOption(new Option('--by <key>', 'group senders by').choices(['comm', 'pid', 'uid', 'unit']).default('comm').argParser(byArgument))
+    .option('--bucket <size>', '1m, 10m, 1h or 1d (default: about 60 buckets or fewer over the window)', bucketArgument)
+    .option('--limit <n>', 'senders shown', parseCount, 10)
+    .option('--per-target', 'count every task a send reached (a kill(-1) that reached 300 tasks counts 300)', false);
+  addOutput(addFilters(topCommand, false)).action((flags) => {
+    print(renderTopSenders(topSenders({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) }), outputOf(flags)));
+  });
+
+  const listCommand = query
+    .command('list')
+    .description('the recorded signals with every filter, newest first')
+    .option('--limit <n>', 'newest rows shown; 0 for all', parseCount, 100)
+    .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
+    .option('--details', "a line under each row with the sender's parent, login uid and unit", false);
+  addOutput(addFilters(listCommand, false)).action((flags) => {
+    print(renderList(list({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details));
+  });
+
+  addOutput(
+    query
+      .command('sql')
+      .description('run one read-only SQL statement (tables: signals, runs, drops, cgroups, sender_hours)')
+      .argument('<statement>', 'e.g. "SELECT signal, count(*) FROM signals GROUP BY 1"')
+      .addOption(dbOption()),
+  ).action((statement: string, flags) => {
+    print(renderSql(runSql({ dbPath: resolveDbPath(flags.db), sql: statement }), outputOf(flags)));
+  });
+
+  program
+    .command('status')
+    .description('database path and size, rows, time covered, recorder runs (and whether one records now), drops')
+    .addOption(dbOption())
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--utc', 'times in UTC', false)
+    .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5)
     .action((flags) => {
-      const rows = exportSignals({ dbPath: resolveDbPath(flags.db), format: flags.format as ExportFormat, output: flags.output });
-      if (flags.output) log(`wrote ${rows} rows to ${flags.output}`);
+      print(renderStatus(status({ dbPath: resolveDbPath(flags.db), limit: flags.limit }), outputOf(flags)));
     });
 
   return program;

@@ -1,0 +1,219 @@
+// The filters every report and export share, turned into SQL over the
+// signals view, and the facts about the database a query needs around them:
+// the time span it covers and the drop windows that overlap a query.
+import type Database from 'better-sqlite3';
+import { InvalidArgumentError } from 'commander';
+import { usageError } from '../errors';
+import { SOURCES, signalNumber, type Source } from '../names';
+import { dateToNs, longTime } from './time';
+
+/** `syscall` is every source but the kernel. */
+export type SourceFilter = 'syscall' | Source;
+
+export interface Filters {
+  since?: Date;
+  until?: Date;
+  senderPid?: number;
+  senderComm?: string;
+  /** The sender's uid. */
+  uid?: number;
+  /** A process reached by the signal, or addressed by a send that reached none. */
+  targetPid?: number;
+  signals?: number[];
+  source?: SourceFilter;
+  /** Signal 0 liveness checks: left out unless true (or --signal 0). */
+  includeProbes?: boolean;
+  /** Count every task a send reached, not each send once. */
+  perTarget?: boolean;
+}
+
+/** One hour, the bucket of the archive's lookup indexes (migrations/0020-query-indexes.sql). */
+export const HOUR_NS = 3_600_000_000_000n;
+export const MINUTE_NS = 60_000_000_000n;
+
+export interface Window {
+  /** Inclusive bounds in ns; undefined when open. */
+  fromNs?: bigint;
+  toNs?: bigint;
+}
+
+/** Refuses --since after --until. */
+export function windowOf(filters: Filters): Window {
+  const fromNs = filters.since && dateToNs(filters.since);
+  const toNs = filters.until && dateToNs(filters.until);
+  if (fromNs !== undefined && toNs !== undefined && fromNs > toNs)
+    throw usageError(
+      `--since (${longTime(fromNs, false)}) is after --until (${longTime(toNs, false)})`,
+      'swap them, or leave one out for an open-ended window',
+    );
+  return { fromNs, toNs };
+}
+
+export interface Span {
+  fromNs: bigint;
+  toNs: bigint;
+}
+
+/** The first and last stored times, from the ts_ns index and the hot table's ends; null when empty. */
+export function dataSpan(db: Database.Database): Span | null {
+  const ends = db
+    .prepare(`SELECT
+        (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
+        (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`)
+    .safeIntegers(true)
+    .get() as Record<'archive_from' | 'archive_to' | 'hot_from' | 'hot_to', bigint | null>;
+  const froms = [ends.archive_from, ends.hot_from].filter((value): value is bigint => value !== null);
+  const tos = [ends.archive_to, ends.hot_to].filter((value): value is bigint => value !== null);
+  if (froms.length === 0) return null;
+  return { fromNs: froms.reduce((a, b) => (a < b ? a : b)), toNs: tos.reduce((a, b) => (a > b ? a : b)) };
+}
+
+/**
+ * The hours a window spans, clipped to the data, as the JSON array the
+ * hour-led indexes are searched with (`ts_ns / 3600000000000 IN (...)`).
+ */
+export function hoursJson(window: Window, span: Span | null): string {
+  if (span === null) return '[]';
+  const from = window.fromNs !== undefined && window.fromNs > span.fromNs ? window.fromNs : span.fromNs;
+  const to = window.toNs !== undefined && window.toNs < span.toNs ? window.toNs : span.toNs;
+  const hours: string[] = [];
+  for (let hour = from / HOUR_NS; hour <= to / HOUR_NS; hour++) hours.push(hour.toString());
+  return `[${hours.join(',')}]`;
+}
+
+export const HOUR_TERM = 'ts_ns / 3600000000000 IN (SELECT value FROM json_each(@hours))';
+
+export interface Where {
+  /** Terms to AND together (no leading WHERE). */
+  terms: string[];
+  params: Record<string, string | number | bigint>;
+}
+
+/**
+ * The filters as SQL terms over the signals view (column names without a
+ * table alias unless `alias` is given). `options.skip` leaves out filters a
+ * report applies in its own way.
+ */
+export function filterTerms(filters: Filters, window: Window, options: { alias?: string; skip?: (keyof Filters)[] } = {}): Where {
+  const c = (column: string) => (options.alias ? `${options.alias}.${column}` : column);
+  const skip = new Set(options.skip ?? []);
+  const terms: string[] = [];
+  const params: Where['params'] = {};
+  if (window.fromNs !== undefined) {
+    terms.push(`${c('ts_ns')} >= @fromNs`);
+    params.fromNs = window.fromNs;
+  }
+  if (window.toNs !== undefined) {
+    terms.push(`${c('ts_ns')} <= @toNs`);
+    params.toNs = window.toNs;
+  }
+  if (filters.senderPid !== undefined && !skip.has('senderPid')) {
+    terms.push(`${c('sender_pid')} = @senderPid`);
+    params.senderPid = filters.senderPid;
+  }
+  if (filters.senderComm !== undefined && !skip.has('senderComm')) {
+    terms.push(`${c('sender_comm')} = @senderComm`);
+    params.senderComm = filters.senderComm;
+  }
+  if (filters.uid !== undefined && !skip.has('uid')) {
+    terms.push(`${c('sender_uid')} = @uid`);
+    params.uid = filters.uid;
+  }
+  if (filters.targetPid !== undefined && !skip.has('targetPid')) {
+    terms.push(`(${c('delivered_pid')} = @targetPid OR (${c('delivered_pid')} IS NULL AND ${c('target_pid')} = @targetPid))`);
+    params.targetPid = filters.targetPid;
+  }
+  if (filters.signals !== undefined && filters.signals.length > 0 && !skip.has('signals')) {
+    terms.push(`${c('signal')} IN (${filters.signals.map((signal) => Number(signal)).join(', ')})`);
+  }
+  if (!probesIncluded(filters) && !skip.has('includeProbes')) terms.push(`${c('signal')} != 0`);
+  if (filters.source !== undefined && !skip.has('source')) {
+    if (filters.source === 'syscall') terms.push(`${c('source')} != 'kernel'`);
+    else {
+      terms.push(`${c('source')} = @source`);
+      params.source = filters.source;
+    }
+  }
+  if (!filters.perTarget && !skip.has('perTarget')) terms.push(`${c('fanout')} = 0`);
+  return { terms, params };
+}
+
+export function probesIncluded(filters: Filters): boolean {
+  return filters.includeProbes === true || (filters.signals?.includes(0) ?? false);
+}
+
+export function whereSql(terms: string[]): string {
+  return terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`;
+}
+
+export interface DropWindow {
+  fromNs: bigint;
+  toNs: bigint;
+  count: bigint;
+  reason: string;
+}
+
+/** Recorded drop windows that overlap the window: results there may be incomplete. */
+export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
+  const rows = db
+    .prepare('SELECT from_ns, to_ns, count, reason FROM drops WHERE to_ns >= @from AND from_ns <= @to ORDER BY from_ns')
+    .safeIntegers(true)
+    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint; reason: string }[];
+  return rows.map((row) => ({ fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason }));
+}
+
+/** The drop windows as the json field `drops`. */
+export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number; reason: string }[] {
+  return drops.map((drop) => ({
+    from: new Date(Number(drop.fromNs / 1_000_000n)).toISOString(),
+    to: new Date(Number(drop.toNs / 1_000_000n)).toISOString(),
+    count: Number(drop.count),
+    reason: drop.reason,
+  }));
+}
+
+/** The warning line for table output, and for stderr with csv/jsonl. */
+export function dropWarning(drops: DropWindow[], utc: boolean): string | undefined {
+  if (drops.length === 0) return undefined;
+  const total = drops.reduce((sum, drop) => sum + drop.count, 0n);
+  const first = drops[0];
+  const where = drops.length === 1 ? `between ${longTime(first.fromNs, utc)} and ${longTime(first.toNs, utc)}` : `in ${drops.length} windows from ${longTime(first.fromNs, utc)}`;
+  return `warning: ${total} signals were dropped ${where}; this answer may be incomplete (see sigaudit status)`;
+}
+
+// --- flag parsers (commander InvalidArgumentError) ---
+
+export function pidArgument(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) <= 0 || Number(text) > 4_194_304)
+    throw new InvalidArgumentError(`expected a process id (a whole number from 1 to 4194304), got "${text}"`);
+  return Number(text);
+}
+
+export function uidArgument(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) > 0xffffffff)
+    throw new InvalidArgumentError(`expected a numeric uid such as 0 or 1000, got "${text}"`);
+  return Number(text);
+}
+
+/** 'TERM', 'SIGKILL', '9', '0', or a comma list of them. */
+export function signalsArgument(text: string, previous: number[] = []): number[] {
+  const signals = text.split(',').map((part) => {
+    const signal = signalNumber(part);
+    if (signal === undefined)
+      throw new InvalidArgumentError(`expected a signal name or number (e.g. TERM, SIGKILL, 9, RTMIN+1), got "${part}"`);
+    return signal;
+  });
+  return [...previous, ...signals];
+}
+
+export function sourceArgument(text: string): SourceFilter {
+  const value = text.trim().toLowerCase();
+  if (value === 'syscall' || (SOURCES as readonly string[]).includes(value)) return value as SourceFilter;
+  throw new InvalidArgumentError(`expected syscall, kernel, or one of ${SOURCES.filter((s) => s !== 'kernel').join(', ')}; got "${text}"`);
+}
+
+export function commArgument(text: string): string {
+  if (text === '' || Buffer.byteLength(text) > 15)
+    throw new InvalidArgumentError(`a process name (comm) has 1 to 15 bytes, got "${text}"`);
+  return text;
+}

@@ -1,0 +1,362 @@
+// sigaudit query top-senders: who sends the most signals, with totals and
+// per-bucket counts. Whole hours come from the hourly rollup the mover
+// keeps (migrations/0030-sender-rollups.sql); the partial hours at the
+// window's edges and the not yet archived hot rows come from signals.
+import type Database from 'better-sqlite3';
+import { InvalidArgumentError } from 'commander';
+import { plot } from 'asciichart';
+import { isoTime } from '../export/columns';
+import { openForReading } from '../store/database';
+import {
+  HOUR_NS, MINUTE_NS, dataSpan, dropWarning, dropsIn, dropsJson, filterTerms, probesIncluded, windowOf,
+  type DropWindow, type Filters, type Window,
+} from './filters';
+import { count, csv, json, jsonl, renderTable, sparkline, wrap, type OutputOptions, type Rendered } from './format';
+import { longTime } from './time';
+
+export type SenderKey = 'comm' | 'pid' | 'uid' | 'unit';
+export const SENDER_KEYS: SenderKey[] = ['comm', 'pid', 'uid', 'unit'];
+
+export const BUCKETS: Record<string, number> = { '1m': 1, '10m': 10, '1h': 60, '1d': 1440 };
+
+export interface TopSendersOptions {
+  dbPath: string;
+  filters: Filters;
+  by: SenderKey;
+  /** Minutes per bucket; chosen to give at most 60 buckets when absent. */
+  bucketMinutes?: number;
+  limit: number;
+}
+
+export interface Sender {
+  /** The grouping value: a name, a pid, a uid or a unit ('' / -1 for the kernel in interrupt context). */
+  key: string | number;
+  /** How to show it: "nginx", "nginx[812]", "uid 0", "nginx.service". */
+  label: string;
+  total: number;
+  /** Counts per bucket, aligned with the report's buckets. */
+  buckets: number[];
+}
+
+export interface TopSendersReport {
+  by: SenderKey;
+  perTarget: boolean;
+  probes: boolean;
+  window: Window;
+  /** Start of the first bucket (minute number) and minutes per bucket. */
+  firstMinute: bigint;
+  bucketMinutes: number;
+  bucketCount: number;
+  senders: Sender[];
+  /** Every send (or delivery) in the window, from all senders. */
+  total: number;
+  drops: DropWindow[];
+  /** Whether the hourly rollup answered the whole hours (not with --by pid, --sender-pid, --target-pid or buckets under 1h). */
+  usedRollup: boolean;
+}
+
+export function bucketArgument(text: string): number {
+  const minutes = BUCKETS[text.trim()];
+  if (minutes === undefined) throw new InvalidArgumentError(`expected one of ${Object.keys(BUCKETS).join(', ')}, got "${text}"`);
+  return minutes;
+}
+
+export function byArgument(text: string): SenderKey {
+  if (!(SENDER_KEYS as string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${SENDER_KEYS.join(', ')}, got "${text}"`);
+  return text as SenderKey;
+}
+
+/** Key and label expressions over a row source with sender_* columns (rollups use -1/''/0 for none). */
+function keyExpressions(by: SenderKey, alias: string, rollup: boolean): { key: string; label: string; join: string } {
+  const col = (name: string, none: string) => (rollup ? `${alias}.${name}` : `coalesce(${alias}.${name}, ${none})`);
+  switch (by) {
+    case 'comm':
+      return { key: col('sender_comm', "''"), label: `max(${col('sender_comm', "''")})`, join: '' };
+    case 'pid':
+      return { key: col('sender_pid', '-1'), label: `max(${col('sender_comm', "''")})`, join: '' };
+    case 'uid':
+      return { key: col('sender_uid', '-1'), label: `max(${col('sender_uid', '-1')})`, join: '' };
+    case 'unit': {
+      const key = `coalesce(cg.unit, cg.path, CASE WHEN ${col('sender_cgroup', '0')} = 0 THEN '' ELSE 'cgroup ' || ${col('sender_cgroup', '0')} END)`;
+      return { key, label: `max(${key})`, join: `LEFT JOIN cgroups AS cg ON cg.id = ${alias}.sender_cgroup` };
+    }
+  }
+}
+
+interface Part {
+  /** FROM ... (with joins) */
+  from: string;
+  terms: string[];
+  params: Record<string, unknown>;
+  /** The count of one row: sum(sends) for a rollup, count(*) for rows. */
+  measure: string;
+  minute: string;
+  key: string;
+  label: string;
+}
+
+/** The rollup part: whole hours [fromHour, toHour). */
+function rollupPart(options: TopSendersOptions, fromHour: bigint | undefined, toHour: bigint | undefined): Part {
+  const f = options.filters;
+  const { key, label, join } = keyExpressions(options.by, 'r', true);
+  const terms: string[] = [];
+  const params: Record<string, unknown> = {};
+  if (fromHour !== undefined) {
+    terms.push('r.hour >= @fromHour');
+    params.fromHour = fromHour;
+  }
+  if (toHour !== undefined) {
+    terms.push('r.hour < @toHour');
+    params.toHour = toHour;
+  }
+  if (f.senderComm !== undefined) {
+    terms.push('r.sender_comm = @senderComm');
+    params.senderComm = f.senderComm;
+  }
+  if (f.uid !== undefined) {
+    terms.push('r.sender_uid = @uid');
+    params.uid = f.uid;
+  }
+  if (f.signals && f.signals.length > 0) terms.push(`r.signal IN (${f.signals.map(Number).join(', ')})`);
+  if (!probesIncluded(f)) terms.push('r.signal != 0');
+  if (f.source === 'syscall') terms.push("r.source != 'kernel'");
+  else if (f.source !== undefined) {
+    terms.push('r.source = @source');
+    params.source = f.source;
+  }
+  return {
+    from: `sender_hours AS r ${join}`,
+    terms,
+    params,
+    measure: f.perTarget ? 'sum(r.deliveries)' : 'sum(r.sends)',
+    minute: 'r.hour * 60',
+    key,
+    label,
+  };
+}
+
+/** The row part: the archive's rows in [edges], and every hot row in the window. */
+function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [bigint, bigint][]): Part {
+  const { key, label, join } = keyExpressions(options.by, 's', false);
+  const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
+  const ranges = archiveRanges.map(([from, to], i) => {
+    where.params[`rangeFrom${i}`] = from;
+    where.params[`rangeTo${i}`] = to;
+    return `SELECT * FROM signals_archive WHERE ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
+  });
+  const source = [...ranges, 'SELECT * FROM signals_hot'].join(' UNION ALL ');
+  return {
+    from: `(${source}) AS s ${join}`,
+    terms: [...where.terms, options.filters.perTarget ? 's.delivered_pid IS NOT NULL' : 's.fanout = 0'],
+    params: where.params,
+    measure: 'count(*)',
+    minute: `s.ts_ns / ${MINUTE_NS}`,
+    key,
+    label,
+  };
+}
+
+const whereOf = (terms: string[]) => (terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`);
+
+function totals(db: Database.Database, part: Part, limit?: number, keys?: (string | number)[]): Map<string | number, { label: string; total: number }> {
+  const terms = [...part.terms];
+  const params: Record<string, unknown> = { ...part.params };
+  if (keys) {
+    terms.push(`${part.key} IN (SELECT value FROM json_each(@keys))`);
+    params.keys = JSON.stringify(keys);
+  }
+  const sql = `SELECT ${part.key} AS key, ${part.label} AS label, ${part.measure} AS n FROM ${part.from} ${whereOf(terms)}
+    GROUP BY 1${limit === undefined ? '' : ` ORDER BY n DESC LIMIT ${limit}`}`;
+  const result = new Map<string | number, { label: string; total: number }>();
+  for (const row of db.prepare(sql).all(params) as { key: string | number; label: string | number; n: number }[])
+    result.set(row.key, { label: String(row.label), total: row.n });
+  return result;
+}
+
+function bucketCounts(db: Database.Database, part: Part, keys: (string | number)[], firstMinute: bigint, bucketMinutes: number): { key: string | number; bucket: number; n: number }[] {
+  const sql = `SELECT ${part.key} AS key, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
+    FROM ${part.from} ${whereOf([...part.terms, `${part.key} IN (SELECT value FROM json_each(@keys))`])} GROUP BY 1, 2`;
+  return db.prepare(sql).all({ ...part.params, keys: JSON.stringify(keys), firstMinute, bucketMinutes }) as { key: string | number; bucket: number; n: number }[];
+}
+
+function grandTotal(db: Database.Database, part: Part): number {
+  const row = db.prepare(`SELECT ${part.measure} AS n FROM ${part.from} ${whereOf(part.terms)}`).get(part.params) as { n: number | null };
+  return row.n ?? 0;
+}
+
+const ceilDiv = (a: bigint, b: bigint) => (a >= 0n ? (a + b - 1n) / b : a / b);
+
+export function topSenders(options: TopSendersOptions): TopSendersReport {
+  const window = windowOf(options.filters);
+  const db = openForReading(options.dbPath);
+  try {
+    const span = dataSpan(db);
+    const fromNs = window.fromNs ?? span?.fromNs ?? 0n;
+    const toNs = window.toNs ?? span?.toNs ?? 0n;
+    const spanMinutes = Number((toNs - fromNs) / MINUTE_NS) + 1;
+    // Up to an hour by the minute, up to 3 hours by 10 minutes, then hours or days (which the rollup serves).
+    const bucketMinutes = options.bucketMinutes ?? (spanMinutes <= 60 ? 1 : spanMinutes <= 180 ? 10 : spanMinutes / 60 <= 72 ? 60 : 1440);
+    const firstMinute = ((fromNs / MINUTE_NS) / BigInt(bucketMinutes)) * BigInt(bucketMinutes);
+    const bucketCount = Math.max(1, Number((toNs / MINUTE_NS - firstMinute) / BigInt(bucketMinutes)) + 1);
+
+    // Whole hours inside the window come from the rollup, which has no pids or targets.
+    const f = options.filters;
+    const usedRollup = options.by !== 'pid' && f.senderPid === undefined && f.targetPid === undefined && bucketMinutes >= 60;
+    const parts: Part[] = [];
+    if (usedRollup) {
+      const fromHour = window.fromNs === undefined ? undefined : ceilDiv(window.fromNs, HOUR_NS);
+      const toHour = window.toNs === undefined ? undefined : (window.toNs + 1n) / HOUR_NS;
+      const ranges: [bigint, bigint][] = [];
+      if (fromHour !== undefined && toHour !== undefined && fromHour >= toHour) ranges.push([window.fromNs!, window.toNs! + 1n]);
+      else {
+        if (fromHour !== undefined) ranges.push([window.fromNs!, fromHour * HOUR_NS]);
+        if (toHour !== undefined) ranges.push([toHour * HOUR_NS, window.toNs! + 1n]);
+        parts.push(rollupPart(options, fromHour, toHour));
+      }
+      parts.push(rowPart(options, window, ranges));
+    } else parts.push(rowPart(options, window, [[-(2n ** 62n), 2n ** 62n]]));
+
+    // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
+    const margin = options.limit + 100;
+    const partTotals = parts.map((part, i) => totals(db, part, i === 0 && parts.length > 1 ? margin : undefined));
+    let combined = new Map<string | number, { label: string; total: number }>();
+    const addAll = (map: Map<string | number, { label: string; total: number }>) => {
+      for (const [key, value] of map) {
+        const seen = combined.get(key);
+        combined.set(key, { label: seen && seen.label > value.label ? seen.label : value.label, total: (seen?.total ?? 0) + value.total });
+      }
+    };
+    if (parts.length > 1) {
+      const top = partTotals[0];
+      const rowsTotals = partTotals[1];
+      const missing = [...rowsTotals.keys()].filter((key) => !top.has(key));
+      const extra = missing.length > 0 ? totals(db, parts[0], undefined, missing) : new Map();
+      addAll(top);
+      addAll(extra);
+      addAll(rowsTotals);
+      // Exact unless a sender outside the rollup's top could still rank: then count them all.
+      const ranked = [...combined.values()].map((value) => value.total).sort((a, b) => b - a);
+      const floor = top.size === margin ? Math.min(...[...top.values()].map((value) => value.total)) : -1;
+      if (floor >= 0 && (ranked[options.limit - 1] ?? 0) <= floor) {
+        combined = new Map();
+        addAll(totals(db, parts[0]));
+        addAll(rowsTotals);
+      }
+    } else addAll(partTotals[0]);
+
+    const chosen = [...combined.entries()]
+      .sort((a, b) => b[1].total - a[1].total || String(a[0]).localeCompare(String(b[0])))
+      .slice(0, options.limit);
+    const keys = chosen.map(([key]) => key);
+    const senders: Sender[] = chosen.map(([key, value]) => ({ key, label: labelOf(options.by, key, value.label), total: value.total, buckets: new Array(bucketCount).fill(0) }));
+    const index = new Map(keys.map((key, i) => [key, i]));
+    if (keys.length > 0)
+      for (const part of parts)
+        for (const row of bucketCounts(db, part, keys, firstMinute, bucketMinutes)) {
+          const sender = senders[index.get(row.key)!];
+          if (sender && row.bucket >= 0 && row.bucket < bucketCount) sender.buckets[row.bucket] += row.n;
+        }
+    return {
+      by: options.by,
+      perTarget: options.filters.perTarget === true,
+      probes: probesIncluded(options.filters),
+      window: { fromNs, toNs },
+      firstMinute,
+      bucketMinutes,
+      bucketCount,
+      senders,
+      total: parts.reduce((sum, part) => sum + grandTotal(db, part), 0),
+      drops: dropsIn(db, window),
+      usedRollup,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function labelOf(by: SenderKey, key: string | number, label: string): string {
+  switch (by) {
+    case 'comm':
+      return key === '' ? '(kernel, no task)' : String(key);
+    case 'pid':
+      return key === -1 ? '(kernel, no task)' : `${label || '?'}[${key}]`;
+    case 'uid':
+      return key === -1 ? '(kernel, no task)' : `uid ${key}`;
+    case 'unit':
+      return key === '' ? '(no cgroup)' : String(key);
+  }
+}
+
+const BY_COLUMN: Record<SenderKey, string> = { comm: 'sender_comm', pid: 'sender_pid', uid: 'sender_uid', unit: 'sender_unit' };
+const BUCKET_NAMES: Record<number, string> = { 1: '1m', 10: '10m', 60: '1h', 1440: '1d' };
+
+function bucketIso(report: TopSendersReport, i: number): string {
+  return isoTime((report.firstMinute + BigInt(i * report.bucketMinutes)) * MINUTE_NS);
+}
+
+/** Sums neighbouring buckets so a series fits `width` characters. */
+function squeeze(values: number[], width: number): number[] {
+  if (values.length <= width) return values;
+  const per = Math.ceil(values.length / width);
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i += per) out.push(values.slice(i, i + per).reduce((a, b) => a + b, 0));
+  return out;
+}
+
+export function renderTopSenders(report: TopSendersReport, output: OutputOptions): Rendered {
+  const warning = dropWarning(report.drops, output.utc);
+  const warnings = warning ? [warning] : [];
+  const column = BY_COLUMN[report.by];
+  const keyValue = (sender: Sender) => (report.by === 'pid' || report.by === 'uid' ? (sender.key === -1 ? null : sender.key) : sender.key === '' ? null : sender.key);
+  const long = report.senders.flatMap((sender) =>
+    sender.buckets.flatMap((n, i) => (n === 0 ? [] : [{ [column]: keyValue(sender), total: sender.total, bucket: bucketIso(report, i), count: n }])),
+  );
+  if (output.format === 'csv') return { stdout: csv([column, 'total', 'bucket', 'count'], long), warnings };
+  if (output.format === 'jsonl') return { stdout: jsonl(long), warnings };
+  if (output.format === 'json')
+    return {
+      stdout: json({
+        by: report.by,
+        counting: report.perTarget ? 'deliveries' : 'sends',
+        probes: report.probes,
+        since: isoTime(report.window.fromNs!),
+        until: isoTime(report.window.toNs!),
+        bucket: BUCKET_NAMES[report.bucketMinutes],
+        buckets: Array.from({ length: report.bucketCount }, (_, i) => bucketIso(report, i)),
+        total: report.total,
+        senders: report.senders.map((sender) => ({ [column]: keyValue(sender), label: sender.label, total: sender.total, counts: sender.buckets })),
+        drops: dropsJson(report.drops),
+        incomplete: report.drops.length > 0,
+      }),
+      warnings: [],
+    };
+
+  const what = report.perTarget ? 'deliveries' : 'sends';
+  let text = wrap(
+    `Top senders by ${report.by}, ${what}${report.probes ? '' : ' (signal 0 probes left out)'}, ` +
+      `${longTime(report.window.fromNs!, output.utc)} to ${longTime(report.window.toNs!, output.utc)}${output.utc ? '' : ' local'}, ` +
+      `${BUCKET_NAMES[report.bucketMinutes]} buckets`,
+  );
+  if (report.senders.length === 0) return { stdout: `${text}(no signals)\n${warning ? `${warning}\n` : ''}`, warnings: [] };
+  const max = Math.max(...report.senders.map((sender) => Math.max(...squeeze(sender.buckets, 36))));
+  text += renderTable(
+    [{ header: 'SENDER', flex: true, min: 12 }, { header: what.toUpperCase(), align: 'right' }, { header: 'SHARE', align: 'right' }, { header: 'ACTIVITY' }],
+    report.senders.map((sender) => [
+      sender.label,
+      count(sender.total),
+      report.total === 0 ? '' : `${((100 * sender.total) / report.total).toFixed(1)}%`,
+      sparkline(squeeze(sender.buckets, 36), max),
+    ]),
+  );
+  text += `all senders: ${count(report.total)} ${what}\n`;
+  const series = squeeze(
+    Array.from({ length: report.bucketCount }, (_, i) => report.senders.reduce((sum, sender) => sum + sender.buckets[i], 0)),
+    64,
+  );
+  if (series.length > 1) {
+    text += `\n${what} per ${series.length === report.bucketCount ? BUCKET_NAMES[report.bucketMinutes] : 'bucket'} of the senders above:\n`;
+    text += `${plot(series, { height: 6, format: (x: number) => count(Math.round(x)).padStart(9) })}\n`;
+  }
+  if (warning) text += `${warning}\n`;
+  return { stdout: text, warnings: [] };
+}

@@ -1,0 +1,316 @@
+// sigaudit query who-killed <pid> | --comm NAME: every signal that reached
+// the process by any path, newest first, split into processes where the pid
+// was reused, and a one-line verdict.
+import type Database from 'better-sqlite3';
+import { COLUMNS, SELECT_ROWS, exportRecord, isoTime, type StoredRow } from '../export/columns';
+import { usageError } from '../errors';
+import { signalName } from '../names';
+import { openForReading } from '../store/database';
+import {
+  CLD_EXITED, FATAL_BY_DEFAULT, detailLine, exitWord, resultLabel, senderLabel, senderPhrase, signalLabel, viaLabel,
+} from './describe';
+import {
+  HOUR_NS, HOUR_TERM, dataSpan, dropWarning, dropsIn, dropsJson, filterTerms, hoursJson, whereSql, windowOf,
+  type DropWindow, type Filters, type Window,
+} from './filters';
+import { csv, json, jsonl, renderTable, wrap, type Note, type OutputOptions, type Rendered } from './format';
+import { longTime, shortTime } from './time';
+
+export interface WhoKilledOptions {
+  dbPath: string;
+  /** The target pid; or comm alone, or both (the pid's rows with that name). */
+  pid?: number;
+  comm?: string;
+  filters: Filters;
+}
+
+/** The SIGCHLD a process sent its parent when it ended. */
+export interface ExitRecord {
+  tsNs: bigint;
+  pid: number;
+  comm: string | null;
+  siCode: number;
+  parentPid: number | null;
+  parentComm: string | null;
+}
+
+/**
+ * A run of rows to one pid: between exits (each exit ends a process), and
+ * between changes of the target's name (an exec, or a reused pid whose
+ * exit was not recorded: marked, never silently mixed).
+ */
+export interface ProcessSegment {
+  /** 1 for the oldest segment in the window. */
+  index: number;
+  /** The process it belongs to: 1 for the oldest; a new one after each exit of the pid. */
+  process: number;
+  pid: number;
+  comm: string | null;
+  rows: StoredRow[];
+  exit: ExitRecord | null;
+  /** Why this segment starts a new process: after an exit, or its name changed (a new process, or an exec). */
+  startedBy: 'window' | 'exit' | 'comm';
+}
+
+export interface WhoKilledReport {
+  pid?: number;
+  comm?: string;
+  window: Window;
+  /** Oldest first; the rows inside each are oldest first too. */
+  processes: ProcessSegment[];
+  verdict: string;
+  drops: DropWindow[];
+}
+
+const CHILD_EXIT_SQL = `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_comm FROM signals
+  WHERE ${HOUR_TERM} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child'
+    AND ts_ns >= @fromNs AND ts_ns <= @toNs
+  ORDER BY ts_ns`;
+
+function exitsOf(db: Database.Database, pid: number, fromNs: bigint, toNs: bigint): ExitRecord[] {
+  const hours = hoursJson({ fromNs, toNs }, { fromNs, toNs });
+  const rows = db.prepare(CHILD_EXIT_SQL).safeIntegers(true).all({ hours, pid, fromNs, toNs }) as {
+    ts_ns: bigint; sender_pid: bigint; sender_comm: string | null; si_code: bigint; delivered_pid: bigint | null; delivered_comm: string | null;
+  }[];
+  return rows.map((row) => ({
+    tsNs: row.ts_ns,
+    pid: Number(row.sender_pid),
+    comm: row.sender_comm,
+    siCode: Number(row.si_code),
+    parentPid: row.delivered_pid === null ? null : Number(row.delivered_pid),
+    parentComm: row.delivered_comm,
+  }));
+}
+
+/**
+ * Splits one pid's rows (oldest first) into processes: an exit (the
+ * process's SIGCHLD to its parent) ends one, and a change of the name the
+ * kernel gave the target's main thread starts another (a reused pid, or an
+ * exec). Rows without a delivered name (failed sends, probes) stay in the
+ * current process.
+ */
+export function splitProcesses(pid: number, rows: StoredRow[], exits: ExitRecord[]): Omit<ProcessSegment, 'index' | 'process'>[] {
+  type Event = { tsNs: bigint; row?: StoredRow; exit?: ExitRecord };
+  const events = ([
+    ...rows.map((row) => ({ tsNs: row.ts_ns, row })),
+    ...exits.map((exit) => ({ tsNs: exit.tsNs, exit })),
+  ] as Event[]).sort((a, b) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : a.exit ? 1 : -1));
+  const segments: Omit<ProcessSegment, 'index' | 'process'>[] = [{ pid, comm: null, rows: [], exit: null, startedBy: 'window' }];
+  for (const event of events) {
+    let current = segments[segments.length - 1];
+    if (event.exit) {
+      if (current.exit) {
+        current = { pid, comm: null, rows: [], exit: null, startedBy: 'exit' };
+        segments.push(current);
+      }
+      current.exit = event.exit;
+      current.comm ??= event.exit.comm;
+      continue;
+    }
+    const row = event.row!;
+    // Only the main thread's name: threads may carry names of their own.
+    const comm = row.delivered_comm !== null && row.delivered_tid === row.delivered_pid ? row.delivered_comm : null;
+    if (current.exit) {
+      current = { pid, comm: null, rows: [], exit: null, startedBy: 'exit' };
+      segments.push(current);
+    } else if (comm !== null && current.comm !== null && comm !== current.comm && current.rows.length > 0) {
+      current = { pid, comm: null, rows: [], exit: null, startedBy: 'comm' };
+      segments.push(current);
+    }
+    current.rows.push(row);
+    if (comm !== null) current.comm ??= comm;
+  }
+  return segments.filter((segment) => segment.rows.length > 0);
+}
+
+function lastFatal(segments: ProcessSegment[]): StoredRow | undefined {
+  const rows = segments.flatMap((segment) => segment.rows);
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const row = rows[i];
+    const failed = row.ret !== null && row.ret < 0n;
+    if (!failed && row.delivered_pid !== null && (row.result === 'delivered' || row.result === 'already_pending') && FATAL_BY_DEFAULT.has(Number(row.signal)))
+      return row;
+  }
+  return undefined;
+}
+
+function processName(segment: ProcessSegment): string {
+  return `pid ${segment.pid}${segment.comm ? ` (${segment.comm})` : ''}`;
+}
+
+/** The one-line answer: the newest process's last fatal signal and who sent it. */
+export function verdictOf(processes: ProcessSegment[], subject: string, utc: boolean): string {
+  if (processes.length === 0) return `no signal reached ${subject} in this window.`;
+  const newest = processes[processes.length - 1];
+  const sameProcess = processes.filter((segment) => segment.pid === newest.pid && segment.process === newest.process);
+  const count = new Set(processes.map((segment) => `${segment.pid}/${segment.process}`)).size;
+  const pids = new Set(processes.map((segment) => segment.pid));
+  const prefix =
+    count > 1
+      ? pids.size === 1
+        ? `pid ${newest.pid} belonged to ${count} processes in this window (see the groups above); the newest, `
+        : `${count} processes matched; the newest, `
+      : '';
+  const renamed = sameProcess.length > 1 ? ` (named ${sameProcess.map((segment) => segment.comm ?? '?').join(', then ')})` : '';
+  const name = `${processName(newest)}${renamed}`;
+  const fatal = lastFatal(sameProcess);
+  const exit = newest.exit;
+  const exited = exit ? ` It ${exitWord(exit.siCode)} at ${longTime(exit.tsNs, utc)}.` : '';
+  if (!fatal) {
+    if (exit && exit.siCode !== CLD_EXITED)
+      return `${prefix}${name} was killed at ${longTime(exit.tsNs, utc)}, but no fatal signal to it was recorded (sent before the window, or in a drop).`;
+    return `${prefix}${name} received no signal that kills by default.${exited}`;
+  }
+  const via = viaLabel(fatal);
+  const what = `${signalName(Number(fatal.signal))} from ${senderPhrase(fatal)} via ${via} at ${longTime(fatal.ts_ns, utc)}`;
+  if (exit && exit.siCode !== CLD_EXITED) return `${prefix}${name} was killed by ${what}.${exited}`;
+  if (exit) return `${prefix}${name} got ${what}, then exited normally at ${longTime(exit.tsNs, utc)} (it handled the signal).`;
+  return `${prefix}${name}: last fatal signal ${what}; no exit recorded (still running, blocked/handled it, or its parent ignores SIGCHLD).`;
+}
+
+/** Rows that reached the pid, and sends addressed to it that reached none. */
+function rowsForPid(db: Database.Database, pid: number, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
+  const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget', 'targetPid'] });
+  const comm = options.comm === undefined ? '' : ' AND s.delivered_comm = @comm';
+  const params = { ...where.params, hours, pid, ...(options.comm === undefined ? {} : { comm: options.comm }) };
+  const reached = db
+    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_pid = @pid', ...where.terms])}${comm}`)
+    .safeIntegers(true)
+    .all(params) as StoredRow[];
+  // A send that reached nothing has no name to match --comm against.
+  const unreached = options.comm !== undefined ? [] : (db
+    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_pid IS NULL', 's.target_pid = @pid', ...where.terms])}`)
+    .safeIntegers(true)
+    .all(params) as StoredRow[]);
+  return [...reached, ...unreached].sort((a, b) => (a.ts_ns < b.ts_ns ? -1 : a.ts_ns > b.ts_ns ? 1 : a.id < b.id ? -1 : 1));
+}
+
+function rowsForComm(db: Database.Database, comm: string, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
+  const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
+  return db
+    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_comm = @comm', ...where.terms])} ORDER BY s.ts_ns, s.id`)
+    .safeIntegers(true)
+    .all({ ...where.params, hours, comm }) as StoredRow[];
+}
+
+export function whoKilled(options: WhoKilledOptions): WhoKilledReport {
+  if (options.pid === undefined && options.comm === undefined)
+    throw usageError('who-killed needs a pid or --comm NAME', 'run e.g. sigaudit query who-killed 4242, or sigaudit query who-killed --comm nginx');
+  const window = windowOf(options.filters);
+  const db = openForReading(options.dbPath);
+  try {
+    const span = dataSpan(db);
+    const hours = hoursJson(window, span);
+    const rows =
+      options.pid !== undefined ? rowsForPid(db, options.pid, options, window, hours) : rowsForComm(db, options.comm!, options, window, hours);
+    const byPid = new Map<number, StoredRow[]>();
+    for (const row of rows) {
+      const pid = Number(row.delivered_pid ?? row.target_pid);
+      byPid.set(pid, [...(byPid.get(pid) ?? []), row]);
+    }
+    const segments: Omit<ProcessSegment, 'index'>[] = [];
+    const endNs = window.toNs ?? span?.toNs ?? 0n;
+    for (const [pid, pidRows] of byPid) {
+      // Exits that matter fall between the pid's first row and a little after its last.
+      const fromNs = pidRows[0].ts_ns;
+      const lastNs = pidRows[pidRows.length - 1].ts_ns + HOUR_NS;
+      const exits = exitsOf(db, pid, fromNs, lastNs < endNs ? lastNs : endNs > fromNs ? endNs : lastNs);
+      let process = 0;
+      for (const segment of splitProcesses(pid, pidRows, exits)) {
+        if (segment.startedBy !== 'comm') process++;
+        segments.push({ ...segment, process: Math.max(process, 1) });
+      }
+    }
+    segments.sort((a, b) => (a.rows[0].ts_ns < b.rows[0].ts_ns ? -1 : 1));
+    const processes = segments.map((segment, i) => ({ ...segment, index: i + 1 }));
+    const subject = options.pid !== undefined ? `pid ${options.pid}${options.comm ? ` (${options.comm})` : ''}` : `a process named ${options.comm}`;
+    return {
+      pid: options.pid,
+      comm: options.comm,
+      window,
+      processes,
+      verdict: verdictOf(processes, subject, false),
+      drops: dropsIn(db, window),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function windowText(window: Window, utc: boolean): string {
+  if (window.fromNs === undefined && window.toNs === undefined) return 'everything recorded';
+  return `${window.fromNs === undefined ? 'the start' : longTime(window.fromNs, utc)} to ${window.toNs === undefined ? 'now' : longTime(window.toNs, utc)}`;
+}
+
+export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions): Rendered {
+  const warning = dropWarning(report.drops, output.utc);
+  const verdict = verdictOf(report.processes, report.pid !== undefined ? `pid ${report.pid}` : `a process named ${report.comm}`, output.utc);
+  const newestFirst = [...report.processes].reverse();
+  const records = newestFirst.flatMap((segment) =>
+    [...segment.rows].reverse().map((row) => ({ ...exportRecord(row), process: segment.process })),
+  );
+  if (output.format === 'csv') return { stdout: csv([...COLUMNS, 'process'], records), warnings: warning ? [warning] : [] };
+  if (output.format === 'jsonl') return { stdout: jsonl(records), warnings: warning ? [warning] : [] };
+  if (output.format === 'json')
+    return {
+      stdout: json({
+        pid: report.pid ?? null,
+        comm: report.comm ?? null,
+        since: report.window.fromNs === undefined ? null : isoTime(report.window.fromNs),
+        until: report.window.toNs === undefined ? null : isoTime(report.window.toNs),
+        processes: report.processes.map((segment) => ({
+          segment: segment.index,
+          process: segment.process,
+          pid: segment.pid,
+          comm: segment.comm,
+          started_by: segment.startedBy,
+          first: isoTime(segment.rows[0].ts_ns),
+          last: isoTime(segment.rows[segment.rows.length - 1].ts_ns),
+          exit: segment.exit && { time: isoTime(segment.exit.tsNs), si_code: segment.exit.siCode, how: exitWord(segment.exit.siCode), parent_pid: segment.exit.parentPid },
+        })),
+        rows: records,
+        verdict,
+        drops: dropsJson(report.drops),
+        incomplete: report.drops.length > 0,
+      }),
+      warnings: [],
+    };
+
+  const subject = report.pid !== undefined ? `pid ${report.pid}${report.comm ? ` named ${report.comm}` : ''}` : `processes named ${report.comm}`;
+  let text = `Signals to ${subject}, newest first (${windowText(report.window, output.utc)}${output.utc ? '' : ', local time'})\n`;
+  const columns = [
+    { header: 'TIME' },
+    { header: 'SIGNAL', flex: true, min: 7 },
+    { header: 'SENDER', flex: true, min: 10 },
+    { header: 'UID', align: 'right' as const },
+    { header: 'VIA', flex: true, min: 6 },
+    { header: 'RESULT', flex: true, min: 7 },
+  ];
+  const lines: (string[] | Note)[] = [];
+  for (const segment of newestFirst) {
+    if (report.processes.length > 1 || report.pid === undefined) {
+      const why = segment.startedBy === 'comm' ? ', new name: an exec, or a reused pid' : '';
+      lines.push({ note: `-- process ${segment.process}: ${processName(segment)}${why}` });
+    }
+    if (segment.exit)
+      lines.push({
+        note: `${shortTime(segment.exit.tsNs, output.utc)}  ${exitWord(segment.exit.siCode)} (SIGCHLD to ${segment.exit.parentComm ?? '?'}[${segment.exit.parentPid ?? '?'}])`,
+      });
+    for (const row of [...segment.rows].reverse()) {
+      lines.push([
+        shortTime(row.ts_ns, output.utc),
+        signalLabel(Number(row.signal)),
+        senderLabel(row),
+        row.sender_uid === null ? '' : String(row.sender_uid),
+        viaLabel(row),
+        resultLabel(row),
+      ]);
+      const details = detailLine(row);
+      if (details) lines.push({ note: `${' '.repeat(20)}${details}` });
+    }
+  }
+  text += lines.length === 0 ? '(no signals)\n' : renderTable(columns, lines);
+  if (warning) text += `${warning}\n`;
+  text += wrap(`verdict: ${verdict}`);
+  return { stdout: text, warnings: [] };
+}
