@@ -22,34 +22,50 @@ export function unitOf(path: string): string | null {
   );
 }
 
-/** A rescan walks the whole hierarchy: at most this often for unknown ids. */
-const RESCAN_INTERVAL_MS = 1000;
+/** A rescan walks the whole hierarchy: at most this often. */
+const RESCAN_INTERVAL_MS = 100;
 
 export class CgroupNames {
   private readonly known = new Map<bigint, CgroupName>();
   private readonly stored = new Set<bigint>();
+  /** Ids seen but not yet named, with when they were first seen. */
+  private readonly pending = new Map<bigint, number>();
+  /** Ids a scan made after their first sighting did not find: the cgroup was gone. */
+  private readonly gone = new Set<bigint>();
   private lastScan = 0;
 
   constructor(private readonly mount = cgroup2Mount()) {}
 
-  /** Names for ids not yet stored, to be written with the batch that first uses them. */
+  /**
+   * Names for ids not yet stored, to be written with the batch that first
+   * uses them. An id the last scan missed waits for the next one, so a
+   * cgroup created just before its first signal is still named.
+   */
   newNames(ids: Iterable<bigint | null>): CgroupName[] {
+    const now = Date.now();
+    for (const id of ids)
+      if (id !== null && id !== 0n && !this.stored.has(id) && !this.gone.has(id) && !this.pending.has(id))
+        this.pending.set(id, now);
+    if (this.pending.size === 0) return [];
+    if ([...this.pending.keys()].some((id) => !this.known.has(id)) && now - this.lastScan >= RESCAN_INTERVAL_MS) this.rescan(now);
     const fresh: CgroupName[] = [];
-    for (const id of ids) {
-      if (id === null || id === 0n || this.stored.has(id)) continue;
-      if (!this.known.has(id)) this.rescan();
+    for (const [id, seen] of this.pending) {
       const name = this.known.get(id);
-      if (!name) continue;
-      this.stored.add(id);
-      fresh.push(name);
+      if (name) {
+        fresh.push(name);
+        this.stored.add(id);
+        this.pending.delete(id);
+      } else if (this.lastScan >= seen) {
+        this.gone.add(id);
+        this.pending.delete(id);
+      }
     }
     return fresh;
   }
 
-  private rescan(): void {
-    const now = Date.now();
-    if (!this.mount || now - this.lastScan < RESCAN_INTERVAL_MS) return;
+  private rescan(now: number): void {
     this.lastScan = now;
+    if (!this.mount) return;
     const walk = (dir: string, path: string): void => {
       let inode: bigint;
       try {
