@@ -11,8 +11,11 @@ import { bucketArgument, byArgument, renderTopSenders, topSenders } from './quer
 import { renderWhoKilled, whoKilled } from './query/who-killed';
 import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
+import { DEFAULT_MAX_HELD_ROWS } from './record/recorder';
+import { Notifier } from './service/notify';
 import { collect, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
-import { resolveDbPath, DEFAULT_DB_PATH } from './store/database';
+import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
+import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { VERSION } from './version';
 
 /** A count flag: 0 or more. */
@@ -75,13 +78,26 @@ function print(rendered: Rendered): void {
   for (const warning of rendered.warnings) log(warning);
 }
 
+/** --group as a gid; the default group missing on this system leaves groups alone, with a warning. */
+function recordingGroup(group: string): number | undefined {
+  try {
+    return resolveGroup(group);
+  } catch (error) {
+    if (group !== DEFAULT_GROUP) throw error;
+    log(`group ${DEFAULT_GROUP} does not exist here: only root can read the database (pass --group to share it)`);
+    return undefined;
+  }
+}
+
 /** Resolves when the recorder has stopped after SIGTERM or SIGINT. */
 async function recordUntilSignalled(options: Parameters<typeof Recorder.start>[0]): Promise<void> {
-  const recorder = Recorder.start(options);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listen before starting: a stop asked for while probes attach is not lost.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  const recorder = Recorder.start(options);
+  const signal = await signalled;
   const summary = await recorder.stop();
   log(`stopped on ${signal}: recorded ${summary.recorded} signals, dropped ${summary.dropped}`);
 }
@@ -102,8 +118,36 @@ export function buildCli(): Command {
     .option('--skip-probes', 'do not record signal 0 (liveness checks)', false)
     .option('--exclude-comm <name>', 'do not record signals sent by this process name (repeatable)', collect, [])
     .option('--only-signals <list>', 'record only these signals, e.g. TERM,KILL,HUP', parseSignalList)
-    .addOption(new Option('--max-queued <bytes>', 'memory for events waiting to be written').default(512 * 1024 * 1024, '512M').argParser(parseRingSize))
-    .option('-v, --verbose', "show libbpf's log", false)
+    .addOption(new Option('--max-queued <bytes>', 'memory for events waiting to be written').default(512 * 1024 * 1024, '512M').argParser(parseRingSize).env('SIGAUDIT_MAX_QUEUED'))
+    .addOption(
+      new Option('--retain <age>', 'delete signals older than this: 30d, 12h, 2w, or off')
+        .default(DEFAULT_RETAIN_NS, '30d').argParser(parseRetain).env('SIGAUDIT_RETAIN'),
+    )
+    .addOption(
+      new Option('--max-db-size <bytes>', 'delete the oldest signals to keep the database under this (plus its WAL): 2GiB, 500M, or off')
+        .default(DEFAULT_MAX_BYTES, '2GiB').argParser(parseMaxDbSize).env('SIGAUDIT_MAX_DB_SIZE'),
+    )
+    .addOption(
+      new Option('--group <group>', 'group that may read the database (files 0640, directory 0750)')
+        .default(DEFAULT_GROUP).env('SIGAUDIT_GROUP'),
+    )
+    .addOption(
+      new Option('--max-held <rows>', 'signals kept in memory while the database cannot be written (disk full); past it they are counted as dropped')
+        .default(DEFAULT_MAX_HELD_ROWS).argParser(parsePositiveInt).env('SIGAUDIT_MAX_HELD'),
+    )
+    .option('-v, --verbose', "show libbpf's log and each retention deletion", false)
+    .addHelpText(
+      'after',
+      `
+Environment: SIGAUDIT_DB, SIGAUDIT_RETAIN, SIGAUDIT_MAX_DB_SIZE, SIGAUDIT_GROUP,
+SIGAUDIT_MAX_HELD and SIGAUDIT_MAX_QUEUED set the flags of the same name (a flag
+wins). As a systemd service (sigaudit install-service), the unit reads them from
+/etc/default/sigaudit, where SIGAUDIT_OPTIONS holds any other flags.
+
+Prints "recording to <path>" on stderr once every probe is attached (and tells
+systemd READY=1 under Type=notify); SIGTERM or SIGINT stops it cleanly. Only one
+recorder may write a database at a time (<db>.lock holds it).`,
+    )
     .action(async (flags) => {
       await recordUntilSignalled({
         dbPath: resolveDbPath(flags.db),
@@ -113,8 +157,12 @@ export function buildCli(): Command {
         excludedComms: flags.excludeComm,
         onlySignals: flags.onlySignals ?? [],
         maxQueuedBytes: flags.maxQueued,
+        maxHeldRows: flags.maxHeld,
+        gid: recordingGroup(flags.group),
+        retention: { retainNs: flags.retain, maxBytes: flags.maxDbSize },
         log,
         verbose: flags.verbose,
+        notifier: Notifier.fromEnvironment(log),
       });
     });
 
@@ -143,9 +191,10 @@ export function buildCli(): Command {
     .command('who-killed')
     .description('every signal that reached a process, newest first, with who sent it and a verdict')
     .argument('[pid]', 'the process id (or use --comm)', pidArgument)
-    .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument);
+    .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument)
+    .option('--limit <n>', 'newest signals shown; 0 for all', parseCount, 200);
   addOutput(addFilters(whoKilledCommand, false)).action((pid: number | undefined, flags) => {
-    print(renderWhoKilled(whoKilled({ dbPath: resolveDbPath(flags.db), pid, comm: flags.comm, filters: filtersOf(flags) }), outputOf(flags)));
+    print(renderWhoKilled(whoKilled({ dbPath: resolveDbPath(flags.db), pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags)));
   });
 
   const failedCommand = query

@@ -1,14 +1,16 @@
 // sigaudit record: load and attach the probe, turn each batch into rows,
 // write them, and account for every event the kernel could not hand over.
-import type Database from 'better-sqlite3';
 import { hostname, release } from 'node:os';
 import { NativeError } from '../errors';
-import { openForWriting } from '../store/database';
+import { Notifier } from '../service/notify';
+import { closeWriting, openForWriting, type WritableDatabase } from '../store/database';
+import { Retention, type RetentionPolicy } from '../store/retention';
 import { SignalWriter, type SignalRow } from '../store/writer';
+import type { Origin } from '../names';
 import { Assembler } from './assemble';
 import { CgroupNames } from './cgroups';
 import { decode, EVENT_SIZE } from './decode';
-import { checkBtf, checkPrivileges, ensureTracefs } from './preflight';
+import { checkBtf, checkPrivileges } from './preflight';
 import { loadAddon, PROGRAMS, type Probe, type ProbeStats } from './probe';
 import { nativeFailure } from './native-errors';
 import { VERSION } from '../version';
@@ -23,8 +25,15 @@ export interface RecordOptions {
   onlySignals: number[];
   /** Most bytes of drained records waiting for SQLite before draining pauses. */
   maxQueuedBytes: number;
+  /** Rows held in memory while the database cannot be written; past it they are counted drops. */
+  maxHeldRows: number;
+  /** The group that may read the database; undefined leaves groups alone. */
+  gid?: number;
+  retention: RetentionPolicy;
   log: (line: string) => void;
   verbose: boolean;
+  /** systemd's notify socket, when run as a Type=notify service. */
+  notifier?: Notifier;
 }
 
 export interface RecordSummary {
@@ -41,8 +50,17 @@ const BURST_BATCH_EVENTS = 10_000;
 const MAX_HOT_ROWS = 1_000_000;
 const MAX_BATCH_EVENTS = 65_536;
 const DRAIN_POLL_MS = 10;
-/** Rows kept in memory while the database cannot be written. */
-const MAX_UNWRITTEN_ROWS = 2_000_000;
+/** How often held rows are retried while the database cannot be written. */
+const RETRY_MS = 1000;
+const RETENTION_INTERVAL_MS = 1000;
+/** Held rows written per transaction when the database takes writes again. */
+const CATCH_UP_ROWS = 50_000;
+/** --max-held default: about 250 MB of rows at ~500 bytes each. */
+export const DEFAULT_MAX_HELD_ROWS = 500_000;
+
+function isoTime(ns: bigint): string {
+  return new Date(Number(ns / 1_000_000n)).toISOString();
+}
 
 function wallNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
@@ -57,8 +75,17 @@ export class Recorder {
   private dropped = 0n;
   private lastStats: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n };
   private lastStatsNs = wallNs();
-  private unwritten: SignalRow[] = [];
+  /** Rows not yet written (the database refused them), oldest first, in batches. */
+  private held: SignalRow[][] = [];
+  private heldRows = 0;
+  /** Relabels of written rows that could not be applied yet. */
+  private heldRelabels: { id: bigint; origin: Origin }[] = [];
+  /** Rows that did not fit in the hold: counted, and recorded as a drop window once the database takes it. */
+  private overflow: { count: bigint; fromNs: bigint; toNs: bigint } | undefined;
   private writeFailure: string | undefined;
+  private failingSinceMs = 0;
+  private retentionFailure: string | undefined;
+  private retention!: Retention;
   private lastBatchEvents = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly assembler = new Assembler();
@@ -67,7 +94,7 @@ export class Recorder {
 
   private constructor(
     private readonly options: RecordOptions,
-    private readonly db: Database.Database,
+    private readonly db: WritableDatabase,
     private readonly writer: SignalWriter,
     private readonly probe: Probe,
     private readonly runId: number,
@@ -77,8 +104,8 @@ export class Recorder {
   static start(options: RecordOptions): Recorder {
     checkPrivileges();
     checkBtf();
-    ensureTracefs();
-    const db = openForWriting(options.dbPath);
+    // Takes the one-recorder lock before loading anything into the kernel.
+    const db = openForWriting(options.dbPath, { gid: options.gid, lock: true, warn: options.log });
     let probe: Probe | undefined;
     try {
       const addon = loadAddon();
@@ -102,7 +129,10 @@ export class Recorder {
         recorderPid: process.pid,
         ringBytes: options.ringBytes,
       });
+      for (const gap of writer.closeUncleanRuns(runId, wallNs()))
+        options.log(`run ${gap.runId} did not stop cleanly: nothing was recorded from ${isoTime(gap.fromNs)} to ${isoTime(gap.toNs)} (recorded as an unclean shutdown)`);
       const recorder = new Recorder(options, db, writer, probe, runId);
+      recorder.retention = new Retention(db, writer, options.retention, runId);
       probe.start((records) => recorder.onBatch(records), {
         pollMs: DRAIN_POLL_MS,
         flushMs: options.batchMs,
@@ -111,10 +141,15 @@ export class Recorder {
       });
       recorder.timers.push(setInterval(() => recorder.checkStats(), STATS_INTERVAL_MS));
       recorder.timers.push(setInterval(() => recorder.archive(), ARCHIVE_INTERVAL_MS));
+      recorder.timers.push(setInterval(() => recorder.retry(), RETRY_MS));
+      recorder.timers.push(setInterval(() => recorder.prune(), RETENTION_INTERVAL_MS));
+      // Every probe is attached: this line, and READY=1, mean signals are being recorded.
       options.log(`recording to ${options.dbPath}`);
+      options.notifier?.ready(recorder.statusLine());
       return recorder;
     } catch (error) {
       void probe?.close();
+      db.recorderLock?.close();
       db.close();
       if (error instanceof NativeError) throw nativeFailure(error);
       throw error;
@@ -125,34 +160,125 @@ export class Recorder {
     const events = decode(records);
     this.lastBatchEvents = events.length;
     const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
+    this.heldRelabels.push(...assembled.relabels);
     this.store(assembled.rows);
-    for (const { id, origin } of assembled.relabels) this.writer.relabel(id, origin);
+    if (this.writeFailure === undefined && this.retention.overSize()) this.prune();
   }
 
+  /** One line for STATUS= and the logs: what was recorded, dropped and held. */
+  statusLine(): string {
+    let line = `recording: ${this.recorded} signals, ${this.dropped} dropped`;
+    if (this.writeFailure !== undefined) line += `; cannot write the database (${this.writeFailure}), holding ${this.heldRows} in memory`;
+    return line;
+  }
+
+  /**
+   * Writes the rows, after any rows still held. When the database refuses
+   * (disk full, I/O error, read-only), the rows are held in memory, oldest
+   * first, up to --max-held; what does not fit is counted as dropped and
+   * recorded as a drop window once the database takes writes again.
+   */
   private store(rows: SignalRow[]): void {
-    const pending = this.unwritten.length > 0 ? this.unwritten.concat(rows) : rows;
-    const cgroupIds = new Set<bigint | null>();
-    for (const row of pending) {
-      cgroupIds.add(row.senderCgroup);
-      cgroupIds.add(row.deliveredCgroup);
+    if (rows.length > 0) this.hold(rows);
+    this.flushHeld();
+  }
+
+  private hold(rows: SignalRow[]): void {
+    const room = this.options.maxHeldRows - this.heldRows;
+    let kept = rows;
+    if (rows.length > room) {
+      // Cut at the start of a send, so a send's rows stay together.
+      let cut = Math.max(0, room);
+      while (cut > 0 && rows[cut].fanout !== 0) cut--;
+      kept = rows.slice(0, cut);
+      const lost = rows.slice(cut);
+      const fromNs = lost.reduce((min, row) => (row.tsNs < min ? row.tsNs : min), lost[0].tsNs);
+      const toNs = lost.reduce((max, row) => (row.tsNs > max ? row.tsNs : max), lost[0].tsNs);
+      if (!this.overflow) {
+        this.overflow = { count: 0n, fromNs, toNs };
+        this.options.log(`memory hold full (${this.heldRows} rows, --max-held ${this.options.maxHeldRows}): counting further signals as dropped until ${this.options.dbPath} takes writes`);
+      }
+      this.overflow.count += BigInt(lost.length);
+      if (fromNs < this.overflow.fromNs) this.overflow.fromNs = fromNs;
+      if (toNs > this.overflow.toNs) this.overflow.toNs = toNs;
+      this.dropped += BigInt(lost.length);
     }
+    if (kept.length > 0) {
+      this.held.push(kept);
+      this.heldRows += kept.length;
+    }
+  }
+
+  /** Writes held rows in order, a transaction per chunk, until done or refused. */
+  private flushHeld(): void {
+    const catchingUp = this.writeFailure !== undefined;
+    let written = 0;
     try {
-      this.writer.write(pending, this.cgroups.newNames(cgroupIds));
-      this.recorded += pending.length;
-      this.unwritten = [];
-      if (this.writeFailure) {
-        this.options.log(`database writable again: wrote ${pending.length} held rows`);
-        this.writeFailure = undefined;
+      while (this.held.length > 0) {
+        // A chunk: whole batches up to CATCH_UP_ROWS (at least one batch).
+        let take = 1;
+        let rows = this.held[0].length;
+        while (take < this.held.length && rows + this.held[take].length <= CATCH_UP_ROWS) rows += this.held[take++].length;
+        const chunk = take === 1 ? this.held[0] : this.held.slice(0, take).flat();
+        const cgroupIds = new Set<bigint | null>();
+        for (const row of chunk) {
+          cgroupIds.add(row.senderCgroup);
+          cgroupIds.add(row.deliveredCgroup);
+        }
+        this.writer.write(chunk, this.cgroups.newNames(cgroupIds));
+        this.held.splice(0, take);
+        this.heldRows -= chunk.length;
+        this.recorded += chunk.length;
+        written += chunk.length;
+      }
+      while (this.heldRelabels.length > 0) {
+        const { id, origin } = this.heldRelabels[0];
+        this.writer.relabel(id, origin);
+        this.heldRelabels.shift();
       }
     } catch (error) {
-      for (const row of pending) delete row.id;
-      const cause = (error as Error).message;
-      if (cause !== this.writeFailure) this.options.log(`cannot write ${this.options.dbPath}: ${cause}; holding rows in memory and retrying`);
+      this.writeFailed(error as Error);
+      return;
+    }
+    if (catchingUp) {
+      const seconds = ((Date.now() - this.failingSinceMs) / 1000).toFixed(0);
+      this.options.log(`database writable again after ${seconds}s: wrote ${written} held rows${this.overflow ? `, ${this.overflow.count} did not fit in memory and are recorded as dropped` : ''}`);
+      this.writeFailure = undefined;
+      this.checkStats();
+      this.options.notifier?.status(this.statusLine());
+    }
+  }
+
+  /** Logs the cause once (and again only if it changes); the retry timer tries again. */
+  private writeFailed(error: Error): void {
+    const cause = (error as { code?: string }).code ? `${(error as { code?: string }).code}: ${error.message}` : error.message;
+    if (this.writeFailure === undefined) this.failingSinceMs = Date.now();
+    if (cause !== this.writeFailure) {
+      this.options.log(`cannot write ${this.options.dbPath}: ${cause}; holding signals in memory (up to ${this.options.maxHeldRows} rows) and retrying every ${RETRY_MS / 1000}s`);
       this.writeFailure = cause;
-      // Keep the newest rows up to the bound; what falls off is a counted drop.
-      const overflow = pending.length - MAX_UNWRITTEN_ROWS;
-      this.unwritten = overflow > 0 ? pending.slice(overflow) : pending;
-      if (overflow > 0) this.dropped += BigInt(overflow);
+      this.options.notifier?.status(this.statusLine());
+    }
+  }
+
+  /** While the database refuses writes: try the held rows again. */
+  private retry(): void {
+    if (this.writeFailure === undefined) return;
+    this.flushHeld();
+  }
+
+  /** Applies --retain and --max-db-size; a failure is logged once and retried next time. */
+  private prune(): void {
+    if (this.writeFailure !== undefined) return;
+    try {
+      for (const pruned of this.retention.run(wallNs())) {
+        if (this.options.verbose)
+          this.options.log(`pruned ${pruned.rows} rows by ${pruned.reason} from ${isoTime(pruned.fromNs)} to ${isoTime(pruned.toNs)}`);
+      }
+      this.retentionFailure = undefined;
+    } catch (error) {
+      const cause = (error as Error).message;
+      if (cause !== this.retentionFailure) this.options.log(`retention could not delete old rows: ${cause}; retrying`);
+      this.retentionFailure = cause;
     }
   }
 
@@ -163,24 +289,32 @@ export class Recorder {
       [stats.ringbufDrops - this.lastStats.ringbufDrops, 'ring_buffer_full'],
       [stats.inflightDrops - this.lastStats.inflightDrops, 'inflight_map_full'],
     ];
+    const kernelDropped = windows.reduce((sum, [count]) => sum + (count > 0n ? count : 0n), 0n);
     try {
-      for (const [count, reason] of windows) {
-        if (count <= 0n) continue;
-        this.writer.recordDrop(this.runId, this.lastStatsNs, now, count, reason);
-        this.dropped += count;
-        this.options.log(`dropped ${count} events (${reason}) between ${new Date(Number(this.lastStatsNs / 1_000_000n)).toISOString()} and ${new Date(Number(now / 1_000_000n)).toISOString()}`);
-      }
-      this.writer.updateRunTotals(this.runId, this.recorded, this.dropped, final ? now : null, final ? 'stopped' : null);
+      this.db.transaction(() => {
+        for (const [count, reason] of windows) {
+          if (count <= 0n) continue;
+          this.writer.recordDrop(this.runId, this.lastStatsNs, now, count, reason);
+          this.options.log(`dropped ${count} events (${reason}) between ${isoTime(this.lastStatsNs)} and ${isoTime(now)}`);
+        }
+        if (this.overflow && this.held.length === 0) {
+          this.writer.recordDrop(this.runId, this.overflow.fromNs, this.overflow.toNs, this.overflow.count, 'database_unwritable');
+        }
+        this.writer.updateRunTotals(this.runId, this.recorded, this.dropped + kernelDropped, final ? now : null, final ? 'stopped' : null);
+      }).immediate();
+      if (this.overflow && this.held.length === 0) this.overflow = undefined;
+      this.dropped += kernelDropped;
       this.lastStats = stats;
       this.lastStatsNs = now;
     } catch (error) {
       // The window stays open and is written once the database takes it.
-      if (!this.writeFailure) this.options.log(`cannot write ${this.options.dbPath}: ${(error as Error).message}`);
+      if (this.writeFailure === undefined) this.writeFailed(error as Error);
     }
+    if (!final) this.options.notifier?.status(this.statusLine());
   }
 
   private archive(): void {
-    if (this.writeFailure) return;
+    if (this.writeFailure !== undefined) return;
     // During a burst new rows go first; the archive catches up afterwards,
     // unless the hot table (which queries scan) grows too large.
     if (this.lastBatchEvents >= BURST_BATCH_EVENTS && this.writer.hotRows < MAX_HOT_ROWS) return;
@@ -195,16 +329,20 @@ export class Recorder {
   stop(): Promise<RecordSummary> {
     this.stopping ??= (async () => {
       for (const timer of this.timers) clearInterval(timer);
+      this.options.notifier?.stopping(`stopping: ${this.statusLine()}`);
       const final = await this.probe.close();
       const orphans = this.assembler.drain(loadAddon().realtimeOffset());
       this.store(orphans);
-      if (this.unwritten.length > 0) this.store([]);
-      this.checkStats(final);
-      if (this.unwritten.length > 0) {
-        this.dropped += BigInt(this.unwritten.length);
-        this.options.log(`could not write ${this.unwritten.length} rows before stopping: ${this.writeFailure}`);
+      if (this.held.length > 0) {
+        // The last chance to write them: they are lost when this process ends.
+        const lost = BigInt(this.heldRows);
+        this.options.log(`could not write ${lost} held rows before stopping (${this.writeFailure}); they are lost and counted as dropped`);
+        this.dropped += lost;
+        this.held = [];
+        this.heldRows = 0;
       }
-      this.db.close();
+      this.checkStats(final);
+      closeWriting(this.db);
       return { runId: this.runId, recorded: this.recorded, dropped: this.dropped };
     })();
     return this.stopping;

@@ -56,6 +56,9 @@ export class SignalWriter {
   private readonly updateArchivedOrigin: Database.Statement;
   private readonly insertDrop: Database.Statement;
   private readonly updateRun: Database.Statement;
+  private readonly touchRun: Database.Statement;
+  /** The run whose last_seen_ns each batch's commit advances. */
+  private runId: number | undefined;
   private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[]) => void;
 
   constructor(private readonly db: Database.Database) {
@@ -82,8 +85,9 @@ export class SignalWriter {
       'INSERT INTO drops (run_id, from_ns, to_ns, count, reason) VALUES (?, ?, ?, ?, ?)',
     );
     this.updateRun = db.prepare(
-      'UPDATE runs SET events = ?, drops = ?, stopped_ns = ?, stop_reason = ? WHERE id = ?',
+      'UPDATE runs SET events = ?, drops = ?, stopped_ns = ?, stop_reason = ?, last_seen_ns = ? WHERE id = ?',
     );
+    this.touchRun = db.prepare('UPDATE runs SET last_seen_ns = ? WHERE id = ?');
     this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[]) => {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
@@ -95,7 +99,8 @@ export class SignalWriter {
           row.ret, row.result, row.siCode, row.origin,
         );
       }
-      this.hotRows += rows.length;
+      // The commit that holds these rows also dates them for crash recovery.
+      if (this.runId !== undefined) this.touchRun.run(BigInt(Date.now()) * 1_000_000n, this.runId);
     });
   }
 
@@ -105,12 +110,48 @@ export class SignalWriter {
         'INSERT INTO runs (started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run(info.startedNs, info.host, info.kernel, info.version, info.recorderPid, info.ringBytes);
-    return Number(result.lastInsertRowid);
+    this.runId = Number(result.lastInsertRowid);
+    return this.runId;
   }
 
-  /** Writes one batch in one transaction; rows get their ids. */
+  /**
+   * Closes the runs that never stopped (stop_reason NULL) other than
+   * `runId`: the caller holds the one-recorder lock, so their recorders are
+   * gone (kill -9, power cut, OOM). Each gets stop_reason 'unclean' and an
+   * unclean_shutdowns window from its last commit to `untilNs`.
+   */
+  closeUncleanRuns(runId: number, untilNs: bigint): { runId: number; fromNs: bigint; toNs: bigint }[] {
+    const close = this.db.transaction(() => {
+      const open = this.db
+        .prepare('SELECT id, coalesce(last_seen_ns, started_ns) AS from_ns FROM runs WHERE stop_reason IS NULL AND id != ? ORDER BY id')
+        .safeIntegers(true)
+        .all(runId) as { id: bigint; from_ns: bigint }[];
+      const insert = this.db.prepare('INSERT INTO unclean_shutdowns (run_id, from_ns, to_ns, found_by_run_id) VALUES (?, ?, ?, ?)');
+      const mark = this.db.prepare("UPDATE runs SET stop_reason = 'unclean', stopped_ns = ? WHERE id = ?");
+      return open.map((run) => {
+        const toNs = untilNs > run.from_ns ? untilNs : run.from_ns;
+        insert.run(run.id, run.from_ns, toNs, runId);
+        mark.run(run.from_ns, run.id);
+        return { runId: Number(run.id), fromNs: run.from_ns, toNs };
+      });
+    });
+    return close.immediate();
+  }
+
+  /**
+   * Writes one batch in one transaction; rows get their ids. On failure
+   * nothing was written: the rows lose their ids and can be written again.
+   */
   write(rows: SignalRow[], cgroups: CgroupName[] = []): void {
-    this.writeBatch(rows, cgroups);
+    const firstId = this.nextId;
+    try {
+      this.writeBatch(rows, cgroups);
+    } catch (error) {
+      this.nextId = firstId;
+      for (const row of rows) delete row.id;
+      throw error;
+    }
+    this.hotRows += rows.length;
   }
 
   /** Relabels a row already written (the OOM killer's mark comes after its SIGKILL). */
@@ -124,7 +165,7 @@ export class SignalWriter {
 
   /** Counts so far, and how the run ended (null while it records). */
   updateRunTotals(runId: number, events: number, drops: bigint, stoppedNs: bigint | null, stopReason: string | null): void {
-    this.updateRun.run(events, drops, stoppedNs, stopReason, runId);
+    this.updateRun.run(events, drops, stoppedNs, stopReason, BigInt(Date.now()) * 1_000_000n, runId);
   }
 
   /**
@@ -144,10 +185,11 @@ export class SignalWriter {
         .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
         .run(bound ? { bound: bound.id } : {}).changes;
       this.db.prepare(`DELETE FROM signals_hot ${limit}`).run(bound ? { bound: bound.id } : {});
-      this.hotRows -= moved;
       return moved;
     });
-    return move.immediate();
+    const moved = move.immediate();
+    this.hotRows -= moved;
+    return moved;
   }
 
   /**
