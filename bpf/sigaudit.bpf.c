@@ -2,8 +2,10 @@
 /*
  * sigaudit kernel side: sees every signal sent on the host.
  *
- * The six signal syscalls are traced enter/exit: the entry arguments wait in
- * a hash map keyed by thread id until the exit gives the return value. While
+ * The six signal syscalls are traced enter/exit on the raw syscall
+ * tracepoints (BTF-typed, so arguments are read straight from the saved
+ * registers, and 32-bit compat calls are seen too): the entry arguments wait
+ * in a hash map keyed by thread id until the exit gives the return value. While
  * a syscall is in flight, signal_generate fires once per task it reaches; the
  * first such task is folded into the pending record, further ones (process
  * group and kill(-1) fan-out) go out at once as FANOUT records. A
@@ -69,7 +71,36 @@ struct {
 /* A signal syscall never sleeps for long: an in-flight entry older than
  * this is a leftover whose exit was never seen. */
 #define INFLIGHT_MAX_AGE_NS 1000000000ULL
-#define NR_WRITE_X86_64 1
+
+/* Syscall numbers (arch/<arch>/entry/syscalls), native and, on x86_64,
+ * the ia32 compat table, whose calls bypass the syscalls: tracepoints. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_KILL 62
+#define NR_TKILL 200
+#define NR_TGKILL 234
+#define NR_RT_SIGQUEUEINFO 129
+#define NR_RT_TGSIGQUEUEINFO 297
+#define NR_PIDFD_SEND_SIGNAL 424
+#define NR_WRITE 1
+#define NR_IA32_KILL 37
+#define NR_IA32_TKILL 238
+#define NR_IA32_TGKILL 270
+#define NR_IA32_RT_SIGQUEUEINFO 178
+#define NR_IA32_RT_TGSIGQUEUEINFO 335
+#define NR_IA32_PIDFD_SEND_SIGNAL 424
+#define NR_IA32_WRITE 4
+#define TS_COMPAT 0x0002
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_KILL 129
+#define NR_TKILL 130
+#define NR_TGKILL 131
+#define NR_RT_SIGQUEUEINFO 138
+#define NR_RT_TGSIGQUEUEINFO 240
+#define NR_PIDFD_SEND_SIGNAL 424
+#define NR_WRITE 64
+#else
+#error "sigaudit knows the syscall numbers of x86 and arm64 only"
+#endif
 
 static __always_inline void count(__u32 counter)
 {
@@ -179,10 +210,10 @@ static __always_inline void fill_sender(struct sigaudit_event *e, struct task_st
 	e->sender_pid = pid_tgid >> 32;
 	e->sender_tid = (__u32)pid_tgid;
 	e->sender_uid = (__u32)bpf_get_current_uid_gid();
-	e->sender_auid = BPF_CORE_READ(task, loginuid.val);
+	e->sender_auid = task->loginuid.val;
 	if (e->sender_auid == AUDIT_UID_UNSET)
 		e->flags |= SIGAUDIT_FLAG_AUID_UNSET;
-	e->sender_ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->sender_ppid = task->real_parent->tgid;
 	e->sender_cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->sender_comm, sizeof(e->sender_comm));
 }
@@ -193,7 +224,7 @@ static __always_inline void fill_delivered(struct sigaudit_event *e, struct task
 	e->flags |= SIGAUDIT_FLAG_DELIVERED;
 	e->delivered_pid = task->tgid;
 	e->delivered_tid = task->pid;
-	e->delivered_cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	e->delivered_cgroup = task->cgroups->dfl_cgrp->kn->id;
 	bpf_probe_read_kernel_str(e->delivered_comm, sizeof(e->delivered_comm), task->comm);
 	e->result = result;
 }
@@ -243,42 +274,164 @@ static __always_inline int si_code_from_user(const void *uinfo)
 	return code;
 }
 
-static __always_inline int on_enter(__u32 source, __s32 target_pid, __s32 target_tid, int sig,
-				    int si_code)
+static __always_inline bool in_compat_syscall(struct task_struct *task)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+#if defined(__TARGET_ARCH_x86)
+	return task->thread_info.status & TS_COMPAT;
+#else
+	return false;
+#endif
+}
+
+/* Which of the six signal syscalls nr is, or SIGAUDIT_SOURCE_KERNEL for any
+ * other: this runs on every syscall of the host, so it is a few compares. */
+static __always_inline __u32 source_of(long nr, struct task_struct *task)
+{
+	__u32 source = SIGAUDIT_SOURCE_KERNEL;
+
+	switch (nr) {
+	case NR_KILL: source = SIGAUDIT_SOURCE_KILL; break;
+	case NR_TKILL: source = SIGAUDIT_SOURCE_TKILL; break;
+	case NR_TGKILL: source = SIGAUDIT_SOURCE_TGKILL; break;
+	case NR_RT_SIGQUEUEINFO: source = SIGAUDIT_SOURCE_RT_SIGQUEUEINFO; break;
+	case NR_RT_TGSIGQUEUEINFO: source = SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO; break;
+	case NR_PIDFD_SEND_SIGNAL: source = SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL; break;
+	}
+#if defined(__TARGET_ARCH_x86)
+	/* The compat table reuses native numbers for other calls, so a
+	 * match counts only for a task inside a compat syscall. */
+	if (nr == NR_IA32_KILL || nr == NR_IA32_TKILL || nr == NR_IA32_TGKILL ||
+	    nr == NR_IA32_RT_SIGQUEUEINFO || nr == NR_IA32_RT_TGSIGQUEUEINFO ||
+	    source != SIGAUDIT_SOURCE_KERNEL) {
+		if (!in_compat_syscall(task))
+			return source;
+		switch (nr) {
+		case NR_IA32_KILL: return SIGAUDIT_SOURCE_KILL;
+		case NR_IA32_TKILL: return SIGAUDIT_SOURCE_TKILL;
+		case NR_IA32_TGKILL: return SIGAUDIT_SOURCE_TGKILL;
+		case NR_IA32_RT_SIGQUEUEINFO: return SIGAUDIT_SOURCE_RT_SIGQUEUEINFO;
+		case NR_IA32_RT_TGSIGQUEUEINFO: return SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO;
+		case NR_IA32_PIDFD_SEND_SIGNAL: return SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL;
+		}
+		return SIGAUDIT_SOURCE_KERNEL;
+	}
+#endif
+	return source;
+}
+
+/* The n-th syscall argument as the entry code saved it. */
+static __always_inline unsigned long syscall_arg(struct pt_regs *regs, bool compat, int n)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (compat) {
+		switch (n) {
+		case 0: return (__u32)regs->bx;
+		case 1: return (__u32)regs->cx;
+		case 2: return (__u32)regs->dx;
+		default: return (__u32)regs->si;
+		}
+	}
+	switch (n) {
+	case 0: return regs->di;
+	case 1: return regs->si;
+	case 2: return regs->dx;
+	default: return regs->r10;
+	}
+#else
+	return n == 0 ? regs->orig_x0 : regs->regs[n];
+#endif
+}
+
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return regs->orig_ax;
+#else
+	return regs->syscallno;
+#endif
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 source = source_of(nr, task);
+	bool compat = in_compat_syscall(task);
 	struct sigaudit_event e = {};
+	const void *uinfo = NULL;
 	__u32 tid;
 
-	if (!signal_wanted(sig))
+	if (source == SIGAUDIT_SOURCE_KERNEL)
 		return 0;
-	e.kind = SIGAUDIT_KIND_SEND;
-	e.source = source;
-	e.boot_ns = bpf_ktime_get_boot_ns();
-	fill_sender(&e, task);
-	if (comm_excluded(e.sender_comm))
-		return 0;
-	e.target_pid = target_pid;
-	e.target_tid = target_tid;
-	e.signal = sig;
-	e.si_code = si_code;
-	e.result = SIGAUDIT_RESULT_NONE;
-	if (source == SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL) {
-		e.target_pid = pid_of_pidfd(task, target_pid);
+	/* Where each syscall keeps its target and signal. */
+	e.si_code = SI_USER;
+	switch (source) {
+	case SIGAUDIT_SOURCE_KILL:
+		e.target_pid = syscall_arg(regs, compat, 0);
+		e.signal = syscall_arg(regs, compat, 1);
+		break;
+	case SIGAUDIT_SOURCE_TKILL:
+		e.target_pid = e.target_tid = syscall_arg(regs, compat, 0);
+		e.signal = syscall_arg(regs, compat, 1);
+		e.si_code = SI_TKILL;
+		break;
+	case SIGAUDIT_SOURCE_TGKILL:
+		e.target_pid = syscall_arg(regs, compat, 0);
+		e.target_tid = syscall_arg(regs, compat, 1);
+		e.signal = syscall_arg(regs, compat, 2);
+		e.si_code = SI_TKILL;
+		break;
+	case SIGAUDIT_SOURCE_RT_SIGQUEUEINFO:
+		e.target_pid = syscall_arg(regs, compat, 0);
+		e.signal = syscall_arg(regs, compat, 1);
+		uinfo = (const void *)syscall_arg(regs, compat, 2);
+		break;
+	case SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO:
+		e.target_pid = syscall_arg(regs, compat, 0);
+		e.target_tid = syscall_arg(regs, compat, 1);
+		e.signal = syscall_arg(regs, compat, 2);
+		uinfo = (const void *)syscall_arg(regs, compat, 3);
+		break;
+	default: /* pidfd_send_signal */
+		e.target_pid = pid_of_pidfd(task, syscall_arg(regs, compat, 0));
 		if (e.target_pid)
 			e.flags |= SIGAUDIT_FLAG_TARGET_FROM_PIDFD;
+		e.signal = syscall_arg(regs, compat, 1);
+		uinfo = (const void *)syscall_arg(regs, compat, 2);
+		break;
 	}
-	tid = e.sender_tid;
+	if (!signal_wanted(e.signal))
+		return 0;
+	if (excluded_comm_count) {
+		__u64 comm[SIGAUDIT_COMM_LEN / sizeof(__u64)];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (comm_excluded((const char *)comm))
+			return 0;
+	}
+	if (uinfo)
+		e.si_code = si_code_from_user(uinfo);
+	e.kind = SIGAUDIT_KIND_SEND;
+	e.source = source;
+	e.result = SIGAUDIT_RESULT_NONE;
+	e.boot_ns = bpf_ktime_get_boot_ns();
+	/* Sender details are read at exit, straight into the ring buffer. */
+	tid = task->pid;
 	if (bpf_map_update_elem(&inflight, &tid, &e, BPF_ANY))
 		count(SIGAUDIT_COUNTER_INFLIGHT_DROPS);
 	return 0;
 }
 
-static __always_inline int on_exit(long ret)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct sigaudit_event *pending, *e;
+	__u32 tid;
 
+	if (source_of(syscall_nr(regs), task) == SIGAUDIT_SOURCE_KERNEL)
+		return 0;
+	tid = task->pid;
 	pending = bpf_map_lookup_elem(&inflight, &tid);
 	if (!pending)
 		return 0;
@@ -287,6 +440,7 @@ static __always_inline int on_exit(long ret)
 		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
 	} else {
 		__builtin_memcpy(e, pending, sizeof(*e));
+		fill_sender(e, task);
 		e->ret = ret;
 		bpf_ringbuf_submit(e, wakeup_flag());
 	}
@@ -294,82 +448,13 @@ static __always_inline int on_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_kill")
-int enter_kill(struct trace_event_raw_sys_enter *ctx)
+static __always_inline bool is_write(long nr, struct task_struct *task)
 {
-	return on_enter(SIGAUDIT_SOURCE_KILL, ctx->args[0], 0, ctx->args[1], SI_USER);
-}
-
-SEC("tracepoint/syscalls/sys_enter_tkill")
-int enter_tkill(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_enter(SIGAUDIT_SOURCE_TKILL, ctx->args[0], ctx->args[0], ctx->args[1], SI_TKILL);
-}
-
-SEC("tracepoint/syscalls/sys_enter_tgkill")
-int enter_tgkill(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_enter(SIGAUDIT_SOURCE_TGKILL, ctx->args[0], ctx->args[1], ctx->args[2], SI_TKILL);
-}
-
-SEC("tracepoint/syscalls/sys_enter_rt_sigqueueinfo")
-int enter_rt_sigqueueinfo(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_enter(SIGAUDIT_SOURCE_RT_SIGQUEUEINFO, ctx->args[0], 0, ctx->args[1],
-			si_code_from_user((const void *)ctx->args[2]));
-}
-
-SEC("tracepoint/syscalls/sys_enter_rt_tgsigqueueinfo")
-int enter_rt_tgsigqueueinfo(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_enter(SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO, ctx->args[0], ctx->args[1], ctx->args[2],
-			si_code_from_user((const void *)ctx->args[3]));
-}
-
-SEC("tracepoint/syscalls/sys_enter_pidfd_send_signal")
-int enter_pidfd_send_signal(struct trace_event_raw_sys_enter *ctx)
-{
-	const void *uinfo = (const void *)ctx->args[2];
-
-	/* The pidfd goes in as target_pid; on_enter swaps in the pid behind it. */
-	return on_enter(SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL, ctx->args[0], 0, ctx->args[1],
-			uinfo ? si_code_from_user(uinfo) : SI_USER);
-}
-
-SEC("tracepoint/syscalls/sys_exit_kill")
-int exit_kill(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_tkill")
-int exit_tkill(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_tgkill")
-int exit_tgkill(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_rt_sigqueueinfo")
-int exit_rt_sigqueueinfo(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_rt_tgsigqueueinfo")
-int exit_rt_tgsigqueueinfo(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_pidfd_send_signal")
-int exit_pidfd_send_signal(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret);
+#if defined(__TARGET_ARCH_x86)
+	if (in_compat_syscall(task))
+		return nr == NR_IA32_WRITE;
+#endif
+	return nr == NR_WRITE;
 }
 
 /* The si_code the tracepoint itself would report: SEND_SIG_NOINFO (0) and
@@ -414,6 +499,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 		__builtin_memcpy(e, pending, sizeof(*e));
 		e->kind = SIGAUDIT_KIND_FANOUT;
 		e->flags &= ~SIGAUDIT_FLAG_DELIVERED;
+		fill_sender(e, current);
 		fill_delivered(e, task, result);
 		bpf_ringbuf_submit(e, wakeup_flag());
 		return 0;
@@ -440,10 +526,8 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 			return 0;
 		}
-#ifdef __TARGET_ARCH_x86
-		if (BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(current), orig_ax) == NR_WRITE_X86_64)
+		if (is_write(syscall_nr((struct pt_regs *)bpf_task_pt_regs(current)), current))
 			e->flags |= SIGAUDIT_FLAG_DURING_WRITE;
-#endif
 	}
 	e->signal = sig;
 	e->si_code = si_code_of(info);

@@ -58,17 +58,12 @@ export function loadAddon(): Addon {
 }
 
 /**
- * Programs in attach order: the syscall exits before their entries (an
- * entry seen without its exit would linger), and interrupt exits before
- * entries (an exit without its entry is ignored, the reverse would stick).
+ * Programs in attach order: the syscall exit before the entry (an entry
+ * seen without its exit would linger), and interrupt exits before entries
+ * (an exit without its entry is ignored, the reverse would stick).
  */
 export const PROGRAMS = [
-  'exit_kill',
-  'exit_tkill',
-  'exit_tgkill',
-  'exit_rt_sigqueueinfo',
-  'exit_rt_tgsigqueueinfo',
-  'exit_pidfd_send_signal',
+  'sys_exit',
   'irq_handler_exit',
   'softirq_exit',
   'hrtimer_expire_exit',
@@ -77,10 +72,5 @@ export const PROGRAMS = [
   'hrtimer_expire_entry',
   'signal_generate',
   'mark_victim',
-  'enter_kill',
-  'enter_tkill',
-  'enter_tgkill',
-  'enter_rt_sigqueueinfo',
-  'enter_rt_tgsigqueueinfo',
-  'enter_pidfd_send_signal',
+  'sys_enter',
 ] as const;
