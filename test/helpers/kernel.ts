@@ -9,14 +9,17 @@ import { join } from 'node:path';
 export const kernelTestOptions: { skip?: string } =
   process.getuid?.() === 0 || process.env.CI ? {} : { skip: 'kernel tests need root (they load the eBPF probe)' };
 
-let signaller: string | undefined;
+const built = new Map<string, string>();
 
-/** Builds test/helpers/signaller.c once per test process. */
-export function signallerPath(): string {
-  if (!signaller) {
+/** Builds test/helpers/signaller.c once per test process; bits 32 makes an ia32 binary. */
+export function signallerPath(bits: 64 | 32 = 64): string {
+  const key = String(bits);
+  if (!built.has(key)) {
     const dir = mkdtempSync(join(tmpdir(), 'sigaudit-signaller-'));
-    signaller = join(dir, 'signaller');
-    execFileSync('cc', ['-O2', '-Wall', '-o', signaller, join(__dirname, '..', '..', '..', 'test', 'helpers', 'signaller.c')]);
+    const path = join(dir, bits === 32 ? 'signaller32' : 'signaller');
+    const flags = bits === 32 ? ['-m32', '-static'] : [];
+    execFileSync('cc', ['-O2', '-Wall', ...flags, '-o', path, join(__dirname, '..', '..', '..', 'test', 'helpers', 'signaller.c')]);
+    built.set(key, path);
   }
-  return signaller;
+  return built.get(key)!;
 }

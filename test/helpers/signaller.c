@@ -1,5 +1,6 @@
 // Sends signals through the syscalls Python and the shells do not reach
 // directly, and sends bursts as fast as one process can.
+//   signaller kill PID SIG
 //   signaller tkill TID SIG
 //   signaller sigqueue PID SIG            (rt_sigqueueinfo, SI_QUEUE)
 //   signaller tgsigqueue TGID TID SIG     (rt_tgsigqueueinfo, SI_QUEUE)
@@ -32,7 +33,9 @@ int main(int argc, char **argv)
 {
 	long ret;
 
-	if (argc >= 4 && !strcmp(argv[1], "tkill"))
+	if (argc >= 4 && !strcmp(argv[1], "kill"))
+		ret = kill(atoi(argv[2]), atoi(argv[3]));
+	else if (argc >= 4 && !strcmp(argv[1], "tkill"))
 		ret = syscall(SYS_tkill, atoi(argv[2]), atoi(argv[3]));
 	else if (argc >= 4 && !strcmp(argv[1], "sigqueue"))
 		ret = queueinfo(atoi(argv[2]), 0, atoi(argv[3]), 0);
