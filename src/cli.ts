@@ -13,6 +13,8 @@ import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
 import { DEFAULT_MAX_HELD_ROWS } from './record/recorder';
 import { Notifier } from './service/notify';
+import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninstallService } from './service/install';
+import { TAIL_FORMATS, tail, type TailFormat } from './tail';
 import { collect, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
@@ -247,6 +249,75 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5)
     .action((flags) => {
       print(renderStatus(status({ dbPath: resolveDbPath(flags.db), limit: flags.limit }), outputOf(flags)));
+    });
+
+  const tailCommand = program
+    .command('tail')
+    .description('print signals as they are recorded, like tail -f (any user who may read the database)')
+    .option('-n, --lines <n>', 'recorded rows to print first', parseCount, 10)
+    .option('--no-follow', 'print the last rows and exit')
+    .option('--poll-ms <ms>', 'how often to look for new rows', parsePositiveInt, 250)
+    .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
+    .addOption(new Option('--format <format>', 'output format').choices(TAIL_FORMATS).default('table'))
+    .option('--utc', 'times in UTC in tables', false);
+  addFilters(tailCommand, false).action(async (flags) => {
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    // A closed pipe (tail | head) ends the follow quietly.
+    process.stdout.on('error', onSignal);
+    try {
+      await tail({
+        dbPath: resolveDbPath(flags.db),
+        filters: filtersOf(flags),
+        format: flags.format as TailFormat,
+        utc: flags.utc === true,
+        lines: flags.lines,
+        pollMs: flags.pollMs,
+        follow: flags.follow !== false,
+        signal: stop.signal,
+        out: (text) => {
+          if (text !== '' && !stop.signal.aborted) writeAll(1, text);
+        },
+        warn: log,
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+
+  program
+    .command('install-service')
+    .description('install the systemd unit (packaging/sigaudit.service) with this installation\'s paths, then daemon-reload, enable and start it')
+    .option('--dry-run', 'print each step and the unit, change nothing', false)
+    .option('--unit-dir <dir>', 'where the unit goes', DEFAULT_UNIT_DIR)
+    .option('--environment-file <path>', 'settings file the unit reads (written from packaging/sigaudit.env if missing, never overwritten)', DEFAULT_ENV_FILE)
+    .option('--group <group>', 'group that may read the database (Group= of the unit)', DEFAULT_GROUP)
+    .option('--no-enable', 'do not start it at boot')
+    .option('--no-start', 'do not start it now')
+    .action((flags) => {
+      const plan = installService({
+        unitDir: flags.unitDir,
+        envFile: flags.environmentFile,
+        group: flags.group,
+        enable: flags.enable !== false,
+        start: flags.start !== false,
+        dryRun: flags.dryRun,
+      });
+      writeAll(1, renderPlan(plan, 'install the sigaudit service'));
+    });
+
+  program
+    .command('uninstall-service')
+    .description('stop and disable the systemd unit and remove it; the settings file and the database are kept')
+    .option('--dry-run', 'print each step, change nothing', false)
+    .option('--unit-dir <dir>', 'where the unit is', DEFAULT_UNIT_DIR)
+    .option('--environment-file <path>', 'settings file (kept)', DEFAULT_ENV_FILE)
+    .action((flags) => {
+      const plan = uninstallService({ unitDir: flags.unitDir, envFile: flags.environmentFile, dryRun: flags.dryRun });
+      writeAll(1, renderPlan(plan, 'uninstall the sigaudit service'));
     });
 
   return program;
