@@ -186,6 +186,21 @@ export class Recorder {
    * recorded as a drop window once the database takes writes again.
    */
   private store(rows: SignalRow[]): void {
+    if (this.held.length === 0 && this.writeFailure === undefined) {
+      // The usual case: straight to the database, whatever the batch's size.
+      if (rows.length === 0) return;
+      this.held.push(rows);
+      this.heldRows += rows.length;
+      this.flushHeld();
+      if (this.writeFailure !== undefined && this.heldRows > this.options.maxHeldRows) {
+        // Refused: keep what fits in the hold, like any later batch.
+        const refused = this.held.flat();
+        this.held = [];
+        this.heldRows = 0;
+        this.hold(refused);
+      }
+      return;
+    }
     if (rows.length > 0) this.hold(rows);
     this.flushHeld();
   }

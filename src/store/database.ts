@@ -106,7 +106,13 @@ function sqliteError(error: unknown, path: string, doing: string): never {
   const code = (error as { code?: string }).code ?? '';
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
     throw notSigaudit(path, 'not an SQLite file, or a damaged one');
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code.startsWith('SQLITE_IOERR'))
+  if (code === 'SQLITE_FULL')
+    throw new SigauditError(
+      'EDBFULL',
+      `cannot ${doing} ${path}: the file system holding it is full (${(error as Error).message})`,
+      `free space there (df -h ${dirname(path)}), lower --max-db-size, or choose a --db on another file system`,
+    );
+  if (code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_IOERR'))
     throw new SigauditError(
       'EDBACCESS',
       `cannot ${doing} ${path}: ${(error as Error).message}`,
