@@ -44,11 +44,19 @@ export interface FailedReport {
   drops: DropWindow[];
 }
 
-/** Served by signals_archive_failed_ts_ns, which covers every column here. */
+/** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
+const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
+
+const FAILED_ROWS = `(SELECT ${FAILED_COLUMNS} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${FAILED_COLUMNS} FROM signals_hot WHERE ret < 0)`;
+
+/**
+ * Served by signals_archive_failed_ts_ns alone (covering): the union names
+ * only its columns, where the signals view would read whole rows.
+ */
 export function failedGroupsSql(terms: string[], limit: number): string {
   return `SELECT sender_comm, sender_uid, target_pid, ret, count(*) AS n, count(DISTINCT sender_pid) AS senders,
       max(sender_pid) AS last_sender, group_concat(DISTINCT signal) AS signals, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
-    FROM signals ${whereSql(['ret < 0', ...terms])}
+    FROM ${FAILED_ROWS} ${whereSql(terms)}
     GROUP BY sender_comm, sender_uid, target_pid, ret
     ORDER BY n DESC, last_ns DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`;
 }
@@ -78,8 +86,13 @@ export function failed(options: FailedOptions): FailedReport {
   const limit = options.limit ?? (options.raw ? 100 : 50);
   const db = openForReading(options.dbPath);
   try {
-    const where = filterTerms(options.filters, window);
-    const total = Number((db.prepare(`SELECT count(*) AS n FROM signals ${whereSql(['ret < 0', ...where.terms])}`).get(where.params) as { n: number }).n);
+    // The target as the sender addressed it (a failed send usually reached no task).
+    const where = filterTerms(options.filters, window, { skip: ['targetPid'] });
+    if (options.filters.targetPid !== undefined) {
+      where.terms.push('target_pid = @targetPid');
+      where.params.targetPid = options.filters.targetPid;
+    }
+    const total = Number((db.prepare(`SELECT count(*) AS n FROM ${FAILED_ROWS} ${whereSql(where.terms)}`).get(where.params) as { n: number }).n);
     const report: FailedReport = { window, total, drops: dropsIn(db, window) };
     if (options.raw) {
       const aliased = filterTerms(options.filters, window, { alias: 's' });

@@ -173,10 +173,12 @@ function totals(db: Database.Database, part: Part, limit?: number, keys?: (strin
   return result;
 }
 
-function bucketCounts(db: Database.Database, part: Part, keys: (string | number)[], firstMinute: bigint, bucketMinutes: number): { key: string | number; bucket: number; n: number }[] {
-  const sql = `SELECT ${part.key} AS key, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
-    FROM ${part.from} ${whereOf([...part.terms, `${part.key} IN (SELECT value FROM json_each(@keys))`])} GROUP BY 1, 2`;
-  return db.prepare(sql).all({ ...part.params, keys: JSON.stringify(keys), firstMinute, bucketMinutes }) as { key: string | number; bucket: number; n: number }[];
+/** Counts per sender and bucket: for the given senders, or all of them (with their labels). */
+function bucketCounts(db: Database.Database, part: Part, keys: (string | number)[] | undefined, firstMinute: bigint, bucketMinutes: number): { key: string | number; label: string | number; bucket: number; n: number }[] {
+  const terms = keys === undefined ? part.terms : [...part.terms, `${part.key} IN (SELECT value FROM json_each(@keys))`];
+  const sql = `SELECT ${part.key} AS key, ${part.label} AS label, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
+    FROM ${part.from} ${whereOf(terms)} GROUP BY 1, 3`;
+  return db.prepare(sql).all({ ...part.params, ...(keys === undefined ? {} : { keys: JSON.stringify(keys) }), firstMinute, bucketMinutes: BigInt(bucketMinutes) }) as { key: string | number; label: string | number; bucket: number; n: number }[];
 }
 
 function grandTotal(db: Database.Database, part: Part): number {
@@ -214,11 +216,19 @@ export function topSenders(options: TopSendersOptions): TopSendersReport {
         parts.push(rollupPart(options, fromHour, toHour));
       }
       parts.push(rowPart(options, window, ranges));
-    } else parts.push(rowPart(options, window, [[-(2n ** 62n), 2n ** 62n]]));
+    } else parts.push(rowPart(options, window, [[window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]]));
 
-    // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
-    const margin = options.limit + 100;
-    const partTotals = parts.map((part, i) => totals(db, part, i === 0 && parts.length > 1 ? margin : undefined));
+    // The rows part in one pass: counts per sender and bucket, summed here.
+    const rowsPart = parts[parts.length - 1];
+    const rowTotals = new Map<string | number, { label: string; total: number }>();
+    const rowBuckets = new Map<string | number, { bucket: number; n: number }[]>();
+    let total = 0;
+    for (const row of bucketCounts(db, rowsPart, undefined, firstMinute, bucketMinutes)) {
+      const seen = rowTotals.get(row.key);
+      rowTotals.set(row.key, { label: seen && seen.label > String(row.label) ? seen.label : String(row.label), total: (seen?.total ?? 0) + row.n });
+      rowBuckets.set(row.key, [...(rowBuckets.get(row.key) ?? []), row]);
+      total += row.n;
+    }
     let combined = new Map<string | number, { label: string; total: number }>();
     const addAll = (map: Map<string | number, { label: string; total: number }>) => {
       for (const [key, value] of map) {
@@ -226,23 +236,25 @@ export function topSenders(options: TopSendersOptions): TopSendersReport {
         combined.set(key, { label: seen && seen.label > value.label ? seen.label : value.label, total: (seen?.total ?? 0) + value.total });
       }
     };
-    if (parts.length > 1) {
-      const top = partTotals[0];
-      const rowsTotals = partTotals[1];
-      const missing = [...rowsTotals.keys()].filter((key) => !top.has(key));
-      const extra = missing.length > 0 ? totals(db, parts[0], undefined, missing) : new Map();
+    const rollup = parts.length > 1 ? parts[0] : undefined;
+    if (rollup) {
+      // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
+      const margin = options.limit + 100;
+      const top = totals(db, rollup, margin);
+      const missing = [...rowTotals.keys()].filter((key) => !top.has(key));
       addAll(top);
-      addAll(extra);
-      addAll(rowsTotals);
+      if (missing.length > 0) addAll(totals(db, rollup, undefined, missing));
+      addAll(rowTotals);
       // Exact unless a sender outside the rollup's top could still rank: then count them all.
       const ranked = [...combined.values()].map((value) => value.total).sort((a, b) => b - a);
       const floor = top.size === margin ? Math.min(...[...top.values()].map((value) => value.total)) : -1;
       if (floor >= 0 && (ranked[options.limit - 1] ?? 0) <= floor) {
         combined = new Map();
-        addAll(totals(db, parts[0]));
-        addAll(rowsTotals);
+        addAll(totals(db, rollup));
+        addAll(rowTotals);
       }
-    } else addAll(partTotals[0]);
+      total += grandTotal(db, rollup);
+    } else addAll(rowTotals);
 
     const chosen = [...combined.entries()]
       .sort((a, b) => b[1].total - a[1].total || String(a[0]).localeCompare(String(b[0])))
@@ -250,12 +262,12 @@ export function topSenders(options: TopSendersOptions): TopSendersReport {
     const keys = chosen.map(([key]) => key);
     const senders: Sender[] = chosen.map(([key, value]) => ({ key, label: labelOf(options.by, key, value.label), total: value.total, buckets: new Array(bucketCount).fill(0) }));
     const index = new Map(keys.map((key, i) => [key, i]));
-    if (keys.length > 0)
-      for (const part of parts)
-        for (const row of bucketCounts(db, part, keys, firstMinute, bucketMinutes)) {
-          const sender = senders[index.get(row.key)!];
-          if (sender && row.bucket >= 0 && row.bucket < bucketCount) sender.buckets[row.bucket] += row.n;
-        }
+    const add = (row: { key: string | number; bucket: number; n: number }) => {
+      const sender = senders[index.get(row.key)!];
+      if (sender && row.bucket >= 0 && row.bucket < bucketCount) sender.buckets[row.bucket] += row.n;
+    };
+    for (const key of keys) for (const row of rowBuckets.get(key) ?? []) add({ ...row, key });
+    if (rollup && keys.length > 0) for (const row of bucketCounts(db, rollup, keys, firstMinute, bucketMinutes)) add(row);
     return {
       by: options.by,
       perTarget: options.filters.perTarget === true,
@@ -265,7 +277,7 @@ export function topSenders(options: TopSendersOptions): TopSendersReport {
       bucketMinutes,
       bucketCount,
       senders,
-      total: parts.reduce((sum, part) => sum + grandTotal(db, part), 0),
+      total,
       drops: dropsIn(db, window),
       usedRollup,
     };

@@ -22,6 +22,8 @@ export interface WhoKilledOptions {
   pid?: number;
   comm?: string;
   filters: Filters;
+  /** Newest rows kept (older ones are counted, not shown); 0 for all. */
+  limit?: number;
 }
 
 /** The SIGCHLD a process sent its parent when it ended. */
@@ -60,6 +62,8 @@ export interface WhoKilledReport {
   processes: ProcessSegment[];
   verdict: string;
   drops: DropWindow[];
+  /** Older rows were left out by the limit. */
+  more: boolean;
 }
 
 const CHILD_EXIT_SQL = `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_comm FROM signals
@@ -168,6 +172,29 @@ export function verdictOf(processes: ProcessSegment[], subject: string, utc: boo
   return `${prefix}${name}: last fatal signal ${what}; no exit recorded (still running, blocked/handled it, or its parent ignores SIGCHLD).`;
 }
 
+const byTime = (a: StoredRow, b: StoredRow) => (a.ts_ns < b.ts_ns ? -1 : a.ts_ns > b.ts_ns ? 1 : a.id < b.id ? -1 : 1);
+
+
+/**
+ * Runs fetch (rows for a JSON list of hours) newest hours first until
+ * `limit` rows are found; returns them oldest first, and whether older
+ * rows were left out.
+ */
+function newestRows(hours: string, limit: number, fetch: (hours: string) => StoredRow[]): { rows: StoredRow[]; more: boolean } {
+  const all = JSON.parse(hours) as number[];
+  if (limit === 0) return { rows: fetch(hours).sort(byTime), more: false };
+  let found: StoredRow[] = [];
+  let end = all.length;
+  // One hour, then two, four...: a busy target is answered from its last hours alone.
+  for (let step = 1; end > 0 && found.length <= limit; step *= 2) {
+    const start = Math.max(0, end - step);
+    found = found.concat(fetch(`[${all.slice(start, end).join(',')}]`));
+    end = start;
+  }
+  found.sort(byTime);
+  return { rows: found.slice(Math.max(0, found.length - limit)), more: found.length > limit };
+}
+
 /** Rows that reached the pid, and sends addressed to it that reached none. */
 function rowsForPid(db: Database.Database, pid: number, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget', 'targetPid'] });
@@ -182,13 +209,13 @@ function rowsForPid(db: Database.Database, pid: number, options: WhoKilledOption
     .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_pid IS NULL', 's.target_pid = @pid', ...where.terms])}`)
     .safeIntegers(true)
     .all(params) as StoredRow[]);
-  return [...reached, ...unreached].sort((a, b) => (a.ts_ns < b.ts_ns ? -1 : a.ts_ns > b.ts_ns ? 1 : a.id < b.id ? -1 : 1));
+  return [...reached, ...unreached];
 }
 
 function rowsForComm(db: Database.Database, comm: string, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
   return db
-    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_comm = @comm', ...where.terms])} ORDER BY s.ts_ns, s.id`)
+    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_comm = @comm', ...where.terms])}`)
     .safeIntegers(true)
     .all({ ...where.params, hours, comm }) as StoredRow[];
 }
@@ -201,8 +228,9 @@ export function whoKilled(options: WhoKilledOptions): WhoKilledReport {
   try {
     const span = dataSpan(db);
     const hours = hoursJson(window, span);
-    const rows =
-      options.pid !== undefined ? rowsForPid(db, options.pid, options, window, hours) : rowsForComm(db, options.comm!, options, window, hours);
+    const { rows, more } = newestRows(hours, options.limit ?? 0, (chunk) =>
+      options.pid !== undefined ? rowsForPid(db, options.pid, options, window, chunk) : rowsForComm(db, options.comm!, options, window, chunk),
+    );
     const byPid = new Map<number, StoredRow[]>();
     for (const row of rows) {
       const pid = Number(row.delivered_pid ?? row.target_pid);
@@ -231,6 +259,7 @@ export function whoKilled(options: WhoKilledOptions): WhoKilledReport {
       processes,
       verdict: verdictOf(processes, subject, false),
       drops: dropsIn(db, window),
+      more,
     };
   } finally {
     db.close();
@@ -270,6 +299,7 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
         })),
         rows: records,
         verdict,
+        more: report.more,
         drops: dropsJson(report.drops),
         incomplete: report.drops.length > 0,
       }),
@@ -310,6 +340,7 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
     }
   }
   text += lines.length === 0 ? '(no signals)\n' : renderTable(columns, lines);
+  if (report.more) text += `(older signals left out: the newest ${records.length} are shown; --limit 0 for all)\n`;
   if (warning) text += `${warning}\n`;
   text += wrap(`verdict: ${verdict}`);
   return { stdout: text, warnings: [] };

@@ -1,0 +1,99 @@
+// Times each report on a generated database (bench/generate.ts), over one
+// hour in the middle of the data and over everything, and the CSV export's
+// rate and memory. Each time is the median of --runs runs.
+//
+//   node dist/bench/queries.js [--db /tmp/sigaudit-bench/10m.db] [--runs 5] [--no-export]
+import { rmSync, statSync } from 'node:fs';
+import { exportSignals } from '../src/export';
+import { failed } from '../src/query/failed';
+import { HOUR_NS, dataSpan, type Filters } from '../src/query/filters';
+import { list } from '../src/query/list';
+import { topSenders } from '../src/query/top-senders';
+import { whoKilled } from '../src/query/who-killed';
+import { openForReading } from '../src/store/database';
+import { status } from '../src/status';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? fallback : process.argv[i + 1];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function time(runs: number, fn: () => unknown): { ms: number; result: unknown } {
+  let result: unknown;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = process.hrtime.bigint();
+    result = fn();
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return { ms: median(times), result };
+}
+
+function main(): void {
+  const dbPath = flag('--db', '/tmp/sigaudit-bench/10m.db');
+  const runs = Number(flag('--runs', '5'));
+  const db = openForReading(dbPath);
+  const span = dataSpan(db)!;
+  // A busy pid to ask about: the most signalled target in the middle hour.
+  const middle = (span.fromNs + span.toNs) / 2n;
+  const hourFrom = (middle / HOUR_NS) * HOUR_NS + HOUR_NS / 4n; // not aligned to the rollup's hours
+  const hourTo = hourFrom + HOUR_NS - 1n;
+  const busy = db
+    .prepare('SELECT delivered_pid AS pid, delivered_comm AS comm FROM signals_archive WHERE ts_ns BETWEEN ? AND ? AND delivered_pid > 1000 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1')
+    .safeIntegers(false)
+    .get(hourFrom, hourTo) as { pid: number; comm: string };
+  const rows = (db.prepare('SELECT count(*) AS n FROM signals').get() as { n: number }).n;
+  const hourRows = (db.prepare('SELECT count(*) AS n FROM signals_archive WHERE ts_ns BETWEEN ? AND ?').get(hourFrom, hourTo) as { n: number }).n;
+  db.close();
+
+  const hour: Filters = { since: new Date(Number(hourFrom / 1_000_000n)), until: new Date(Number(hourTo / 1_000_000n)) };
+  const all: Filters = {};
+  const cases: [string, (filters: Filters) => unknown][] = [
+    [`who-killed ${busy.pid}`, (filters) => whoKilled({ dbPath, pid: busy.pid, filters, limit: 200 })],
+    [`who-killed --comm ${busy.comm}`, (filters) => whoKilled({ dbPath, comm: busy.comm, filters, limit: 200 })],
+    ['who-killed 1 (systemd)', (filters) => whoKilled({ dbPath, pid: 1, filters, limit: 200 })],
+    ['failed', (filters) => failed({ dbPath, filters })],
+    ['failed --raw', (filters) => failed({ dbPath, filters, raw: true })],
+    ['top-senders --by comm', (filters) => topSenders({ dbPath, filters, by: 'comm', limit: 10 })],
+    ['top-senders --by uid --per-target', (filters) => topSenders({ dbPath, filters: { ...filters, perTarget: true }, by: 'uid', limit: 10 })],
+    ['top-senders --by unit --signal KILL', (filters) => topSenders({ dbPath, filters: { ...filters, signals: [9] }, by: 'unit', limit: 10 })],
+    ['top-senders --by pid', (filters) => topSenders({ dbPath, filters, by: 'pid', limit: 10 })],
+    ['top-senders --by pid --since 1 day', (filters) => topSenders({ dbPath, filters: filters.since ? filters : { since: new Date(Date.now() - 86_400_000) }, by: 'pid', limit: 10 })],
+    ['list (newest 100)', (filters) => list({ dbPath, filters, limit: 100 })],
+  ];
+  process.stdout.write(`${dbPath}: ${rows.toLocaleString('en-US')} rows, ${(statSync(dbPath).size / 1024 ** 2).toFixed(0)} MiB; the hour: ${hourRows.toLocaleString('en-US')} rows\n`);
+  process.stdout.write(`${'report'.padEnd(40)} ${'1 hour'.padStart(10)} ${'all rows'.padStart(10)}\n`);
+  for (const [name, run] of cases) {
+    const inHour = time(runs, () => run(hour));
+    const overAll = time(name.includes('--by pid') ? 1 : runs, () => run(all));
+    process.stdout.write(`${name.padEnd(40)} ${`${inHour.ms.toFixed(1)} ms`.padStart(10)} ${`${overAll.ms.toFixed(1)} ms`.padStart(10)}\n`);
+  }
+  const statusTime = time(runs, () => status({ dbPath }));
+  process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n`);
+
+  if (!process.argv.includes('--no-export')) {
+    for (const format of ['csv', 'jsonl'] as const) {
+      const output = `/tmp/sigaudit-bench/export.${format}`;
+      const rssBefore = process.memoryUsage().rss;
+      const started = process.hrtime.bigint();
+      let peak = rssBefore;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+      const written = exportSignals({ dbPath, format, output });
+      clearInterval(sampler);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const maxRss = process.resourceUsage().maxRSS * 1024;
+      process.stdout.write(
+        `export ${format}: ${written.toLocaleString('en-US')} rows in ${seconds.toFixed(1)} s = ${Math.round(written / seconds).toLocaleString('en-US')} rows/s, ` +
+          `${(statSync(output).size / 1024 ** 2).toFixed(0)} MiB, max RSS ${(maxRss / 1024 ** 2).toFixed(0)} MiB (before: ${(rssBefore / 1024 ** 2).toFixed(0)} MiB)\n`,
+      );
+      rmSync(output);
+    }
+  }
+}
+
+main();

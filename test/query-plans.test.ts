@@ -1,0 +1,117 @@
+// Each index of migrations/0020-query-indexes.sql and the rollup of
+// 0030-sender-rollups.sql serve the queries that depend on them, as
+// EXPLAIN QUERY PLAN shows; and the rollup the mover keeps equals the
+// archive it was built from.
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { before, describe, it } from 'node:test';
+import { SELECT_ROWS } from '../src/export/columns';
+import { exportQuery } from '../src/export';
+import { failedGroupsSql } from '../src/query/failed';
+import { HOUR_TERM, filterTerms } from '../src/query/filters';
+import { listSql } from '../src/query/list';
+import { topSenders } from '../src/query/top-senders';
+import { openForWriting } from '../src/store/database';
+import { SignalWriter, type SignalRow } from '../src/store/writer';
+import { tempDbPath } from './helpers/recorder';
+
+function plan(db: Database.Database, sql: string, params: Record<string, unknown> = {}): string {
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((row) => row.detail).join('\n');
+}
+
+const HOURS = { hours: '[500000,500001]' };
+
+function row(i: number, overrides: Partial<SignalRow> = {}): SignalRow {
+  return {
+    tsNs: 1_800_000_000_000_000_000n + BigInt(i) * 7_000_000_000n,
+    fanout: 0, source: 'kill', senderPid: 100 + (i % 7), senderTid: 100 + (i % 7), senderComm: ['bash', 'kill', 'systemd'][i % 3],
+    senderUid: i % 2, senderAuid: null, senderPpid: 1, senderCgroup: BigInt(1 + (i % 2)), targetPid: 2000 + (i % 5), targetTid: null,
+    deliveredPid: i % 4 === 0 ? null : 2000 + (i % 5), deliveredTid: i % 4 === 0 ? null : 2000 + (i % 5), deliveredComm: i % 4 === 0 ? null : 'sleep',
+    deliveredCgroup: null, signal: [15, 9, 0, 17][i % 4], ret: i % 4 === 0 ? -3 : 0, result: i % 4 === 0 ? null : 'delivered', siCode: 0, origin: null,
+    ...overrides,
+  };
+}
+
+describe('query plans', () => {
+  let db: Database.Database;
+  let path: string;
+
+  before(() => {
+    path = tempDbPath();
+    db = openForWriting(path);
+    const writer = new SignalWriter(db);
+    writer.write(Array.from({ length: 3000 }, (_, i) => row(i)), [{ id: 1n, path: '/system.slice/a.service', unit: 'a.service' }]);
+    while (writer.archive(700) > 0);
+    writer.write(Array.from({ length: 50 }, (_, i) => row(3000 + i)));
+  });
+
+  it('who-killed <pid> seeks signals_archive_hour_delivered_pid_ts_ns per hour', () => {
+    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid = @pid AND s.signal != 0`;
+    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /SEARCH signals_archive USING INDEX signals_archive_hour_delivered_pid_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
+  });
+
+  it('who-killed <pid> finds sends that reached nothing with signals_archive_hour_target_pid_ts_ns', () => {
+    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid IS NULL AND s.target_pid = @pid`;
+    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /USING INDEX signals_archive_hour_target_pid_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND target_pid=\?\)/);
+  });
+
+  it('who-killed --comm seeks signals_archive_hour_delivered_comm_ts_ns', () => {
+    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm`;
+    assert.match(plan(db, sql, { ...HOURS, comm: 'sleep' }), /USING INDEX signals_archive_hour_delivered_comm_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_comm=\?\)/);
+  });
+
+  it("who-killed finds a pid's exits with signals_archive_hour_child_exit_sender_pid_ts_ns", () => {
+    const sql = `SELECT ts_ns FROM signals WHERE ${HOUR_TERM} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child' AND ts_ns >= @fromNs AND ts_ns <= @toNs`;
+    assert.match(plan(db, sql, { ...HOURS, pid: 101, fromNs: 0, toNs: 1 }), /USING INDEX signals_archive_hour_child_exit_sender_pid_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND sender_pid=\? AND ts_ns>\? AND ts_ns<\?\)/);
+  });
+
+  it('failed groups read only signals_archive_failed_ts_ns (covering)', () => {
+    const where = filterTerms({ since: new Date(0) }, { fromNs: 1n });
+    assert.match(plan(db, failedGroupsSql(where.terms, 50), where.params), /SEARCH signals_archive USING COVERING INDEX signals_archive_failed_ts_ns \(ts_ns>\?\)/);
+    const all = filterTerms({}, {});
+    assert.match(plan(db, failedGroupsSql(all.terms, 50), all.params), /SCAN signals_archive USING COVERING INDEX signals_archive_failed_ts_ns/);
+  });
+
+  it('list walks signals_archive_ts_ns newest first without sorting the archive', () => {
+    const where = filterTerms({}, { fromNs: 1n }, { alias: 's' });
+    const text = plan(db, listSql(where.terms, 100), where.params);
+    assert.match(text, /SEARCH signals_archive USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
+    assert.match(text, /MERGE \(UNION ALL\)/);
+  });
+
+  it('export streams in id order, or time order through signals_archive_ts_ns in a window', () => {
+    const all = exportQuery(undefined);
+    assert.doesNotMatch(plan(db, all.sql, all.params), /TEMP B-TREE FOR ORDER BY[\s\S]*signals_archive|signals_archive[\s\S]*TEMP B-TREE FOR ORDER BY\nRIGHT/);
+    const windowed = exportQuery({ since: new Date(0) });
+    assert.match(plan(db, windowed.sql, windowed.params), /SEARCH signals_archive USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
+  });
+
+  it('top-senders reads whole hours from sender_hours by its primary key', () => {
+    assert.match(plan(db, 'SELECT sender_comm, sum(sends) FROM sender_hours WHERE hour >= 1 AND hour < 2 GROUP BY 1'), /SEARCH sender_hours USING PRIMARY KEY \(hour>\? AND hour<\?\)/);
+  });
+
+  it('the mover keeps sender_hours equal to the archive', () => {
+    const fromRollup = db.prepare('SELECT hour, source, signal, sender_comm, sender_uid, sender_cgroup, sends, deliveries FROM sender_hours ORDER BY 1, 2, 3, 4, 5, 6').all();
+    const fromArchive = db
+      .prepare(`SELECT ts_ns / 3600000000000 AS hour, source, signal, coalesce(sender_comm, '') AS sender_comm, coalesce(sender_uid, -1) AS sender_uid,
+          coalesce(sender_cgroup, 0) AS sender_cgroup, sum(fanout = 0) AS sends, sum(delivered_pid IS NOT NULL) AS deliveries
+        FROM signals_archive GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`)
+      .all();
+    assert.deepEqual(fromRollup, fromArchive);
+  });
+
+  it('top-senders gives the same answer from the rollup as from every row', () => {
+    const since = new Date(Number(1_800_000_000_000_000_000n / 1_000_000n) + 1234); // not on an hour
+    for (const by of ['comm', 'uid', 'unit'] as const) {
+      const rolled = topSenders({ dbPath: path, filters: { since }, by, limit: 10, bucketMinutes: 60 });
+      const raw = topSenders({ dbPath: path, filters: { since }, by, limit: 10, bucketMinutes: 10 });
+      assert.equal(rolled.usedRollup, true);
+      assert.equal(raw.usedRollup, false);
+      assert.deepEqual(rolled.senders.map((s) => [s.key, s.total]), raw.senders.map((s) => [s.key, s.total]));
+      assert.equal(rolled.total, raw.total);
+      assert.equal(rolled.senders.reduce((sum, s) => sum + s.buckets.reduce((a, b) => a + b, 0), 0), rolled.senders.reduce((sum, s) => sum + s.total, 0));
+    }
+    const expected = db.prepare("SELECT count(*) AS n FROM signals WHERE ts_ns >= ? AND signal != 0 AND fanout = 0").get(BigInt(since.getTime()) * 1_000_000n) as { n: number };
+    assert.equal(topSenders({ dbPath: path, filters: { since }, by: 'comm', limit: 10 }).total, expected.n);
+  });
+});
