@@ -149,25 +149,34 @@ export function whereSql(terms: string[]): string {
 export interface DropWindow {
   fromNs: bigint;
   toNs: bigint;
-  count: bigint;
+  /** Signals lost (dropped, or deleted by retention); null when unknown (the recorder was down). */
+  count: bigint | null;
+  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'. */
   reason: string;
 }
 
-/** Recorded drop windows that overlap the window: results there may be incomplete. */
+/**
+ * Windows in which the database misses signals that overlap the window:
+ * recorded drops, recorder crashes (unclean_shutdowns) and rows retention
+ * deleted (prunes). An answer there may be incomplete.
+ */
 export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
   const rows = db
-    .prepare('SELECT from_ns, to_ns, count, reason FROM drops WHERE to_ns >= @from AND from_ns <= @to ORDER BY from_ns')
+    .prepare(`SELECT from_ns, to_ns, count, reason FROM drops WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown' FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason FROM prunes WHERE to_ns >= @from AND from_ns <= @to
+      ORDER BY 1`)
     .safeIntegers(true)
-    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint; reason: string }[];
+    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string }[];
   return rows.map((row) => ({ fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason }));
 }
 
 /** The drop windows as the json field `drops`. */
-export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number; reason: string }[] {
+export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string }[] {
   return drops.map((drop) => ({
     from: new Date(Number(drop.fromNs / 1_000_000n)).toISOString(),
     to: new Date(Number(drop.toNs / 1_000_000n)).toISOString(),
-    count: Number(drop.count),
+    count: drop.count === null ? null : Number(drop.count),
     reason: drop.reason,
   }));
 }
@@ -175,10 +184,17 @@ export function dropsJson(drops: DropWindow[]): { from: string; to: string; coun
 /** The warning line for table output, and for stderr with csv/jsonl. */
 export function dropWarning(drops: DropWindow[], utc: boolean): string | undefined {
   if (drops.length === 0) return undefined;
-  const total = drops.reduce((sum, drop) => sum + drop.count, 0n);
-  const first = drops[0];
-  const where = drops.length === 1 ? `between ${longTime(first.fromNs, utc)} and ${longTime(first.toNs, utc)}` : `in ${drops.length} windows from ${longTime(first.fromNs, utc)}`;
-  return `warning: ${total} signals were dropped ${where}; this answer may be incomplete (see sigaudit status)`;
+  const parts: string[] = [];
+  const lost = drops.filter((drop) => drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_'));
+  const down = drops.filter((drop) => drop.reason === 'unclean_shutdown');
+  const pruned = drops.filter((drop) => drop.reason.startsWith('retention_'));
+  const total = (list: DropWindow[]) => list.reduce((sum, drop) => sum + (drop.count ?? 0n), 0n);
+  const when = (list: DropWindow[]) =>
+    list.length === 1 ? `between ${longTime(list[0].fromNs, utc)} and ${longTime(list[0].toNs, utc)}` : `in ${list.length} windows from ${longTime(list[0].fromNs, utc)}`;
+  if (lost.length > 0) parts.push(`${total(lost)} signals were dropped ${when(lost)}`);
+  if (down.length > 0) parts.push(`the recorder was down (crashed) ${when(down)}`);
+  if (pruned.length > 0) parts.push(`retention deleted ${total(pruned)} rows ${when(pruned)}`);
+  return `warning: ${parts.join('; ')}; this answer may be incomplete (see sigaudit status)`;
 }
 
 // --- flag parsers (commander InvalidArgumentError) ---

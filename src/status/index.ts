@@ -82,6 +82,7 @@ export function status(options: StatusOptions): StatusReport {
       };
     });
     const dropTotals = db.prepare('SELECT count(*) AS windows, coalesce(sum(count), 0) AS dropped FROM drops').get() as { windows: number; dropped: number };
+    // Drops, crash windows and retention's deletions, newest last.
     const drops = dropsIn(db, {}).slice(-limit);
     return {
       path: options.dbPath,
@@ -126,7 +127,7 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
         })),
         dropped: report.dropped,
         drop_windows: report.dropWindows,
-        drops: report.drops.map((drop) => ({ from: t(drop.fromNs), to: t(drop.toNs), count: Number(drop.count), reason: drop.reason })),
+        drops: report.drops.map((drop) => ({ from: t(drop.fromNs), to: t(drop.toNs), count: drop.count === null ? null : Number(drop.count), reason: drop.reason })),
       }),
       warnings: [],
     };
@@ -154,10 +155,10 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
     );
   }
   if (report.drops.length > 0) {
-    text += `\ndrop windows (${report.drops.length} newest of ${report.dropWindows}): queries over these times may be incomplete\n`;
+    text += `\nincomplete windows (drops, crashes, retention; ${report.drops.length} newest): queries over these times may miss signals\n`;
     text += renderTable(
       [{ header: 'FROM' }, { header: 'TO' }, { header: 'DROPPED', align: 'right' }, { header: 'REASON', flex: true, min: 6 }],
-      report.drops.map((drop) => [time(drop.fromNs), time(drop.toNs), count(drop.count), drop.reason]),
+      report.drops.map((drop) => [time(drop.fromNs), time(drop.toNs), drop.count === null ? '?' : count(drop.count), drop.reason]),
     );
   }
   return { stdout: text, warnings: [] };
