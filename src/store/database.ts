@@ -276,24 +276,24 @@ export function closeWriting(db: WritableDatabase): void {
 
 /**
  * The refusal for a reader who may not read the database: names the group
- * that gives access, from the file (or, when even that cannot be seen, from
- * the nearest directory that can).
+ * that gives access, from the file, or from its directory when that is what
+ * keeps the reader out.
  */
 function accessDenied(path: string): SigauditError {
-  let gid: number | undefined;
-  for (let at = path; gid === undefined; at = dirname(at)) {
-    try {
-      gid = statSync(at).gid;
-    } catch {
-      if (dirname(at) === at) break;
-    }
+  const fix = (group: string) => `ask an administrator to add you to ${group} (usermod -aG ${group} $USER, then log in again), or run as root`;
+  try {
+    const group = groupName(statSync(path).gid);
+    return new SigauditError('EDBPERM', `permission denied reading ${path}: the database is readable by root and members of the group ${group}`, fix(group));
+  } catch {
+    // The directory keeps us from even seeing the file.
   }
-  const group = gid === undefined ? DEFAULT_GROUP : groupName(gid);
-  return new SigauditError(
-    'EDBPERM',
-    `permission denied reading ${path}: the database is readable by root and members of the group ${group}`,
-    `ask an administrator to add you to ${group} (usermod -aG ${group} $USER, then log in again), or run as root`,
-  );
+  const dir = dirname(path);
+  try {
+    const group = groupName(statSync(dir).gid);
+    return new SigauditError('EDBPERM', `permission denied reading ${path}: its directory ${dir} is open to root and members of the group ${group}`, fix(group));
+  } catch {
+    return new SigauditError('EDBPERM', `permission denied reading ${path}: a directory above it cannot be entered`, `check the permissions of each directory on the way (namei -l ${path}), or run as root`);
+  }
 }
 
 /** Opens an existing sigaudit database read-only; it is never modified. */
