@@ -99,8 +99,9 @@ export class Assembler {
           break;
         }
         case Kind.Send: {
-          const key = `${event.senderTid}:${event.bootNs}`;
           out.rows.push(toRow(event, offsetNs, 0, event.ret));
+          if (this.waiting.size === 0) break; // the common case: no fan-out waits for a return value
+          const key = `${event.senderTid}:${event.bootNs}`;
           const fanouts = this.waiting.get(key);
           if (fanouts) {
             this.waiting.delete(key);

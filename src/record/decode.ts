@@ -87,8 +87,9 @@ export function decode(records: Buffer): RawEvent[] {
       bootNs: records.readBigUInt64LE(at + OFFSETS.boot_ns),
       senderCgroup: records.readBigUInt64LE(at + OFFSETS.sender_cgroup),
       deliveredCgroup: records.readBigUInt64LE(at + OFFSETS.delivered_cgroup),
-      // A syscall returns a small negative errno or a small count: it fits.
-      ret: Number(records.readBigInt64LE(at + OFFSETS.ret)),
+      // These syscalls return 0 or a negative errno: the low 32 bits,
+      // read signed, are the whole value, without a BigInt per record.
+      ret: records.readInt32LE(at + OFFSETS.ret),
       kind: records.readUInt32LE(at + OFFSETS.kind),
       source: records.readUInt32LE(at + OFFSETS.source),
       flags: records.readUInt32LE(at + OFFSETS.flags),
