@@ -61,7 +61,7 @@ const RETRY_MS = 1000;
 const RETENTION_INTERVAL_MS = 1000;
 /** Held rows written per transaction when the database takes writes again. */
 const CATCH_UP_ROWS = 50_000;
-/** --max-held default: about 250 MB of rows at ~500 bytes each. */
+/** --max-held default: about 150 MB of rows (~300 bytes each in memory). */
 export const DEFAULT_MAX_HELD_ROWS = 500_000;
 
 function isoTime(ns: bigint): string {
