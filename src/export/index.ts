@@ -1,11 +1,11 @@
 // sigaudit export: every recorded row as CSV or JSON Lines, streamed from
 // SQLite in id order (time order with --since/--until) with constant memory.
 import { SingleBar } from 'cli-progress';
-import { stringify } from 'csv-stringify/sync';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { filterTerms, whereSql, windowOf, type Filters } from '../query/filters';
 import { openForReading } from '../store/database';
-import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from './columns';
+import { COLUMNS, SELECT_ROWS } from './columns';
+import { csvLineSql, jsonLineSql } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -23,24 +23,11 @@ export interface ExportOptions {
   progress?: boolean;
 }
 
-/** Rows converted per write: large enough to amortise the call, small enough to stay flat in memory. */
-const CHUNK_ROWS = 2000;
-
 export function jsonLine(record: unknown): string {
   // JSON.stringify cannot write a BigInt; the big integers are written as
   // exact number literals.
   return JSON.stringify(record, (_key, value: unknown) => (typeof value === 'bigint' ? `\u0000${value}\u0000` : value))
     .replace(/"\\u0000(-?\d+)\\u0000"/g, '$1');
-}
-
-function csvChunk(records: ReturnType<typeof exportRecord>[], header: boolean): string {
-  return stringify(
-    records.map((record) => COLUMNS.map((column) => {
-      const value = record[column];
-      return typeof value === 'bigint' ? value.toString() : value;
-    })),
-    { header, columns: header ? [...COLUMNS] : undefined },
-  );
 }
 
 /** Writes all of text to fd synchronously (stdout may be a full pipe: process.exit must not cut it). */
@@ -55,22 +42,52 @@ export function writeAll(fd: number, text: string): void {
   }
 }
 
-/** The export query: id order, or time order (served by signals_archive_ts_ns) within a window. */
-export function exportQuery(filters: Filters | undefined): { sql: string; countSql: string; params: Record<string, unknown> } {
+/** Rows per page: each page is one SQLite call returning one string. */
+const PAGE_ROWS = 5000;
+
+export interface ExportQuery {
+  /** One page: text (the lines), n (rows), last_ts and last_id (where the next page starts). */
+  pageSql: string;
+  countSql: string;
+  params: Record<string, unknown>;
+  /** Time order (a window was given), else id order. */
+  byTime: boolean;
+  /** Where the window starts, for the first page. */
+  fromNs?: bigint;
+}
+
+/**
+ * The export query, a page at a time: id order, or time order (served by
+ * signals_archive_ts_ns) within a window. Each page continues after the
+ * last row of the one before, so no page rescans what was written.
+ */
+export function exportQuery(filters: Filters | undefined, format: ExportFormat = 'csv'): ExportQuery {
   const effective: Filters = { ...filters, perTarget: true, includeProbes: filters?.includeProbes ?? true };
   const window = windowOf(effective);
-  const where = filterTerms(effective, window, { alias: 's' });
-  const order = window.fromNs !== undefined || window.toNs !== undefined ? 's.ts_ns, s.id' : 's.id';
+  const byTime = window.fromNs !== undefined || window.toNs !== undefined;
+  // The page's own lower bound replaces the window's start (one bound for the index to seek).
+  const where = filterTerms(effective, { ...window, fromNs: undefined }, { alias: 's' });
+  const from = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
+  const line = format === 'csv' ? csvLineSql() : jsonLineSql();
+  const after = byTime ? ['s.ts_ns >= @afterTs', '(s.ts_ns > @afterTs OR s.id > @afterId)'] : ['s.id > @afterId'];
+  const order = byTime ? 's.ts_ns, s.id' : 's.id';
   return {
-    sql: `${SELECT_ROWS} ${whereSql(where.terms)} ORDER BY ${order}`,
-    countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql(where.terms)}`,
-    params: where.params,
+    pageSql: `WITH page AS MATERIALIZED (
+        SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY ${order} LIMIT ${PAGE_ROWS})
+      SELECT group_concat(line, '' ORDER BY ${byTime ? 'ts, id' : 'id'}) AS text, count(*) AS n,
+        (SELECT ts FROM page ORDER BY ${byTime ? 'ts DESC, id DESC' : 'id DESC'} LIMIT 1) AS last_ts,
+        (SELECT id FROM page ORDER BY ${byTime ? 'ts DESC, id DESC' : 'id DESC'} LIMIT 1) AS last_id
+      FROM page`,
+    countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
+    params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
+    byTime,
+    fromNs: window.fromNs,
   };
 }
 
 /** Returns how many rows were written. */
 export function exportSignals(options: ExportOptions): number {
-  const query = exportQuery(options.filters);
+  const query = exportQuery(options.filters, options.format);
   const db = openForReading(options.dbPath);
   let fd: number | undefined;
   let bar: SingleBar | undefined;
@@ -82,21 +99,20 @@ export function exportSignals(options: ExportOptions): number {
       bar = new SingleBar({ format: 'export |{bar}| {percentage}% {value}/{total} rows {eta_formatted} left', stream: process.stderr, fps: 5 });
       bar.start(total, 0);
     }
-    const statement = db.prepare(query.sql).safeIntegers(true);
-    let chunk: ReturnType<typeof exportRecord>[] = [];
-    const out = fd;
-    const flush = () => {
-      if (options.format === 'csv') writeAll(out, csvChunk(chunk, rows === chunk.length));
-      else writeAll(out, chunk.map((record) => `${jsonLine(record)}\n`).join(''));
-      chunk = [];
+    if (options.format === 'csv') writeAll(fd, `${COLUMNS.join(',')}\n`);
+    const page = db.prepare(query.pageSql).safeIntegers(true);
+    let afterTs = query.fromNs ?? -(2n ** 62n);
+    let afterId = -1n;
+    for (;;) {
+      const result = page.get({ ...query.params, afterTs, afterId }) as { text: string | null; n: bigint; last_ts: bigint | null; last_id: bigint | null };
+      if (result.n === 0n || result.text === null) break;
+      writeAll(fd, result.text);
+      rows += Number(result.n);
       bar?.update(rows);
-    };
-    for (const row of statement.iterate(query.params) as IterableIterator<StoredRow>) {
-      chunk.push(exportRecord(row));
-      rows++;
-      if (chunk.length === CHUNK_ROWS) flush();
+      afterTs = result.last_ts!;
+      afterId = result.last_id!;
+      if (result.n < BigInt(PAGE_ROWS)) break;
     }
-    if (chunk.length > 0 || (rows === 0 && options.format === 'csv')) flush();
   } finally {
     bar?.stop();
     if (options.output !== undefined && fd !== undefined) closeSync(fd);

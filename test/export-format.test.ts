@@ -1,0 +1,78 @@
+// The export formats each row inside SQLite (src/export/sql-format.ts) for
+// speed; its CSV and JSON Lines must say exactly what exportRecord with
+// csv-stringify and JSON says, including quoting, NULLs, errno and signal
+// names, nanosecond times and 64-bit integers.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { stringify } from 'csv-stringify/sync';
+import Database from 'better-sqlite3';
+import { describe, it } from 'node:test';
+import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from '../src/export/columns';
+import { exportSignals, jsonLine } from '../src/export';
+import { openForWriting } from '../src/store/database';
+import { SignalWriter, type SignalRow } from '../src/store/writer';
+import { tempDbPath } from './helpers/recorder';
+
+function rows(): SignalRow[] {
+  const base: SignalRow = {
+    tsNs: 1_795_307_200_517_754_112n, fanout: 0, source: 'kill', senderPid: 10, senderTid: 11, senderComm: 'kill', senderUid: 0, senderAuid: 1000,
+    senderPpid: 1, senderCgroup: 7n, targetPid: 20, targetTid: null, deliveredPid: 20, deliveredTid: 20, deliveredComm: 'sleep',
+    deliveredCgroup: 8n, signal: 15, ret: 0, result: 'delivered', siCode: 0, origin: null,
+  };
+  return [
+    base,
+    { ...base, tsNs: base.tsNs + 1n, fanout: 1, senderComm: 'a,b "c"', deliveredComm: 'line\nbreak', signal: 37 },
+    { ...base, tsNs: base.tsNs + 2n, ret: -3, deliveredPid: null, deliveredTid: null, deliveredComm: null, deliveredCgroup: null, result: null, signal: 0 },
+    { ...base, tsNs: base.tsNs + 3n, ret: -1, signal: 9, senderCgroup: 99n, senderAuid: null },
+    { ...base, tsNs: base.tsNs + 4n, ret: -4095, signal: 64, source: 'kernel', senderPid: null, senderTid: null, senderComm: null, senderUid: null, senderPpid: null, senderCgroup: null, origin: 'oom', siCode: 128 },
+    { ...base, tsNs: 999_000_000_123n, signal: 31, ret: -110 },
+  ];
+}
+
+describe('export formats', () => {
+  const path = tempDbPath();
+  const db = openForWriting(path);
+  const writer = new SignalWriter(db);
+  writer.write(rows().slice(0, 3), [
+    { id: 7n, path: '/system.slice/x,y.service', unit: 'x,y.service' },
+    { id: 8n, path: '/user.slice/"quoted"', unit: null },
+  ]);
+  writer.archive(2);
+  writer.write(rows().slice(3));
+  db.close();
+
+  const reader = new Database(path, { readonly: true });
+  const stored = reader.prepare(`${SELECT_ROWS} ORDER BY s.id`).safeIntegers(true).all() as StoredRow[];
+  reader.close();
+  const records = stored.map(exportRecord);
+
+  it('CSV is what csv-stringify writes for exportRecord', () => {
+    const out = tempDbPath('out.csv');
+    assert.equal(exportSignals({ dbPath: path, format: 'csv', output: out }), 6);
+    const expected = stringify(records.map((record) => COLUMNS.map((column) => { const value = record[column]; return typeof value === 'bigint' ? value.toString() : value; })), { header: true, columns: [...COLUMNS] });
+    assert.equal(readFileSync(out, 'utf8'), expected);
+  });
+
+  it('JSON Lines parse to what jsonLine writes for exportRecord', () => {
+    const out = tempDbPath('out.jsonl');
+    assert.equal(exportSignals({ dbPath: path, format: 'jsonl', output: out }), 6);
+    const exact = (line: string) => JSON.parse(line.replace(/"(ts_ns|id|send_id)":(-?\d+)/g, '"$1":"$2"'));
+    const got = readFileSync(out, 'utf8').trimEnd().split('\n').map(exact);
+    assert.deepEqual(got, records.map((record) => exact(jsonLine(record))));
+  });
+
+  it('pages through more rows than one page, in order, with and without a window', () => {
+    const big = tempDbPath();
+    const bigDb = openForWriting(big);
+    const bigWriter = new SignalWriter(bigDb);
+    bigWriter.write(Array.from({ length: 12_345 }, (_, i) => ({ ...rows()[0], tsNs: 1_795_307_200_000_000_000n + BigInt(i) * 1000n })));
+    bigWriter.archive(7000);
+    bigDb.close();
+    for (const filters of [undefined, { since: new Date(Number(1_795_307_200_000_000_000n / 1_000_000n)) }]) {
+      const out = tempDbPath('big.jsonl');
+      assert.equal(exportSignals({ dbPath: big, format: 'jsonl', output: out, filters }), 12_345);
+      const ids = readFileSync(out, 'utf8').trimEnd().split('\n').map((line) => Number(/"id":(\d+)/.exec(line)![1]));
+      assert.deepEqual(ids, Array.from({ length: 12_345 }, (_, i) => i + 1));
+    }
+  });
+});
