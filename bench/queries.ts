@@ -2,7 +2,7 @@
 // hour in the middle of the data and over everything, and the CSV export's
 // rate and memory. Each time is the median of --runs runs.
 //
-//   node dist/bench/queries.js [--db /tmp/sigaudit-bench/10m.db] [--runs 5] [--no-export]
+//   node dist/bench/queries.js [--db /tmp/sigaudit-bench/10m.db] [--runs 5] [--no-export | --export-only]
 import { rmSync, statSync } from 'node:fs';
 import { exportSignals } from '../src/export';
 import { failed } from '../src/query/failed';
@@ -68,13 +68,13 @@ function main(): void {
   ];
   process.stdout.write(`${dbPath}: ${rows.toLocaleString('en-US')} rows, ${(statSync(dbPath).size / 1024 ** 2).toFixed(0)} MiB; the hour: ${hourRows.toLocaleString('en-US')} rows\n`);
   process.stdout.write(`${'report'.padEnd(40)} ${'1 hour'.padStart(10)} ${'all rows'.padStart(10)}\n`);
-  for (const [name, run] of cases) {
+  for (const [name, run] of process.argv.includes('--export-only') ? [] : cases) {
     const inHour = time(runs, () => run(hour));
     const overAll = time(name.includes('--by pid') ? 1 : runs, () => run(all));
     process.stdout.write(`${name.padEnd(40)} ${`${inHour.ms.toFixed(1)} ms`.padStart(10)} ${`${overAll.ms.toFixed(1)} ms`.padStart(10)}\n`);
   }
   const statusTime = time(runs, () => status({ dbPath }));
-  process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n`);
+  if (!process.argv.includes('--export-only')) process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n`);
 
   if (!process.argv.includes('--no-export')) {
     for (const format of ['csv', 'jsonl'] as const) {

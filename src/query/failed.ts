@@ -7,7 +7,7 @@ import { errnoName } from '../names';
 import { openForReading } from '../store/database';
 import { resultLabel, senderLabel, signalLabel, targetLabel } from './describe';
 import { dropWarning, dropsIn, dropsJson, filterTerms, whereSql, windowOf, type DropWindow, type Filters, type Window } from './filters';
-import { count, csv, json, jsonl, renderTable, type OutputOptions, type Rendered } from './format';
+import { count, csv, json, jsonl, renderTable, wrap, type OutputOptions, type Rendered } from './format';
 import { shortTime } from './time';
 
 export interface FailedOptions {
@@ -157,6 +157,6 @@ export function renderFailed(report: FailedReport, output: OutputOptions): Rende
       ]),
     );
   }
-  if (warning) text += `${warning}\n`;
+  if (warning) text += wrap(warning);
   return { stdout: text, warnings: [] };
 }

@@ -3,7 +3,7 @@ import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from '../export/co
 import { openForReading } from '../store/database';
 import { detailLine, resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from './describe';
 import { dropWarning, dropsIn, dropsJson, filterTerms, whereSql, windowOf, type DropWindow, type Filters, type Window } from './filters';
-import { csv, json, jsonl, renderTable, type Note, type OutputOptions, type Rendered } from './format';
+import { csv, json, jsonl, renderTable, wrap, type Note, type OutputOptions, type Rendered } from './format';
 import { shortTime } from './time';
 
 export interface ListOptions {
@@ -61,6 +61,6 @@ export function renderList(report: ListReport, output: OutputOptions, details = 
         lines,
       );
   if (report.more) text += `(newest ${report.rows.length} shown; --limit 0 for all, or sigaudit export)\n`;
-  if (warning) text += `${warning}\n`;
+  if (warning) text += wrap(warning);
   return { stdout: text, warnings: [] };
 }

@@ -349,7 +349,7 @@ export function renderTopSenders(report: TopSendersReport, output: OutputOptions
       `${longTime(report.window.fromNs!, output.utc)} to ${longTime(report.window.toNs!, output.utc)}${output.utc ? '' : ' local'}, ` +
       `${BUCKET_NAMES[report.bucketMinutes]} buckets`,
   );
-  if (report.senders.length === 0) return { stdout: `${text}(no signals)\n${warning ? `${warning}\n` : ''}`, warnings: [] };
+  if (report.senders.length === 0) return { stdout: `${text}(no signals)\n${warning ? wrap(warning) : ''}`, warnings: [] };
   const max = Math.max(...report.senders.map((sender) => Math.max(...squeeze(sender.buckets, 36))));
   text += renderTable(
     [{ header: 'SENDER', flex: true, min: 12 }, { header: what.toUpperCase(), align: 'right' }, { header: 'SHARE', align: 'right' }, { header: 'ACTIVITY' }],
@@ -369,6 +369,6 @@ export function renderTopSenders(report: TopSendersReport, output: OutputOptions
     text += `\n${what} per ${series.length === report.bucketCount ? BUCKET_NAMES[report.bucketMinutes] : 'bucket'} of the senders above:\n`;
     text += `${plot(series, { height: 6, format: (x: number) => count(Math.round(x)).padStart(9) })}\n`;
   }
-  if (warning) text += `${warning}\n`;
+  if (warning) text += wrap(warning);
   return { stdout: text, warnings: [] };
 }

@@ -159,7 +159,7 @@ export function verdictOf(processes: ProcessSegment[], subject: string, utc: boo
   const name = `${processName(newest)}${renamed}`;
   const fatal = lastFatal(sameProcess);
   const exit = newest.exit;
-  const exited = exit ? ` It ${exitWord(exit.siCode)} at ${longTime(exit.tsNs, utc)}.` : '';
+  const exited = exit ? ` It ended at ${longTime(exit.tsNs, utc)} (${exitWord(exit.siCode)}).` : '';
   if (!fatal) {
     if (exit && exit.siCode !== CLD_EXITED)
       return `${prefix}${name} was killed at ${longTime(exit.tsNs, utc)}, but no fatal signal to it was recorded (sent before the window, or in a drop).`;
@@ -341,7 +341,7 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
   }
   text += lines.length === 0 ? '(no signals)\n' : renderTable(columns, lines);
   if (report.more) text += `(older signals left out: the newest ${records.length} are shown; --limit 0 for all)\n`;
-  if (warning) text += `${warning}\n`;
+  if (warning) text += wrap(warning);
   text += wrap(`verdict: ${verdict}`);
   return { stdout: text, warnings: [] };
 }

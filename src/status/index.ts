@@ -155,7 +155,7 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
     );
   }
   if (report.drops.length > 0) {
-    text += `\nincomplete windows (drops, crashes, retention; ${report.drops.length} newest): queries over these times may miss signals\n`;
+    text += `\nincomplete windows (${report.drops.length} newest): queries over them may miss signals\n`;
     text += renderTable(
       [{ header: 'FROM' }, { header: 'TO' }, { header: 'DROPPED', align: 'right' }, { header: 'REASON', flex: true, min: 6 }],
       report.drops.map((drop) => [time(drop.fromNs), time(drop.toNs), drop.count === null ? '?' : count(drop.count), drop.reason]),
