@@ -4,8 +4,9 @@ import { SingleBar } from 'cli-progress';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { filterTerms, whereSql, windowOf, type Filters } from '../query/filters';
 import { openForReading } from '../store/database';
+import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
-import { csvLineSql, jsonLineSql } from './sql-format';
+import { csvLineSql, jsonLineSql, registerCsvQuoting } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -99,7 +100,10 @@ export function exportSignals(options: ExportOptions): number {
       bar = new SingleBar({ format: 'export |{bar}| {percentage}% {value}/{total} rows {eta_formatted} left', stream: process.stderr, fps: 5 });
       bar.start(total, 0);
     }
-    if (options.format === 'csv') writeAll(fd, `${COLUMNS.join(',')}\n`);
+    if (options.format === 'csv') {
+      registerCsvQuoting(db);
+      writeAll(fd, stringify([[...COLUMNS]]));
+    }
     const page = db.prepare(query.pageSql).safeIntegers(true);
     let afterTs = query.fromNs ?? -(2n ** 62n);
     let afterId = -1n;

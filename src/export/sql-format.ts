@@ -3,6 +3,8 @@
 // rows instead of 27 values per row (about 20x faster). The values are the
 // ones exportRecord gives; test/export-format.test.ts holds the two to the
 // same output.
+import type Database from 'better-sqlite3';
+import { stringify } from 'csv-stringify/sync';
 import { constants } from 'node:os';
 import { COLUMNS } from './columns';
 import { signalName } from '../names';
@@ -77,10 +79,23 @@ export const COLUMN_SQL: Record<(typeof COLUMNS)[number], string> = {
 /** Columns whose text may hold a comma, quote or newline (names and paths); the others never do. */
 const FREE_TEXT_COLUMNS = new Set(['sender_comm', 'sender_cgroup', 'delivered_comm', 'delivered_cgroup', 'sender_unit', 'delivered_unit']);
 
-/** A CSV field as csv-stringify writes it: quoted when it holds a comma, quote, CR or LF. */
+/** The SQL function that quotes a CSV field with csv-stringify (registered by registerCsvQuoting). */
+const CSV_QUOTE_FUNCTION = 'sigaudit_csv_field';
+
+/**
+ * Makes CSV_QUOTE_FUNCTION available on db: csv-stringify does the quoting;
+ * SQL calls it only for the rare field that holds a comma, quote, CR or LF.
+ */
+export function registerCsvQuoting(db: Database.Database): void {
+  db.function(CSV_QUOTE_FUNCTION, { deterministic: true }, (value: unknown) =>
+    stringify([[value]], { eof: false }),
+  );
+}
+
+/** A CSV field: free text goes to csv-stringify when it needs quoting, other values never do. */
 function csvField(expression: string, freeText: boolean): string {
   if (!freeText) return expression;
-  return `CASE WHEN ${expression} GLOB '*[",\n\r]*' THEN '"' || replace(${expression}, '"', '""') || '"' ELSE ${expression} END`;
+  return `CASE WHEN ${expression} GLOB '*[",\n\r]*' THEN ${CSV_QUOTE_FUNCTION}(${expression}) ELSE ${expression} END`;
 }
 
 /**
