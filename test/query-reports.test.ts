@@ -2,34 +2,13 @@
 // with real signals: kill(1), a pidfd, a process-group kill, a reused pid,
 // a kernel SIGSEGV, an ESRCH, an EPERM and liveness probes.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { after, before, describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
 import { runCli, settle, startRecorder, type RunningRecorder } from './helpers/recorder';
-
-function run(command: string, args: string[]): { pid: number; stdout: string } {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  assert.equal(result.error, undefined, `${command} failed to start`);
-  return { pid: result.pid!, stdout: result.stdout };
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-}
-
-function freePid(): number {
-  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
-  for (let pid = pidMax - 1; pid > 1; pid--) {
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return pid;
-    }
-  }
-  throw new Error('no free pid');
-}
+import { exited, freePid, processGroup, run } from './helpers/senders';
 
 /** Runs the CLI and parses its json output. */
 function queryJson(args: string[]): any {
@@ -95,22 +74,10 @@ describe('query reports on real signals', kernelTestOptions, () => {
     await exited(pidfdTarget);
 
     // a process group of three, killed with one kill(-pgid)
-    const leader = spawn('python3', ['-c', `
-import os, time
-members = []
-for i in range(3):
-    pid = os.fork()
-    if pid == 0:
-        time.sleep(60); os._exit(0)
-    os.setpgid(pid, members[0] if members else pid)
-    members.append(pid)
-print(' '.join(map(str, members)), flush=True)
-for _ in members:
-    os.wait()
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    group = await new Promise<number[]>((resolve) => leader.stdout!.once('data', (data: Buffer) => resolve(data.toString().trim().split(' ').map(Number))));
+    const { parent, members } = await processGroup();
+    group = members;
     groupKiller = run('/bin/kill', ['-TERM', '--', `-${group[0]}`]).pid;
-    await exited(leader);
+    await exited(parent);
 
     // the kernel's SIGSEGV
     pids.segfault = run('python3', ['-c', 'import ctypes; ctypes.string_at(0)']).pid;

@@ -1,43 +1,16 @@
 // The recorder, loaded into the running kernel, records real signals sent by
 // real programs; every field of each row is checked as export shows it.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
 import { exportedRows, startRecorder, type ExportedRow, type RunningRecorder } from './helpers/recorder';
-
-interface Sent {
-  pid: number;
-  stdout: string;
-}
-
-/** Runs a program to completion and returns its pid and output. */
-function run(command: string, args: string[], uid?: number): Sent {
-  const result = spawnSync(command, args, { encoding: 'utf8', uid });
-  assert.equal(result.error, undefined, `${command} failed to start`);
-  return { pid: result.pid!, stdout: result.stdout };
-}
+import { exited, freePid, processGroup, run, type Sent } from './helpers/senders';
 
 /** A process that waits to be signalled. */
 function target(): ChildProcess {
   return spawn('sleep', ['60'], { stdio: 'ignore' });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-}
-
-function freePid(): number {
-  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
-  for (let pid = pidMax - 1; pid > 1; pid--) {
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return pid;
-    }
-  }
-  throw new Error('no free pid');
 }
 
 const loginUid = Number(readFileSync('/proc/self/loginuid', 'utf8'));
@@ -128,20 +101,7 @@ print(pid, flush=True)
     await exited(tgqueueTarget);
 
     // a process group of three, killed with one kill(-pgid)
-    const group = spawn('python3', ['-c', `
-import os, time, sys
-members = []
-for i in range(3):
-    pid = os.fork()
-    if pid == 0:
-        time.sleep(60); os._exit(0)
-    os.setpgid(pid, members[0] if members else pid)
-    members.append(pid)
-print(' '.join(map(str, members)), flush=True)
-for _ in members:
-    os.wait()
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const members = await new Promise<number[]>((resolve) => group.stdout!.once('data', (data: Buffer) => resolve(data.toString().trim().split(' ').map(Number))));
+    const { parent: group, members } = await processGroup();
     scenario.groupKill = { ...run('/bin/kill', ['-TERM', '--', `-${members[0]}`]), target: members[0], extra: { a: members[0], b: members[1], c: members[2] } };
     await exited(group);
 
