@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { LoadResult } from './loadgen';
 import { summarize, Summary } from './stats';
 import type { TracerSessionStats } from './tracers';
+import { extraSections, sectionMarkdown, sectionText, targets, targetSection, type ExtraResults } from './sections';
 
 export interface Workload {
   /** Stable identifier used in JSON. */
@@ -68,6 +69,8 @@ export interface BenchReport {
   completeness: CompletenessSummary[];
   runs: PairedRun[];
   sessions: TracerSession[];
+  /** Completeness, lossless rate, footprint, storage and queries, when measured. */
+  extra?: ExtraResults;
 }
 
 export function buildReport(meta: BenchMeta, tracers: string[], workloads: Workload[], runs: PairedRun[], sessions: TracerSession[]): BenchReport {
@@ -151,14 +154,21 @@ export function formatText(report: BenchReport): string {
     const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
     return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
   };
+  const extra = report.extra ? [targetSection(targets(report.cost, report.extra, report.meta.mode)), ...extraSections(report.extra)] : [];
   return [
-    `Cost per call, median of ${report.meta.rounds} rounds (min–max); each traced run is divided by the bare run just before it:`,
-    '',
-    table(COST_HEADERS, costRows(report)),
-    '',
-    'Completeness during those runs (all rounds together):',
-    '',
-    table(COMPLETENESS_HEADERS, completenessRows(report)),
+    ...(report.cost.length
+      ? [
+          `Cost per call, median of ${report.meta.rounds} rounds (min–max); each traced run is divided by the bare run just before it:`,
+          '',
+          table(COST_HEADERS, costRows(report)),
+          '',
+          'Completeness during those runs (all rounds together):',
+          '',
+          table(COMPLETENESS_HEADERS, completenessRows(report)),
+          '',
+        ]
+      : []),
+    ...extra.flatMap((section) => [sectionText(section), '']),
     ...warnings(report.meta).map((warning) => `\nWARNING: ${warning}`),
   ].join('\n');
 }
@@ -172,6 +182,7 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     `Reproduce with \`npm run bench${meta.mode === 'quick' ? ' -- --quick' : ''}\` (as root).`,
     '',
+    ...(report.extra ? [sectionMarkdown(targetSection(targets(report.cost, report.extra, meta.mode))), ''] : []),
     '## Cost per call',
     '',
     `Each figure is the median of ${meta.rounds} interleaved rounds, with min–max. In every round each tracer gets a bare run ` +
@@ -184,6 +195,7 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     table(COMPLETENESS_HEADERS, completenessRows(report)),
     '',
+    ...(report.extra ? extraSections(report.extra).flatMap((section) => [sectionMarkdown(section), '']) : []),
     '## Tracers',
     '',
     ...Object.entries(meta.tracerDescriptions).map(([name, description]) => `- **${name}**: ${description}`),
@@ -192,6 +204,9 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     ...Object.entries(meta.host).map(([key, value]) => `- ${key}: ${value}`),
     `- bench duration: ${meta.durationSeconds.toFixed(0)} s`,
+    ...Object.entries(report.extra?.sectionSeconds ?? {}).map(
+      ([name, seconds]) => `- ${name}: ${seconds.toFixed(0)} s, load average (1/5/15 min) when it began: ${report.extra!.sectionLoad[name]}`,
+    ),
     ...warnings(meta).map((warning) => `\n**Warning:** ${warning}`),
     '',
   ].join('\n');

@@ -5,9 +5,14 @@
 // an absolute time compared across runs: every traced run is divided by a
 // bare run taken just before it, rounds interleave the tracers (in a rotating
 // order) and each figure is the median over the rounds, with min–max.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { measureCompleteness, measureKernelCost, measureRamp, measureRecorderStorage } from './completeness';
 import { buildLoadgen, runLoad, LoadResult } from './loadgen';
+import { runQueries } from './querysuite';
+import type { ExtraResults } from './sections';
+import { measureStorage } from './storage';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
@@ -22,7 +27,22 @@ interface BenchConfig {
   workloads: Workload[];
   tracers: TracerName[];
   outputDir: string;
+  sections: SectionName[];
+  /** Signals per completeness run (from one process, and from two together). */
+  completenessSignals: number;
+  /** Rates of the lossless-rate ramp, and how long each step lasts. */
+  rampRates: number[];
+  rampSeconds: number;
+  rampIdleMs: number;
+  /** Signals recorded for the storage figure, and how long to wait for the mover. */
+  storageSignals: number;
+  storageTimeoutMs: number;
+  /** Rows of the generated database the queries run on. */
+  queryRows: number;
 }
+
+const SECTION_NAMES = ['cost', 'completeness', 'ramp', 'storage', 'queries'] as const;
+type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
 const GETPPID: Workload = { id: 'getppid', label: 'getppid (collateral)', mode: 'getppid', procs: 1 };
@@ -40,10 +60,14 @@ const CALIBRATION_COUNT = 20_000;
 const MIN_COUNT = 10_000;
 const MAX_COUNT = 50_000_000;
 
-const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--output DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--only LIST] [--output DIR]
 
-  --quick         about 2 minutes: kill(self,0) and getppid, 7 rounds of ~500 ms runs
-                  (default is the full mode: more workloads, 11 rounds of ~1 s runs)
+  --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
+                  runs), completeness with 200k signals, a 2 s-step ramp, storage of 100k
+                  recorded signals, queries on a 1M-row generated database
+                  (default is the full mode: more workloads, 11 rounds of ~1 s runs,
+                  2M signals, 10 s steps, 1M recorded signals, 10M-row database)
+  --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
   --tracers LIST  comma-separated subset of ${TRACER_NAMES.join(',')} (default: all)
@@ -63,6 +87,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
       rounds: { type: 'string' },
       'run-ms': { type: 'string' },
       tracers: { type: 'string' },
+      only: { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -81,11 +106,27 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
       throw new UsageError(`--tracers: unknown tracer "${name}"; choose from ${TRACER_NAMES.join(', ')}`);
     }
   }
+  const sections = (values.only ?? SECTION_NAMES.join(',')).split(',').map((name) => name.trim());
+  for (const name of sections) {
+    if (!(SECTION_NAMES as readonly string[]).includes(name)) {
+      throw new UsageError(`--only: unknown section "${name}"; choose from ${SECTION_NAMES.join(', ')}`);
+    }
+  }
   const quick = values.quick;
   return {
     mode: quick ? 'quick' : 'full',
-    rounds: positiveInt('rounds', values.rounds, quick ? 7 : 11),
-    runMs: positiveInt('run-ms', values['run-ms'], quick ? 500 : 1000),
+    rounds: positiveInt('rounds', values.rounds, quick ? 5 : 11),
+    runMs: positiveInt('run-ms', values['run-ms'], quick ? 300 : 1000),
+    sections: sections as SectionName[],
+    completenessSignals: quick ? 200_000 : 2_000_000,
+    rampRates: quick
+      ? [100_000, 500_000, 1_000_000]
+      : [100_000, 250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 2_000_000],
+    rampSeconds: quick ? 2 : 10,
+    rampIdleMs: quick ? 1000 : 3000,
+    storageSignals: quick ? 100_000 : 1_000_000,
+    storageTimeoutMs: quick ? 30_000 : 300_000,
+    queryRows: quick ? 1_000_000 : 10_000_000,
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
@@ -167,17 +208,32 @@ async function main(argv: string[]): Promise<number> {
 
   log('building the load generator');
   const binary = await buildLoadgen();
-  const tracers = config.tracers.map((name) => createTracer(name, { countSigauditRows: config.mode === 'full' }));
+  const doCost = config.sections.includes('cost');
+  const tracers = doCost ? config.tracers.map((name) => createTracer(name, { countSigauditRows: config.mode === 'full' })) : [];
   for (const tracer of tracers) await tracer.prepare();
 
   const foreign = new Set(findForeignTracers());
   if (foreign.size) log(`WARNING: other tracers are running and will skew every figure:\n  ${[...foreign].join('\n  ')}`);
 
-  const { bareCounts, tracedCounts } = await calibrate(binary, config, tracers);
+  const sectionSeconds: Record<string, number> = {};
+  const sectionLoad: Record<string, string> = {};
+  const section = async <T>(name: SectionName, fn: () => Promise<T>): Promise<T | undefined> => {
+    if (!config.sections.includes(name)) return undefined;
+    sectionLoad[name] = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    log(`--- ${name} (load average ${sectionLoad[name]})`);
+    const started = Date.now();
+    try {
+      return await fn();
+    } finally {
+      sectionSeconds[name] = (Date.now() - started) / 1000;
+    }
+  };
 
   const runs: PairedRun[] = [];
   const sessions: TracerSession[] = [];
   const busyRounds: { round: number; processes: string[] }[] = [];
+  await section('cost', async () => {
+  const { bareCounts, tracedCounts } = await calibrate(binary, config, tracers);
   for (let round = 0; round < config.rounds; round++) {
     const cpuBefore = snapshotCpu();
     // Rotate the order so no tracer always runs first, or right after auditd.
@@ -201,6 +257,22 @@ async function main(argv: string[]): Promise<number> {
       log(`WARNING: other processes kept the CPUs busy during round ${round + 1}: ${busy.join('; ')}`);
     }
   }
+  });
+
+  const extra: ExtraResults = { sectionSeconds, sectionLoad, rampSeconds: config.rampSeconds };
+  extra.completeness = (await section('completeness', () => measureCompleteness(binary, config.completenessSignals, config.rounds)))?.summary;
+  await section('ramp', async () => {
+    extra.ramp = await measureRamp(binary, config.rampRates, config.rampSeconds, config.rampIdleMs);
+    extra.kernelCost = await measureKernelCost(binary, Math.min(config.completenessSignals, 1_000_000));
+  });
+  await section('storage', async () => {
+    extra.recorderStorage = await measureRecorderStorage(binary, config.storageSignals, config.storageTimeoutMs);
+  });
+  await section('queries', async () => {
+    extra.queries = await runQueries(config.queryRows, 5, log);
+    log(`storage of ${extra.queries.dbPath} (dbstat reads every page)`);
+    extra.generatedStorage = measureStorage(`generated, ${(config.queryRows / 1e6).toFixed(0)}M realistic rows`, extra.queries.dbPath);
+  });
 
   const report = buildReport(
     {
@@ -218,6 +290,7 @@ async function main(argv: string[]): Promise<number> {
     runs,
     sessions,
   );
+  report.extra = extra;
   process.stdout.write(formatText(report) + '\n');
   const written = writeReport(report, config.outputDir);
   log(`wrote ${written.markdown} and ${written.json} in ${report.meta.durationSeconds.toFixed(0)} s`);

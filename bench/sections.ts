@@ -1,0 +1,226 @@
+// The measurements beyond cost per call (completeness, lossless rate,
+// footprint, kernel cost, storage, queries) and the targets of issue 5,
+// as tables for the terminal and for latest.md.
+import type { CompletenessSummary, KernelCost, RampResult, RecorderStorage } from './completeness';
+import type { QueryFigures } from './querysuite';
+import type { CostSummary } from './report';
+import type { Summary } from './stats';
+import type { StorageFigures } from './storage';
+
+export interface ExtraResults {
+  completeness?: CompletenessSummary[];
+  ramp?: RampResult;
+  kernelCost?: KernelCost;
+  recorderStorage?: RecorderStorage;
+  generatedStorage?: StorageFigures;
+  queries?: QueryFigures;
+  /** Seconds each section took, and the load average when it began. */
+  sectionSeconds: Record<string, number>;
+  sectionLoad: Record<string, string>;
+  /** The ramp's step length in seconds (10 in the full mode). */
+  rampSeconds?: number;
+}
+
+export interface Section {
+  title: string;
+  intro?: string;
+  headers: string[];
+  rows: string[][];
+  notes?: string[];
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const rate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : `${Math.round(n / 1000)} k/s`);
+const range = (s: Summary, f: (v: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+const pct = (v: number) => `${v.toFixed(v >= 10 ? 0 : 1)} %`;
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export interface Target {
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+/** Every target of issue 5 with what this run measured; met is undefined when not measured. */
+export function targets(cost: CostSummary[], extra: ExtraResults, mode: 'quick' | 'full'): Target[] {
+  const find = (tracer: string, workload: string) => cost.find((c) => c.tracer === tracer && c.workload === workload);
+  const sig = find('sigaudit', 'kill0');
+  const out: Target[] = [];
+  out.push({
+    target: 'slowdown of the kill(self,0) loop ≤ 2.5×',
+    measured: sig ? `${sig.ratio.median.toFixed(2)}× (${sig.ratio.min.toFixed(2)}–${sig.ratio.max.toFixed(2)})` : 'not measured',
+    met: sig ? sig.ratio.median <= 2.5 : undefined,
+  });
+  for (const [peer, want] of [['bpftrace', 6], ['auditd', 25]] as const) {
+    const other = find(peer, 'kill0');
+    const lighter = sig && other ? other.ratio.median / sig.ratio.median : undefined;
+    out.push({
+      target: `≥ ${want}× lighter than ${peer} (its slowdown ÷ sigaudit's)`,
+      measured: lighter === undefined ? 'not measured' : `${lighter.toFixed(1)}× (${peer} ${other!.ratio.median.toFixed(1)}× vs ${sig!.ratio.median.toFixed(2)}×)`,
+      met: lighter === undefined ? undefined : lighter >= want,
+    });
+  }
+  const ramp = extra.ramp;
+  if (ramp) {
+    const oneM = ramp.steps.filter((s) => s.targetRate >= 1e6 && s.achievedRate >= 0.95e6);
+    const lossless = oneM.find((s) => s.drops === 0);
+    const short = (extra.rampSeconds ?? 10) < 10 ? ` (${mode} mode: ${extra.rampSeconds} s steps)` : '';
+    out.push({
+      target: 'zero drops at 1M signals/s sustained for 10 s',
+      measured:
+        (lossless
+          ? `${int(lossless.recorded)} of ${int(lossless.sent)} recorded, 0 drops at ${rate(lossless.achievedRate)}`
+          : oneM.length
+            ? `${int(oneM[0].drops)} drops at ${rate(oneM[0].achievedRate)}`
+            : `1M/s not reached: ${ramp.end}; highest lossless ${ramp.maxZeroDropRate ? rate(ramp.maxZeroDropRate) : 'none'}`) + short,
+      met: lossless ? (extra.rampSeconds ?? 10) >= 10 || undefined : false,
+    });
+  } else out.push({ target: 'zero drops at 1M signals/s sustained for 10 s', measured: 'not measured', met: undefined });
+  const collateral = find('sigaudit', 'getppid');
+  out.push({
+    target: 'collateral cost on getppid ≤ +20 %',
+    measured: collateral ? `${((collateral.ratio.median - 1) * 100).toFixed(0)} % (${((collateral.ratio.min - 1) * 100).toFixed(0)} to ${((collateral.ratio.max - 1) * 100).toFixed(0)} %)` : 'not measured',
+    met: collateral ? collateral.ratio.median <= 1.2 : undefined,
+  });
+  const stored = [extra.generatedStorage, extra.recorderStorage].filter((s): s is StorageFigures => s !== undefined);
+  out.push({
+    target: '≤ 60 bytes per stored event, indexes included',
+    measured: stored.length ? stored.map((s) => `${s.bytesPerRow.toFixed(0)} B (${s.label})`).join('; ') : 'not measured',
+    met: stored.length ? stored.every((s) => s.bytesPerRow <= 60) : undefined,
+  });
+  return out;
+}
+
+export function targetSection(list: Target[]): Section {
+  return {
+    title: 'Targets (issue 5)',
+    headers: ['target', 'measured', 'met'],
+    rows: list.map((t) => [t.target, t.measured, t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**']),
+  };
+}
+
+export function extraSections(extra: ExtraResults): Section[] {
+  const sections: Section[] = [];
+  if (extra.completeness) {
+    sections.push({
+      title: 'Completeness at speed',
+      intro: 'kill(self,0) as fast as possible with `sigaudit record` (default options) attached; recorded = rows from the load generator in the database after a clean stop, drops = the `drops` table.',
+      headers: ['senders', 'signals per run', 'rounds', 'sent (all rounds)', 'recorded', 'drops', 'recorded ÷ sent, median (min–max)', 'rate achieved', 'stop (drain + write)'],
+      rows: extra.completeness.map((c) => [
+        `${c.procs} process${c.procs > 1 ? 'es' : ''}`,
+        int(c.signals),
+        String(c.rounds),
+        int(c.sent),
+        int(c.recorded),
+        int(c.drops),
+        range(c.recordedShare, (v) => `${(v * 100).toFixed(2)} %`),
+        range(c.rate, rate),
+        range(c.stopSeconds, (v) => `${v.toFixed(1)} s`),
+      ]),
+    });
+  }
+  if (extra.ramp) {
+    const r = extra.ramp;
+    const steps = [...r.steps, ...(r.overload ? [r.overload] : [])];
+    sections.push({
+      title: 'Lossless rate and recorder footprint',
+      intro:
+        `Each step: a fresh recorder, idle, then kill(self,0) from 2 processes paced at the target rate for ${extra.rampSeconds ?? '?'} s. ` +
+        'CPU is the recorder process (all threads, /proc/PID/stat utime+stime over wall time; 100 % = one CPU): whole-step share (min–max of 1 s intervals). ' +
+        `The last row overloads a ${r.overload?.ringSize ?? ''} ring buffer on purpose: recorded + drops must equal sent.`,
+      headers: ['target rate', 'achieved', 'sent', 'recorded', 'drops', 'recorded + drops = sent', 'recorder CPU idle', 'recorder CPU in storm', 'RSS idle', 'RSS peak (VmHWM)', 'stop'],
+      rows: steps.map((s) => [
+        s.targetRate === Infinity ? `flat out, --ring-size ${(s as { ringSize?: string }).ringSize}` : rate(s.targetRate),
+        rate(s.achievedRate),
+        int(s.sent),
+        int(s.recorded),
+        int(s.drops),
+        s.accounted ? 'yes' : '**no**',
+        pct(s.idle.cpuPercent.median),
+        range(s.storm.cpuPercent, pct),
+        `${s.idle.rssMiB.toFixed(0)} MiB`,
+        `${s.storm.hwmMiB.toFixed(0)} MiB`,
+        `${s.stopSeconds.toFixed(1)} s`,
+      ]),
+      notes: [
+        `Highest sustained rate without a drop: ${r.maxZeroDropRate ? rate(r.maxZeroDropRate) : 'none'}; ${r.end}.`,
+      ],
+    });
+  }
+  if (extra.kernelCost) {
+    const k = extra.kernelCost;
+    sections.push({
+      title: 'Kernel-side cost per program',
+      intro: `\`kernel.bpf_stats_enabled=1\` during ${int(k.sent)} kill(self,0) calls with the recorder attached (bpftool prog show: run_time_ns ÷ run_cnt). All programs together: ${k.nsPerSignal.toFixed(0)} ns of BPF time per signal; during ${int(k.unrelatedCalls)} getppid calls that followed, ${k.nsPerUnrelatedCall.toFixed(0)} ns per call (the raw sys_enter/sys_exit programs run on every system call). bpf_stats itself adds two clock reads per run.`,
+      headers: ['program', 'runs', 'ns per run', 'total ms'],
+      rows: k.programs.filter((p) => p.runCount > 0).map((p) => [p.name, int(p.runCount), p.nsPerRun.toFixed(0), (p.runTimeNs / 1e6).toFixed(1)]),
+    });
+  }
+  const stores = [extra.generatedStorage, extra.recorderStorage].filter((s): s is StorageFigures => s !== undefined);
+  if (stores.length) {
+    const big = (o: { bytesPerRow: number }) => o.bytesPerRow >= 0.5;
+    const objectNames = [...new Set(stores.flatMap((s) => s.objects.filter(big).map((o) => o.name)))];
+    const archiveNote = extra.recorderStorage
+      ? [`The recorder's mover took ${extra.recorderStorage.archiveSeconds.toFixed(1)} s after the load to move the rows into the indexed archive (${int(extra.recorderStorage.archiveRowsPerSecond)} rows/s); ${int(extra.recorderStorage.hotRows)} rows were left in the hot table.`]
+      : [];
+    const per = (v: number | undefined) => (v === undefined ? '' : v.toFixed(1));
+    sections.push({
+      title: 'Storage',
+      intro:
+        "Bytes per stored event = page_count × page_size ÷ rows in `signals`, every table and index included; per table and index from SQLite's dbstat " +
+        '(whole pages, free space in them included); payload = the bytes of the archive\'s rows and index entries themselves, without page slack.',
+      headers: ['bytes per event', ...stores.map((s) => s.label)],
+      rows: [
+        ['**total (pages ÷ rows)**', ...stores.map((s) => `**${s.bytesPerRow.toFixed(1)}**`)],
+        ['payload (archive + its indexes)', ...stores.map((s) => per(s.payloadBytesPerRow))],
+        ...objectNames.map((name) => [name, ...stores.map((s) => per(s.objects.find((o) => o.name === name)?.bytesPerRow))]),
+        ['everything else', ...stores.map((s) => per(s.objects.filter((o) => !objectNames.includes(o.name)).reduce((sum, o) => sum + o.bytesPerRow, 0)))],
+        ['rows', ...stores.map((s) => int(s.rows))],
+        ['database size', ...stores.map((s) => `${mib(s.pageBytes)} (free pages ${mib(s.freeBytes)})`)],
+      ],
+      notes: archiveNote,
+    });
+  }
+  if (extra.queries) {
+    const q = extra.queries;
+    sections.push({
+      title: 'Queries',
+      intro:
+        `\`node dist/bench/queries.js --db ${q.dbPath} --runs ${q.runs}\` on a generated database of ${int(q.rows)} rows over 7 days ` +
+        `(${q.generated === 'reused' ? 'reused from an earlier run' : `generated in ${q.generated.seconds.toFixed(0)} s, mover ${int(q.generated.archiveRowsPerSecond)} rows/s`}); ` +
+        `the hour holds ${int(q.hourRows)} rows. Median of ${q.runs} runs (the \`--by pid\` over all rows: 1 run).`,
+      headers: ['report', 'one hour', 'whole database'],
+      rows: [
+        ...q.timings.map((t) => [t.report, `${t.hourMs.toFixed(1)} ms`, `${t.allMs.toFixed(1)} ms`]),
+        ...(q.statusMs === undefined ? [] : [['status', '', `${q.statusMs.toFixed(1)} ms`]]),
+        ...q.exports.map((e) => [`export --format ${e.format}`, '', `${int(e.rowsPerSecond)} rows/s (${e.seconds.toFixed(1)} s, max RSS ${e.maxRssMiB} MiB)`]),
+      ],
+    });
+  }
+  return sections;
+}
+
+export function sectionText(section: Section): string {
+  const widths = section.headers.map((h, i) => Math.max(h.length, ...section.rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  return [
+    `${section.title}:`,
+    '',
+    line(section.headers),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...section.rows.map(line),
+    ...(section.notes ?? []).map((n) => `\n${n}`),
+  ].join('\n');
+}
+
+export function sectionMarkdown(section: Section): string {
+  return [
+    `## ${section.title}`,
+    '',
+    ...(section.intro ? [section.intro, ''] : []),
+    `| ${section.headers.join(' | ')} |`,
+    `|${section.headers.map(() => '---').join('|')}|`,
+    ...section.rows.map((r) => `| ${r.join(' | ')} |`),
+    ...(section.notes ?? []).flatMap((n) => ['', n]),
+  ].join('\n');
+}
