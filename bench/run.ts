@@ -63,10 +63,10 @@ const MAX_COUNT = 50_000_000;
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--only LIST] [--output DIR]
 
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
-                  runs), completeness with 200k signals, a 2 s-step ramp, storage of 100k
-                  recorded signals, queries on a 1M-row generated database
-                  (default is the full mode: more workloads, 11 rounds of ~1 s runs,
-                  2M signals, 10 s steps, 1M recorded signals, 10M-row database)
+                  runs), completeness with 200k signals, a ramp of 1 s steps, storage of
+                  100k recorded signals, queries on a 1M-row generated database
+                  (default is the full mode, ~25 minutes: more workloads, 11 rounds of
+                  ~1 s runs, 2M signals, 10 s steps, 1M recorded signals, 10M-row database)
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
@@ -122,7 +122,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
     rampRates: quick
       ? [100_000, 500_000, 1_000_000]
       : [100_000, 250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 2_000_000],
-    rampSeconds: quick ? 2 : 10,
+    rampSeconds: quick ? 1 : 10,
     rampIdleMs: quick ? 1000 : 3000,
     storageSignals: quick ? 100_000 : 1_000_000,
     storageTimeoutMs: quick ? 30_000 : 300_000,

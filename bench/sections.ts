@@ -128,7 +128,7 @@ export function extraSections(extra: ExtraResults): Section[] {
         `Each step: a fresh recorder, idle, then kill(self,0) from 2 processes paced at the target rate for ${extra.rampSeconds ?? '?'} s. ` +
         'CPU is the recorder process (all threads, /proc/PID/stat utime+stime over wall time; 100 % = one CPU): whole-step share (min–max of 1 s intervals). ' +
         `The last row overloads a ${r.overload?.ringSize ?? ''} ring buffer on purpose: recorded + drops must equal sent.`,
-      headers: ['target rate', 'achieved', 'sent', 'recorded', 'drops', 'recorded + drops = sent', 'recorder CPU idle', 'recorder CPU in storm', 'RSS idle', 'RSS peak (VmHWM)', 'stop'],
+      headers: ['target rate', 'achieved', 'sent', 'recorded', 'drops', 'recorded + drops = sent', 'recorder CPU idle', 'recorder CPU in storm', 'RSS idle', 'RSS peak (VmHWM)', 'stop (backlog drain)', 'written per second (recorded ÷ (step + stop))'],
       rows: steps.map((s) => [
         s.targetRate === Infinity ? `flat out, --ring-size ${(s as { ringSize?: string }).ringSize}` : rate(s.targetRate),
         rate(s.achievedRate),
@@ -141,6 +141,7 @@ export function extraSections(extra: ExtraResults): Section[] {
         `${s.idle.rssMiB.toFixed(0)} MiB`,
         `${s.storm.hwmMiB.toFixed(0)} MiB`,
         `${s.stopSeconds.toFixed(1)} s`,
+        rate(s.recorded / (s.seconds + s.stopSeconds)),
       ]),
       notes: [
         `Highest sustained rate without a drop: ${r.maxZeroDropRate ? rate(r.maxZeroDropRate) : 'none'}; ${r.end}.`,
