@@ -112,4 +112,26 @@ describe('bad input', () => {
     assert.match(result.stderr, /is not a sigaudit database/);
     assert.equal(readFileSync(foreign, 'utf8'), 'hello, not a database\n'.repeat(100));
   });
+
+  it('a database a writer holds mid-transaction is still read (WAL), and what it has not committed is not', () => {
+    const path = tempDbPath();
+    const writer = openForWriting(path);
+    const signals = new SignalWriter(writer);
+    const row = {
+      tsNs: 1_795_307_200_000_000_000n, fanout: 0, source: 'kill' as const, senderPid: 42, senderTid: 42, senderComm: 'kill', senderUid: 0, senderAuid: null,
+      senderPpid: 1, senderCgroup: null, targetPid: 43, targetTid: null, deliveredPid: 43, deliveredTid: 43, deliveredComm: 'sleep',
+      deliveredCgroup: null, signal: 15, ret: 0, result: 'delivered' as const, siCode: 0, origin: null,
+    };
+    signals.write([row]);
+    writer.prepare('BEGIN IMMEDIATE').run();
+    signals.write([{ ...row, senderPid: 44 }]);
+    try {
+      const result = runCli(['query', 'list', '--db', path, '--format', 'json']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout).rows.map((r: { sender_pid: number }) => r.sender_pid), [42]);
+    } finally {
+      writer.prepare('ROLLBACK').run();
+      writer.close();
+    }
+  });
 });
