@@ -447,7 +447,9 @@ export async function countRecorded(dbPath: string, senderComm?: string): Promis
   const lines = readline.createInterface({ input: child.stdout!, crlfDelay: Infinity });
   for await (const line of lines) {
     if (!line) continue;
-    if (senderComm === undefined || (JSON.parse(line) as { sender_comm?: string }).sender_comm === senderComm) rows++;
+    // Kernel rows are the senders' exit SIGCHLDs, not signals they sent.
+    const row = JSON.parse(line) as { sender_comm?: string; source?: string };
+    if (senderComm === undefined || (row.sender_comm === senderComm && row.source !== 'kernel')) rows++;
   }
   const exit = await waitForExit(child, 60_000);
   if (exit.code !== 0) throw new Error(`sigaudit export --db ${dbPath} failed (${exit.code ?? exit.signal}): ${stderr.trim()}`);
