@@ -351,8 +351,30 @@ static __always_inline long syscall_nr(struct pt_regs *regs)
 #endif
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+/* The first test on every system call of the host: the number alone, no
+ * helper call and no memory read, so unrelated calls pay almost nothing. */
+static __always_inline bool maybe_signal_syscall(long nr)
+{
+	switch (nr) {
+	case NR_KILL:
+	case NR_TKILL:
+	case NR_TGKILL:
+	case NR_RT_SIGQUEUEINFO:
+	case NR_RT_TGSIGQUEUEINFO:
+	case NR_PIDFD_SEND_SIGNAL:
+#if defined(__TARGET_ARCH_x86)
+	case NR_IA32_KILL:
+	case NR_IA32_TKILL:
+	case NR_IA32_TGKILL:
+	case NR_IA32_RT_SIGQUEUEINFO:
+	case NR_IA32_RT_TGSIGQUEUEINFO:
+#endif
+		return true;
+	}
+	return false;
+}
+
+static __always_inline int enter_signal_syscall(struct pt_regs *regs, long nr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 source = source_of(nr, task);
@@ -422,14 +444,21 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+{
+	if (!maybe_signal_syscall(nr))
+		return 0;
+	return enter_signal_syscall(regs, nr);
+}
+
+static __always_inline int exit_signal_syscall(long nr, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct sigaudit_event *pending, *e;
 	__u32 tid;
 
-	if (source_of(syscall_nr(regs), task) == SIGAUDIT_SOURCE_KERNEL)
+	if (source_of(nr, task) == SIGAUDIT_SOURCE_KERNEL)
 		return 0;
 	tid = task->pid;
 	pending = bpf_map_lookup_elem(&inflight, &tid);
@@ -446,6 +475,16 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	}
 	bpf_map_delete_elem(&inflight, &tid);
 	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = syscall_nr(regs);
+
+	if (!maybe_signal_syscall(nr))
+		return 0;
+	return exit_signal_syscall(nr, ret);
 }
 
 static __always_inline bool is_write(long nr, struct task_struct *task)
