@@ -65,7 +65,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--t
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
                   runs), completeness with 200k signals, a ramp of 1 s steps, storage of
                   100k recorded signals, queries on a 1M-row generated database
-                  (default is the full mode, ~25 minutes: more workloads, 11 rounds of
+                  (default is the full mode, ~30 minutes: more workloads, 11 rounds of
                   ~1 s runs, 2M signals, 10 s steps, 1M recorded signals, 10M-row database)
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
