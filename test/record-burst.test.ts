@@ -65,4 +65,22 @@ describe('bursts', kernelTestOptions, () => {
     for (const window of dropped.windows) assert.ok(window.from_ns <= window.to_ns);
     assert.match(stderr, new RegExp(`dropped ${dropped.total}\\n`));
   });
+
+  it('moves a burst from the hot table into the archive once it is over, with no further signal', async () => {
+    const recorder = await startRecorder();
+    try {
+      await burst(1, 100_000);
+      // Patience, not a speed check: the mover must get there by itself.
+      let hot = -1;
+      for (let waited = 0; waited < 60_000 && hot !== 0; waited += 250) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        const db = new Database(recorder.dbPath, { readonly: true });
+        hot = (db.prepare('SELECT count(*) AS n FROM signals_hot').get() as { n: number }).n;
+        db.close();
+      }
+      assert.equal(hot, 0, 'the hot table is empty again');
+    } finally {
+      assert.equal((await recorder.stop()).code, 0);
+    }
+  });
 });

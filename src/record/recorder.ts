@@ -51,8 +51,10 @@ const ARCHIVE_INTERVAL_MS = 250;
  */
 const ARCHIVE_CHUNK_ROWS = 5_000;
 const ARCHIVE_BUDGET_MS = 60;
-/** A batch this large means a burst is on. */
-const BURST_BATCH_EVENTS = 10_000;
+/** This many events within one archive tick means a burst is on. */
+const BURST_TICK_EVENTS = 10_000;
+/** With nothing arriving, the mover may hold the loop this long per tick. */
+const IDLE_ARCHIVE_BUDGET_MS = 200;
 const MAX_HOT_ROWS = 1_000_000;
 const MAX_BATCH_EVENTS = 65_536;
 const DRAIN_POLL_MS = 10;
@@ -92,7 +94,8 @@ export class Recorder {
   private failingSinceMs = 0;
   private retentionFailure: string | undefined;
   private retention!: Retention;
-  private lastBatchEvents = 0;
+  /** Events received since the archive mover's last tick. */
+  private eventsSinceArchiveTick = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly assembler = new Assembler();
   private readonly cgroups = new CgroupNames();
@@ -165,7 +168,7 @@ export class Recorder {
 
   private onBatch(records: Buffer): void {
     const events = decode(records);
-    this.lastBatchEvents = events.length;
+    this.eventsSinceArchiveTick += events.length;
     const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
     this.heldRelabels.push(...assembled.relabels);
     this.store(assembled.rows);
@@ -338,11 +341,15 @@ export class Recorder {
   private archive(): void {
     if (this.writeFailure !== undefined) return;
     // During a burst new rows go first; the archive catches up afterwards,
-    // unless the hot table (which queries scan) grows too large.
-    if (this.lastBatchEvents >= BURST_BATCH_EVENTS && this.writer.hotRows < MAX_HOT_ROWS) return;
+    // unless the hot table (which queries scan) grows too large. A tick
+    // with nothing new is idle time, and the mover may use most of it.
+    const recent = this.eventsSinceArchiveTick;
+    this.eventsSinceArchiveTick = 0;
+    if (recent >= BURST_TICK_EVENTS && this.writer.hotRows < MAX_HOT_ROWS) return;
+    const budgetMs = recent === 0 ? IDLE_ARCHIVE_BUDGET_MS : ARCHIVE_BUDGET_MS;
     try {
       const started = Date.now();
-      while (this.writer.archive(ARCHIVE_CHUNK_ROWS) === ARCHIVE_CHUNK_ROWS && Date.now() - started < ARCHIVE_BUDGET_MS);
+      while (this.writer.archive(ARCHIVE_CHUNK_ROWS) === ARCHIVE_CHUNK_ROWS && Date.now() - started < budgetMs);
     } catch {
       // Rows stay in the hot table, which queries read too; the next tick retries.
     }
