@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import { after, before, describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
 import { runCli, settle, startRecorder, type RunningRecorder } from './helpers/recorder';
-import { exited, freePid, processGroup, run } from './helpers/senders';
+import { exited, freePid, killInitAsNobody, processGroup, run } from './helpers/senders';
 
 /** Runs the CLI and parses its json output. */
 function queryJson(args: string[]): any {
@@ -85,14 +85,7 @@ describe('query reports on real signals', kernelTestOptions, () => {
     // ESRCH and EPERM
     pids.free = freePid();
     pids.esrchKiller = run('/bin/kill', ['-TERM', String(pids.free)]).pid;
-    pids.epermKiller = run('python3', ['-c', `
-import os, signal
-os.setgid(65534); os.setuid(65534)
-try:
-    os.kill(1, signal.SIGTERM)
-except PermissionError:
-    pass
-`]).pid;
+    pids.epermKiller = killInitAsNobody().pid;
 
     // a burst from one sender, for exact top-senders counts
     pids.burst = run(signallerPath(), ['burst', '250', '12']).pid; // and its exit's SIGCHLD

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
 import { exportedRows, startRecorder, type ExportedRow, type RunningRecorder } from './helpers/recorder';
-import { exited, freePid, processGroup, run, type Sent } from './helpers/senders';
+import { exited, freePid, killInitAsNobody, processGroup, run, type Sent } from './helpers/senders';
 
 /** A process that waits to be signalled. */
 function target(): ChildProcess {
@@ -108,14 +108,7 @@ print(pid, flush=True)
     // failures: no such process, and not permitted
     const free = freePid();
     scenario.esrch = { ...run('/bin/kill', ['-TERM', String(free)]), target: free };
-    scenario.eperm = run('python3', ['-c', `
-import os, signal
-os.setgid(65534); os.setuid(65534)
-try:
-    os.kill(1, signal.SIGTERM)
-except PermissionError:
-    pass
-`]);
+    scenario.eperm = killInitAsNobody();
 
     // the kernel's own: a segfault, and SIGCHLD to this process when a child exits
     scenario.segfault = run('python3', ['-c', 'import ctypes; ctypes.string_at(0)']);

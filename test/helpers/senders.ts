@@ -54,3 +54,15 @@ for _ in members:
   const members = await new Promise<number[]>((resolve) => parent.stdout!.once('data', (data: Buffer) => resolve(data.toString().trim().split(' ').map(Number))));
   return { parent, members };
 }
+
+/** Python dropping to uid/gid 65534 and sending SIGTERM to pid 1: the kill fails with EPERM. */
+export function killInitAsNobody(): Sent {
+  return run('python3', ['-c', `
+import os, signal
+os.setgid(65534); os.setuid(65534)
+try:
+    os.kill(1, signal.SIGTERM)
+except PermissionError:
+    pass
+`]);
+}
