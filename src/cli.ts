@@ -11,11 +11,11 @@ import { bucketArgument, byArgument, renderTopSenders, topSenders } from './quer
 import { renderWhoKilled, whoKilled } from './query/who-killed';
 import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
-import { DEFAULT_MAX_HELD_ROWS } from './record/recorder';
+import { DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './record/recorder';
 import { Notifier } from './service/notify';
 import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninstallService } from './service/install';
 import { TAIL_FORMATS, tail, type TailFormat } from './tail';
-import { collect, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
+import { collect, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { VERSION } from './version';
@@ -137,12 +137,16 @@ export function buildCli(): Command {
       new Option('--max-held <rows>', 'signals kept in memory while the database cannot be written (disk full); past it they are counted as dropped')
         .default(DEFAULT_MAX_HELD_ROWS).argParser(parsePositiveInt).env('SIGAUDIT_MAX_HELD'),
     )
+    .addOption(
+      new Option('--nice <n>', 'scheduling niceness of the recorder (-20..19), so a signal storm from busy processes does not starve it')
+        .default(DEFAULT_NICE).argParser(parseNice).env('SIGAUDIT_NICE'),
+    )
     .option('-v, --verbose', "show libbpf's log and each retention deletion", false)
     .addHelpText(
       'after',
       `
 Environment: SIGAUDIT_DB, SIGAUDIT_RETAIN, SIGAUDIT_MAX_DB_SIZE, SIGAUDIT_GROUP,
-SIGAUDIT_MAX_HELD and SIGAUDIT_MAX_QUEUED set the flags of the same name (a flag
+SIGAUDIT_MAX_HELD, SIGAUDIT_MAX_QUEUED and SIGAUDIT_NICE set the flags of the same name (a flag
 wins). As a systemd service (sigaudit install-service), the unit reads them from
 /etc/default/sigaudit, where SIGAUDIT_OPTIONS holds any other flags.
 
@@ -160,6 +164,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
         onlySignals: flags.onlySignals ?? [],
         maxQueuedBytes: flags.maxQueued,
         maxHeldRows: flags.maxHeld,
+        nice: flags.nice,
         gid: recordingGroup(flags.group),
         retention: { retainNs: flags.retain, maxBytes: flags.maxDbSize },
         log,

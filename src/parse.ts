@@ -26,6 +26,13 @@ export function parsePositiveInt(text: string): number {
   return Number(text);
 }
 
+/** A niceness, -20 (most favoured) to 19. */
+export function parseNice(text: string): number {
+  if (!/^[-+]?\d+$/.test(text.trim()) || Number(text) < -20 || Number(text) > 19)
+    throw new InvalidArgumentError(`expected a niceness from -20 to 19 (e.g. -4), got "${text}"`);
+  return Number(text);
+}
+
 /** 'TERM', 'SIGKILL', '9' -> signal number. */
 export function parseSignal(text: string): number {
   const signal = signalNumber(text);

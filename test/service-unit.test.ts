@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PACKAGING_DIR, renderUnit, systemdRunning, verifyUnit } from '../src/service/install';
+import { DEFAULT_NICE } from '../src/record/recorder';
 import { kernelTestOptions } from './helpers/kernel';
 import { CLI, exportedRows, runCli, tempDbPath } from './helpers/recorder';
 
@@ -101,11 +102,12 @@ describe('the systemd unit', () => {
 });
 
 describe("the unit's capabilities are enough", kernelTestOptions, () => {
-  it('records with only CapabilityBoundingSet, Group= and NoNewPrivileges from the unit', async () => {
+  it('records with only CapabilityBoundingSet, Group=, Nice= and NoNewPrivileges from the unit', async () => {
     const caps = directive(shipped, 'CapabilityBoundingSet')[0].split(' ').map((cap) => `+${cap.replace(/^CAP_/, '').toLowerCase()}`).join(',');
     const group = directive(shipped, 'Group')[0];
+    const nice = directive(shipped, 'Nice')[0];
     const dbPath = tempDbPath();
-    const recorder = spawn('setpriv', [
+    const recorder = spawn('nice', ['-n', nice, 'setpriv',
       `--bounding-set=-all,${caps}`, `--inh-caps=-all,${caps}`, `--ambient-caps=-all,${caps}`,
       `--regid=${group}`, '--clear-groups', '--no-new-privs', process.execPath, CLI, 'record', '--db', dbPath,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -120,6 +122,9 @@ describe("the unit's capabilities are enough", kernelTestOptions, () => {
     });
     const status = readFileSync(`/proc/${recorder.pid}/status`, 'utf8');
     assert.match(status, /^CapEff:\s+000000c000000000$/m, 'CAP_BPF and CAP_PERFMON only');
+    // The unit's niceness is the recorder's default: nothing to raise, nothing to complain about.
+    assert.equal(Number(nice), DEFAULT_NICE);
+    assert.doesNotMatch(stderr, /could not set niceness/);
     const marker = 3_997_000 + (process.pid % 1000);
     spawnSync('/bin/kill', ['-0', String(marker)]);
     recorder.kill('SIGTERM');

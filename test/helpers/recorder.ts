@@ -19,9 +19,13 @@ export interface RunningRecorder {
   stop(): Promise<{ code: number | null; stderr: string }>;
 }
 
-/** Starts `sigaudit record` and resolves once it printed "recording to". */
-export function startRecorder(dbPath = tempDbPath(), extraArgs: string[] = []): Promise<RunningRecorder> {
-  const child = spawn(process.execPath, [CLI, 'record', '--db', dbPath, ...extraArgs], {
+/**
+ * Starts `sigaudit record` and resolves once it printed "recording to";
+ * `launcher` runs it through another command, e.g. setpriv.
+ */
+export function startRecorder(dbPath = tempDbPath(), extraArgs: string[] = [], launcher: string[] = []): Promise<RunningRecorder> {
+  const command = [...launcher, process.execPath, CLI, 'record', '--db', dbPath, ...extraArgs];
+  const child = spawn(command[0], command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
