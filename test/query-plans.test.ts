@@ -1,7 +1,7 @@
-// Each index of migrations/0020-query-indexes.sql and the rollup of
-// 0030-sender-rollups.sql serve the queries that depend on them, as
-// EXPLAIN QUERY PLAN shows; and the rollup the mover keeps equals the
-// archive it was built from.
+// Each index of migrations/0020-query-indexes.sql and the rollups of
+// 0030-sender-rollups.sql and 0050-sender-pid-rollups.sql serve the
+// queries that depend on them, as EXPLAIN QUERY PLAN shows; and the rollups
+// the mover keeps equal the archive they were built from.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { before, describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import { registerCsvQuoting } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
 import { HOUR_TERM, filterTerms } from '../src/query/filters';
 import { listSql } from '../src/query/list';
-import { topSenders } from '../src/query/top-senders';
+import { BUSY_PIDS_SQL, TAIL_BOUND_SQL, topSenders } from '../src/query/top-senders';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
@@ -43,8 +43,10 @@ describe('query plans', () => {
     registerCsvQuoting(db); // the CSV page query calls it, as exportSignals registers it
     const writer = new SignalWriter(db);
     writer.write(Array.from({ length: 3000 }, (_, i) => row(i)), [{ id: 1n, path: '/system.slice/a.service', unit: 'a.service' }]);
+    // Short-lived senders, one row each: the tail the pid rollup bounds instead of reading.
+    writer.write(Array.from({ length: 400 }, (_, i) => row(3000 + i, { senderPid: 10_000 + i, senderTid: 10_000 + i })));
     while (writer.archive(700) > 0);
-    writer.write(Array.from({ length: 50 }, (_, i) => row(3000 + i)));
+    writer.write(Array.from({ length: 50 }, (_, i) => row(3400 + i)));
   });
 
   it('who-killed <pid> seeks signals_archive_hour_delivered_pid_ts_ns per hour', () => {
@@ -102,14 +104,40 @@ describe('query plans', () => {
     assert.deepEqual(fromRollup, fromArchive);
   });
 
+  it('top-senders --by pid takes busy pids and the tail bound from sender_pid_hours by its index, and looks pids up by its primary key', () => {
+    assert.match(plan(db, BUSY_PIDS_SQL, HOURS), /SEARCH sender_pid_hours USING COVERING INDEX sender_pid_hours_hour_rows \(hour=\? AND rows>\?\)/);
+    assert.doesNotMatch(plan(db, BUSY_PIDS_SQL, HOURS), /SCAN sender_pid_hours/);
+    assert.match(plan(db, TAIL_BOUND_SQL, HOURS), /SEARCH sender_pid_hours USING COVERING INDEX sender_pid_hours_hour_rows \(hour=\? AND rows>\? AND rows<\?\)/);
+    const lookup = plan(db, 'SELECT sender_pid, sum(sends) FROM sender_pid_hours WHERE hour IN (SELECT value FROM json_each(@hours)) AND sender_pid IN (SELECT value FROM json_each(@keys)) GROUP BY 1', { ...HOURS, keys: '[100,101]' });
+    assert.match(lookup, /SEARCH sender_pid_hours USING PRIMARY KEY \(hour=\? AND sender_pid=\?\)/);
+  });
+
+  it('the mover keeps sender_pid_hours equal to the archive', () => {
+    const fromRollup = db.prepare('SELECT * FROM sender_pid_hours ORDER BY hour, sender_pid').all();
+    const fromArchive = db
+      .prepare(`SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS sender_pid, max(coalesce(sender_comm, '')) AS sender_comm,
+          sum(fanout = 0 AND signal != 0) AS sends, sum(delivered_pid IS NOT NULL AND signal != 0) AS deliveries,
+          sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries, count(*) AS rows
+        FROM signals_archive GROUP BY 1, 2 ORDER BY 1, 2`)
+      .all();
+    assert.deepEqual(fromRollup, fromArchive);
+  });
+
   it('top-senders gives the same answer from the rollup as from every row', () => {
     const since = new Date(Number(1_800_000_000_000_000_000n / 1_000_000n) + 1234); // not on an hour
-    for (const by of ['comm', 'uid', 'unit'] as const) {
-      const rolled = topSenders({ dbPath: path, filters: { since }, by, limit: 10, bucketMinutes: 60 });
-      const raw = topSenders({ dbPath: path, filters: { since }, by, limit: 10, bucketMinutes: 10 });
+    const cases = [
+      ...(['comm', 'uid', 'unit', 'pid'] as const).map((by) => ({ by, limit: 10, filters: { since } })),
+      // --by pid: probes and deliveries, and limits past the busy pids, where the tail could rank.
+      { by: 'pid' as const, limit: 3, filters: { since, includeProbes: true, perTarget: true } },
+      { by: 'pid' as const, limit: 50, filters: { since } },
+      { by: 'pid' as const, limit: 10, filters: {} },
+    ];
+    for (const { by, limit, filters } of cases) {
+      const rolled = topSenders({ dbPath: path, filters, by, limit, bucketMinutes: 60 });
+      const raw = topSenders({ dbPath: path, filters, by, limit, bucketMinutes: 10 });
       assert.equal(rolled.usedRollup, true);
       assert.equal(raw.usedRollup, false);
-      assert.deepEqual(rolled.senders.map((s) => [s.key, s.total]), raw.senders.map((s) => [s.key, s.total]));
+      assert.deepEqual(rolled.senders.map((s) => [s.key, s.label, s.total]), raw.senders.map((s) => [s.key, s.label, s.total]), `${by} --limit ${limit}`);
       assert.equal(rolled.total, raw.total);
       assert.equal(rolled.senders.reduce((sum, s) => sum + s.buckets.reduce((a, b) => a + b, 0), 0), rolled.senders.reduce((sum, s) => sum + s.total, 0));
     }

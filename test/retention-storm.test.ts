@@ -52,6 +52,8 @@ describe('retention during a storm', kernelTestOptions, () => {
       const rollup = db.prepare('SELECT coalesce(sum(sends), 0) AS n FROM sender_hours').get() as { n: number };
       const archived = db.prepare('SELECT count(*) AS n FROM signals_archive WHERE fanout = 0').get() as { n: number };
       assert.equal(rollup.n, archived.n, 'sender_hours still equals the archive');
+      const pidRollup = db.prepare('SELECT coalesce(sum(sends + probe_sends), 0) AS n FROM sender_pid_hours').get() as { n: number };
+      assert.equal(pidRollup.n, archived.n, 'sender_pid_hours still equals the archive');
     });
   });
 });

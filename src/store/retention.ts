@@ -1,13 +1,13 @@
 // Retention: keeps the database within --retain (age) and --max-db-size
 // (bytes) while the recorder runs. Oldest rows go first, in small batches so
 // a batch of new signals never waits long; the hourly sender counts
-// (sender_hours) lose exactly what the archive loses; freed pages are given
+// (sender_hours, sender_pid_hours) lose exactly what the archive loses; freed pages are given
 // back to the file system with incremental_vacuum; and every deletion is
 // recorded in `prunes`, so a query over pruned time can say so.
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../parse';
-import type { SignalWriter } from './writer';
+import { PID_HOUR_COUNTS, type SignalWriter } from './writer';
 
 export interface RetentionPolicy {
   /** Rows older than this many ns are deleted; undefined keeps them. */
@@ -129,6 +129,18 @@ export class Retention {
       hotSpan: db.prepare('SELECT count(*) AS n, min(ts_ns) AS from_ns, max(ts_ns) AS to_ns FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
       rollupArchive: db.prepare(rollup('signals_archive')),
       emptyHours: db.prepare('DELETE FROM sender_hours WHERE hour BETWEEN @fromHour AND @toHour AND sends <= 0 AND deliveries <= 0'),
+      pidRollupArchive: db.prepare(`
+        WITH gone AS (
+          SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS pid, ${PID_HOUR_COUNTS}
+          FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
+        UPDATE sender_pid_hours SET sends = sender_pid_hours.sends - gone.sends,
+          deliveries = sender_pid_hours.deliveries - gone.deliveries,
+          probe_sends = sender_pid_hours.probe_sends - gone.probe_sends,
+          probe_deliveries = sender_pid_hours.probe_deliveries - gone.probe_deliveries,
+          rows = sender_pid_hours.rows - gone.rows
+        FROM gone
+        WHERE sender_pid_hours.hour = gone.hour AND sender_pid_hours.sender_pid = gone.pid`),
+      emptyPidHours: db.prepare('DELETE FROM sender_pid_hours WHERE hour BETWEEN @fromHour AND @toHour AND rows <= 0'),
       deleteArchive: db.prepare('DELETE FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
       deleteHot: db.prepare('DELETE FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
       idSpan: db.prepare('SELECT (SELECT min(id) FROM signals_archive) AS archive_min, (SELECT min(id) FROM signals_hot) AS hot_min, (SELECT max(id) FROM signals_hot) AS hot_max, (SELECT max(id) FROM signals_archive) AS archive_max'),
@@ -205,8 +217,11 @@ export class Retention {
         if (span.n === 0n || span.from_ns === null || span.to_ns === null) continue;
         if (table === 'archive') {
           // The rollup holds exactly the archive: take these rows out of it too.
+          const hours = { fromHour: span.from_ns / 3_600_000_000_000n, toHour: span.to_ns / 3_600_000_000_000n };
           s.rollupArchive.run(bound);
-          s.emptyHours.run({ fromHour: span.from_ns / 3_600_000_000_000n, toHour: span.to_ns / 3_600_000_000_000n });
+          s.emptyHours.run(hours);
+          s.pidRollupArchive.run(bound);
+          s.emptyPidHours.run(hours);
         }
         const deleted = (table === 'archive' ? s.deleteArchive : s.deleteHot).run(bound).changes;
         const pruned: Pruned = { reason, rows: deleted, fromNs: span.from_ns, toNs: span.to_ns };

@@ -31,6 +31,15 @@ export interface SignalRow {
   id?: bigint;
 }
 
+/**
+ * A group of rows as sender_pid_hours counts them (its columns after hour
+ * and sender_pid, in order): what the mover adds and retention takes away.
+ */
+export const PID_HOUR_COUNTS = `max(coalesce(sender_comm, '')) AS sender_comm,
+  sum(fanout = 0 AND signal != 0) AS sends, sum(delivered_pid IS NOT NULL AND signal != 0) AS deliveries,
+  sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries,
+  count(*) AS rows`;
+
 export interface CgroupName {
   id: bigint;
   path: string;
@@ -194,8 +203,9 @@ export class SignalWriter {
 
   /**
    * Adds the hot rows about to move (id <= bound, or all) to the hourly
-   * sender counts (migrations/0030-sender-rollups.sql), in the mover's
-   * transaction, so the counts always equal the archive.
+   * sender counts (migrations/0030-sender-rollups.sql and
+   * 0050-sender-pid-rollups.sql), in the mover's transaction, so the counts
+   * always equal the archive.
    */
   private rollUp(limit: string, bound: bigint | undefined): void {
     const where = limit === '' ? 'WHERE true' : limit; // WHERE keeps the upsert's ON parseable
@@ -205,6 +215,15 @@ export class SignalWriter {
           coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL)
         FROM signals_hot ${where} GROUP BY 1, 2, 3, 4, 5, 6
         ON CONFLICT DO UPDATE SET sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries`)
+      .run(bound === undefined ? {} : { bound });
+    this.db
+      .prepare(`INSERT INTO sender_pid_hours
+        SELECT ts_ns / 3600000000000, coalesce(sender_pid, -1), ${PID_HOUR_COUNTS}
+        FROM signals_hot ${where} GROUP BY 1, 2
+        ON CONFLICT DO UPDATE SET sender_comm = max(sender_comm, excluded.sender_comm),
+          sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
+          probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries,
+          rows = rows + excluded.rows`)
       .run(bound === undefined ? {} : { bound });
   }
 }
