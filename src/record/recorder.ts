@@ -75,9 +75,9 @@ const CATCH_UP_ROWS = 50_000;
 export const DEFAULT_MAX_HELD_ROWS = 500_000;
 /**
  * --nice default, like auditd's priority_boost of 4: at 100 000 signals/s
- * on two CPUs, sharing a CPU evenly with the storm's sender, a hard kill
- * lost 15 000-44 000 signals (drained, not yet committed); at -4,
- * 8 000-10 000 (test/crash-kill9.test.ts).
+ * on two CPUs, sharing a CPU evenly with the storm's sender, the largest
+ * loss of 20 hard kills was 15 000-44 000 signals (drained, not yet
+ * committed); at -4, 7 800-13 300 in 9 of 11 runs (test/crash-kill9.test.ts).
  */
 export const DEFAULT_NICE = -4;
 
@@ -126,11 +126,16 @@ export class Recorder {
   /** Events received since the archive mover's last tick, and when that was. */
   private eventsSinceArchiveTick = 0;
   private lastArchiveTickMs = Date.now();
-  /** Signals arrived faster than BURST_EVENTS_PER_SECOND over the last tick. */
+  /**
+   * Signals arrive faster than BURST_EVENTS_PER_SECOND: set by a batch that
+   * large (so the mover stops at once when a storm begins), cleared by a
+   * tick that saw fewer.
+   */
   private burst = false;
   /** A next mover turn is queued behind the batches waiting now. */
   private archiveQueued = false;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly handoverMs: number;
   private readonly assembler = new Assembler();
   private readonly cgroups = new CgroupNames();
   private stopping: Promise<RecordSummary> | undefined;
@@ -141,7 +146,9 @@ export class Recorder {
     private readonly writer: SignalWriter,
     private readonly probe: Probe,
     private readonly runId: number,
-  ) {}
+  ) {
+    this.handoverMs = Math.max(DRAIN_POLL_MS, Math.floor(options.batchMs / HANDOVERS_PER_BATCH_INTERVAL));
+  }
 
   /** Resolves once every probe is attached and events flow to the database. */
   static start(options: RecordOptions): Recorder {
@@ -180,7 +187,7 @@ export class Recorder {
       recorder.retention = new Retention(db, writer, options.retention, runId);
       probe.start((records) => recorder.onBatch(records), {
         pollMs: DRAIN_POLL_MS,
-        flushMs: Math.max(DRAIN_POLL_MS, Math.floor(options.batchMs / HANDOVERS_PER_BATCH_INTERVAL)),
+        flushMs: recorder.handoverMs,
         maxBatchEvents: MAX_BATCH_EVENTS,
         maxQueuedBytes: options.maxQueuedBytes,
       });
@@ -204,6 +211,7 @@ export class Recorder {
   private onBatch(records: Buffer): void {
     const events = decode(records);
     this.eventsSinceArchiveTick += events.length;
+    if (events.length * 1000 >= BURST_EVENTS_PER_SECOND * this.handoverMs) this.burst = true;
     const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
     this.heldRelabels.push(...assembled.relabels);
     this.store(assembled.rows);
