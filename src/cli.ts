@@ -178,8 +178,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .description('write recorded signals as CSV or JSON Lines (every row; signal 0 probes included unless --no-probes)')
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
     .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)');
-  addFilters(exportCommand, true).action((flags) => {
-    const rows = exportSignals({
+  addFilters(exportCommand, true).action(async (flags) => {
+    const rows = await exportSignals({
       dbPath: resolveDbPath(flags.db),
       format: flags.format as ExportFormat,
       output: flags.output,

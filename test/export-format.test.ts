@@ -46,22 +46,22 @@ describe('export formats', () => {
   reader.close();
   const records = stored.map(exportRecord);
 
-  it('CSV is what csv-stringify writes for exportRecord', () => {
+  it('CSV is what csv-stringify writes for exportRecord', async () => {
     const out = tempDbPath('out.csv');
-    assert.equal(exportSignals({ dbPath: path, format: 'csv', output: out }), 6);
+    assert.equal(await exportSignals({ dbPath: path, format: 'csv', output: out }), 6);
     const expected = stringify(records.map((record) => COLUMNS.map((column) => { const value = record[column]; return typeof value === 'bigint' ? value.toString() : value; })), { header: true, columns: [...COLUMNS] });
     assert.equal(readFileSync(out, 'utf8'), expected);
   });
 
-  it('JSON Lines parse to what jsonLine writes for exportRecord', () => {
+  it('JSON Lines parse to what jsonLine writes for exportRecord', async () => {
     const out = tempDbPath('out.jsonl');
-    assert.equal(exportSignals({ dbPath: path, format: 'jsonl', output: out }), 6);
+    assert.equal(await exportSignals({ dbPath: path, format: 'jsonl', output: out }), 6);
     const exact = (line: string) => JSON.parse(line.replace(/"(ts_ns|id|send_id)":(-?\d+)/g, '"$1":"$2"'));
     const got = readFileSync(out, 'utf8').trimEnd().split('\n').map(exact);
     assert.deepEqual(got, records.map((record) => exact(jsonLine(record))));
   });
 
-  it('pages through more rows than one page, in order, with and without a window', () => {
+  it('pages through more rows than one page, in order, with and without a window', async () => {
     const big = tempDbPath();
     const bigDb = openForWriting(big);
     const bigWriter = new SignalWriter(bigDb);
@@ -70,7 +70,7 @@ describe('export formats', () => {
     bigDb.close();
     for (const filters of [undefined, { since: new Date(Number(1_795_307_200_000_000_000n / 1_000_000n)) }]) {
       const out = tempDbPath('big.jsonl');
-      assert.equal(exportSignals({ dbPath: big, format: 'jsonl', output: out, filters }), 12_345);
+      assert.equal(await exportSignals({ dbPath: big, format: 'jsonl', output: out, filters }), 12_345);
       const ids = readFileSync(out, 'utf8').trimEnd().split('\n').map((line) => Number(/"id":(\d+)/.exec(line)![1]));
       assert.deepEqual(ids, Array.from({ length: 12_345 }, (_, i) => i + 1));
     }

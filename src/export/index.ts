@@ -1,11 +1,17 @@
 // sigaudit export: every recorded row as CSV or JSON Lines, streamed from
 // SQLite in id order (time order with --since/--until) with constant memory.
+// In id order, pages of ids are formatted by a thread per CPU at once.
+import type Database from 'better-sqlite3';
 import { SingleBar } from 'cli-progress';
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { filterTerms, whereSql, windowOf, type Filters } from '../query/filters';
 import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
+import type { PageReply, PageRequest, PageWorkerData } from './page-worker';
 import { csvLineSql, jsonLineSql, registerCsvQuoting } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -45,10 +51,20 @@ export function writeAll(fd: number, text: string): void {
 
 /** Rows per page: each page is one SQLite call returning one string. */
 const PAGE_ROWS = 5000;
+/** Threads formatting pages at most (one per CPU up to this). */
+const MAX_PAGE_THREADS = 8;
+/** Pages a thread may have been asked for and not yet handed back: memory stays bounded. */
+const PAGES_AHEAD_PER_THREAD = 2;
+/** The first and last id of signals, in four rowid seeks. */
+const ID_SPAN_SQL = `SELECT min(id) AS first, max(id) AS last FROM (
+  SELECT min(id) AS id FROM signals_archive UNION ALL SELECT max(id) FROM signals_archive
+  UNION ALL SELECT min(id) FROM signals_hot UNION ALL SELECT max(id) FROM signals_hot)`;
 
 export interface ExportQuery {
   /** One page: text (the lines), n (rows), last_ts and last_id (where the next page starts). */
   pageSql: string;
+  /** In id order: the page of ids [@fromId, @toId), as text and n. */
+  rangeSql: string;
   countSql: string;
   params: Record<string, unknown>;
   /** Time order (a window was given), else id order. */
@@ -79,6 +95,8 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
         (SELECT ts FROM page ORDER BY ${byTime ? 'ts DESC, id DESC' : 'id DESC'} LIMIT 1) AS last_ts,
         (SELECT id FROM page ORDER BY ${byTime ? 'ts DESC, id DESC' : 'id DESC'} LIMIT 1) AS last_id
       FROM page`,
+    rangeSql: `SELECT group_concat(line, '' ORDER BY id) AS text, count(*) AS n
+      FROM (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})`,
     countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
     params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
     byTime,
@@ -86,8 +104,87 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
   };
 }
 
+/** A page thread (page-worker.ts) and the replies it owes, in the order asked. */
+class PageThread {
+  private readonly worker: Worker;
+  private readonly owed: { resolve: (reply: PageReply) => void; reject: (error: Error) => void }[] = [];
+  private failure: Error | undefined;
+
+  constructor(data: PageWorkerData) {
+    this.worker = new Worker(join(__dirname, 'page-worker.js'), { workerData: data });
+    this.worker.on('message', (reply: PageReply) => this.owed.shift()?.resolve(reply));
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => this.fail(new Error(`an export thread stopped (exit code ${code})`)));
+  }
+
+  page(fromId: bigint, toId: bigint): Promise<PageReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const reply = new Promise<PageReply>((resolve, reject) => this.owed.push({ resolve, reject }));
+    this.worker.postMessage({ fromId, toId } satisfies PageRequest);
+    return reply;
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const owed of this.owed.splice(0)) owed.reject(error);
+  }
+
+  close(): void {
+    void this.worker.terminate();
+  }
+}
+
+/** In time order: one page after another, each continuing after the last row of the one before. */
+function exportInTimeOrder(db: Database.Database, query: ExportQuery, write: (text: string, rows: number) => void): void {
+  const page = db.prepare(query.pageSql).safeIntegers(true);
+  let afterTs = query.fromNs ?? -(2n ** 62n);
+  let afterId = -1n;
+  for (;;) {
+    const result = page.get({ ...query.params, afterTs, afterId }) as { text: string | null; n: bigint; last_ts: bigint | null; last_id: bigint | null };
+    if (result.n === 0n || result.text === null) return;
+    write(result.text, Number(result.n));
+    afterTs = result.last_ts!;
+    afterId = result.last_id!;
+    if (result.n < BigInt(PAGE_ROWS)) return;
+  }
+}
+
+/**
+ * In id order: pages of PAGE_ROWS ids go round the threads, and are
+ * written in order as they come back. Rows recorded meanwhile are
+ * exported too: the last id is read again when the pages run out.
+ */
+async function exportInIdOrder(db: Database.Database, options: ExportOptions, query: ExportQuery, write: (text: string, rows: number) => void): Promise<void> {
+  const span = db.prepare(ID_SPAN_SQL).safeIntegers(true);
+  let { first, last } = span.get() as { first: bigint | null; last: bigint | null };
+  if (first === null || last === null) return;
+  const data: PageWorkerData = { dbPath: options.dbPath, sql: query.rangeSql, params: query.params, csv: options.format === 'csv' };
+  const threads = Array.from({ length: Math.min(availableParallelism(), MAX_PAGE_THREADS) }, () => new PageThread(data));
+  try {
+    const pending: Promise<PageReply>[] = [];
+    let next = first;
+    for (let asked = 0; ; ) {
+      while (pending.length < threads.length * PAGES_AHEAD_PER_THREAD && next <= last) {
+        const reply = threads[asked++ % threads.length].page(next, next + BigInt(PAGE_ROWS));
+        reply.catch(() => undefined); // awaited below, in order; a failure must not go unhandled meanwhile
+        pending.push(reply);
+        next += BigInt(PAGE_ROWS);
+      }
+      if (pending.length === 0) {
+        last = (span.get() as { last: bigint | null }).last ?? last;
+        if (next > last) return;
+        continue;
+      }
+      const page = await pending.shift()!;
+      write(page.text, page.rows);
+    }
+  } finally {
+    for (const thread of threads) thread.close();
+  }
+}
+
 /** Returns how many rows were written. */
-export function exportSignals(options: ExportOptions): number {
+export async function exportSignals(options: ExportOptions): Promise<number> {
   const query = exportQuery(options.filters, options.format);
   const db = openForReading(options.dbPath);
   let fd: number | undefined;
@@ -104,19 +201,14 @@ export function exportSignals(options: ExportOptions): number {
       registerCsvQuoting(db);
       writeAll(fd, stringify([[...COLUMNS]]));
     }
-    const page = db.prepare(query.pageSql).safeIntegers(true);
-    let afterTs = query.fromNs ?? -(2n ** 62n);
-    let afterId = -1n;
-    for (;;) {
-      const result = page.get({ ...query.params, afterTs, afterId }) as { text: string | null; n: bigint; last_ts: bigint | null; last_id: bigint | null };
-      if (result.n === 0n || result.text === null) break;
-      writeAll(fd, result.text);
-      rows += Number(result.n);
+    const out = fd;
+    const write = (text: string, n: number) => {
+      writeAll(out, text);
+      rows += n;
       bar?.update(rows);
-      afterTs = result.last_ts!;
-      afterId = result.last_id!;
-      if (result.n < BigInt(PAGE_ROWS)) break;
-    }
+    };
+    if (query.byTime) exportInTimeOrder(db, query, write);
+    else await exportInIdOrder(db, options, query, write);
   } finally {
     bar?.stop();
     if (options.output !== undefined && fd !== undefined) closeSync(fd);
