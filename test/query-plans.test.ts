@@ -85,7 +85,7 @@ describe('query plans', () => {
 
   it('export streams in id order, or time order through signals_archive_ts_ns in a window', () => {
     const all = exportQuery(undefined);
-    assert.match(plan(db, all.pageSql, { ...all.params, afterTs: 0, afterId: 0 }), /SEARCH signals_archive USING INTEGER PRIMARY KEY \(rowid>\?\)/);
+    assert.match(plan(db, all.rangeSql, { ...all.params, fromId: 0, toId: 5000 }), /SEARCH signals_archive USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
     const windowed = exportQuery({ since: new Date(0) });
     assert.match(plan(db, windowed.pageSql, { ...windowed.params, afterTs: 0, afterId: 0 }), /SEARCH signals_archive USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
   });

@@ -61,7 +61,7 @@ const ID_SPAN_SQL = `SELECT min(id) AS first, max(id) AS last FROM (
   UNION ALL SELECT min(id) FROM signals_hot UNION ALL SELECT max(id) FROM signals_hot)`;
 
 export interface ExportQuery {
-  /** One page: text (the lines), n (rows), last_ts and last_id (where the next page starts). */
+  /** In time order, one page: text (the lines), n (rows), last_ts and last_id (where the next page starts). */
   pageSql: string;
   /** In id order: the page of ids [@fromId, @toId), as text and n. */
   rangeSql: string;
@@ -74,9 +74,10 @@ export interface ExportQuery {
 }
 
 /**
- * The export query, a page at a time: id order, or time order (served by
- * signals_archive_ts_ns) within a window. Each page continues after the
- * last row of the one before, so no page rescans what was written.
+ * The export query, a page at a time: pages of ids (any page on its own),
+ * or, within a window, pages in time order (served by signals_archive_ts_ns),
+ * each continuing after the last row of the one before, so no page rescans
+ * what was written.
  */
 export function exportQuery(filters: Filters | undefined, format: ExportFormat = 'csv'): ExportQuery {
   const effective: Filters = { ...filters, perTarget: true, includeProbes: filters?.includeProbes ?? true };
@@ -86,14 +87,13 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
   const where = filterTerms(effective, { ...window, fromNs: undefined }, { alias: 's' });
   const from = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
   const line = format === 'csv' ? csvLineSql() : jsonLineSql();
-  const after = byTime ? ['s.ts_ns >= @afterTs', '(s.ts_ns > @afterTs OR s.id > @afterId)'] : ['s.id > @afterId'];
-  const order = byTime ? 's.ts_ns, s.id' : 's.id';
+  const after = ['s.ts_ns >= @afterTs', '(s.ts_ns > @afterTs OR s.id > @afterId)'];
   return {
     pageSql: `WITH page AS MATERIALIZED (
-        SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY ${order} LIMIT ${PAGE_ROWS})
-      SELECT group_concat(line, '' ORDER BY ${byTime ? 'ts, id' : 'id'}) AS text, count(*) AS n,
-        (SELECT ts FROM page ORDER BY ${byTime ? 'ts DESC, id DESC' : 'id DESC'} LIMIT 1) AS last_ts,
-        (SELECT id FROM page ORDER BY ${byTime ? 'ts DESC, id DESC' : 'id DESC'} LIMIT 1) AS last_id
+        SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY s.ts_ns, s.id LIMIT ${PAGE_ROWS})
+      SELECT group_concat(line, '' ORDER BY ts, id) AS text, count(*) AS n,
+        (SELECT ts FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_ts,
+        (SELECT id FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_id
       FROM page`,
     rangeSql: `SELECT group_concat(line, '' ORDER BY id) AS text, count(*) AS n
       FROM (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})`,
