@@ -12,7 +12,7 @@ import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
 import type { PageReply, PageRequest, PageWorkerData } from './page-worker';
-import { csvLineSql, jsonLineSql, registerCsvQuoting } from './sql-format';
+import { CSV_CGROUPS_SQL, csvLineSql, jsonLineSql, registerCsvQuoting } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -85,18 +85,21 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
   const byTime = window.fromNs !== undefined || window.toNs !== undefined;
   // The page's own lower bound replaces the window's start (one bound for the index to seek).
   const where = filterTerms(effective, { ...window, fromNs: undefined }, { alias: 's' });
-  const from = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
-  const line = format === 'csv' ? csvLineSql() : jsonLineSql();
+  const rowsFrom = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
+  const csv = format === 'csv';
+  const from = csv ? rowsFrom.replace(/\bcgroups AS (sc|dc)\b/g, 'csv_cgroups AS $1') : rowsFrom;
+  const cgroups = csv ? `csv_cgroups AS MATERIALIZED (${CSV_CGROUPS_SQL}),` : '';
+  const line = csv ? csvLineSql() : jsonLineSql();
   const after = ['s.ts_ns >= @afterTs', '(s.ts_ns > @afterTs OR s.id > @afterId)'];
   return {
-    pageSql: `WITH page AS MATERIALIZED (
+    pageSql: `WITH ${cgroups} page AS MATERIALIZED (
         SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY s.ts_ns, s.id LIMIT ${PAGE_ROWS})
       SELECT group_concat(line, '' ORDER BY ts, id) AS text, count(*) AS n,
         (SELECT ts FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_ts,
         (SELECT id FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_id
       FROM page`,
-    rangeSql: `SELECT group_concat(line, '' ORDER BY id) AS text, count(*) AS n
-      FROM (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})`,
+    rangeSql: `WITH ${cgroups} page AS (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})
+      SELECT group_concat(line, '' ORDER BY id) AS text, count(*) AS n FROM page`,
     countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
     params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
     byTime,
