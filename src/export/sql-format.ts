@@ -9,21 +9,23 @@ import { constants } from 'node:os';
 import { COLUMNS } from './columns';
 import { signalName } from '../names';
 
-const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
 /**
- * A lookup table as one string of fixed-width names: rtrim(substr(...)) of
- * it is a few instructions per row, where CASE would compare up to 130 times.
+ * A lookup table of fixed-width (ASCII) names, and the SQL that picks entry
+ * `index` from it: a few instructions per row, where CASE would compare up
+ * to 130 times. The table is a blob, which substr indexes by byte; a text
+ * literal made substr count characters from its start on every row (0.7
+ * against 0.4 µs for the signal name).
  */
-function table(names: string[]): { text: string; width: number } {
+function lookup(names: string[], index: string): string {
   const width = Math.max(...names.map((name) => name.length)) + 1;
-  return { text: names.map((name) => name.padEnd(width)).join(''), width };
+  const blob = Buffer.from(names.map((name) => name.padEnd(width)).join(''), 'latin1').toString('hex');
+  return `rtrim(CAST(substr(X'${blob}', ${index} * ${width} + 1, ${width}) AS TEXT))`;
 }
 
 /** signalName in SQL: 'SIGHUP' for 1, 'SIGRTMIN+3' for 37, '' for 0. */
 function signalNameSql(column: string): string {
-  const names = table(Array.from({ length: 65 }, (_, signal) => signalName(signal)));
-  return `CASE WHEN ${column} BETWEEN 0 AND 64 THEN rtrim(substr(${quote(names.text)}, ${column} * ${names.width} + 1, ${names.width})) ELSE 'SIG' || ${column} END`;
+  const names = Array.from({ length: 65 }, (_, signal) => signalName(signal));
+  return `CASE WHEN ${column} BETWEEN 0 AND 64 THEN ${lookup(names, column)} ELSE 'SIG' || ${column} END`;
 }
 
 /** errnoName in SQL: 'ESRCH' for -3, '' for ret >= 0 or NULL. */
@@ -31,8 +33,8 @@ function errnoNameSql(column: string): string {
   const byValue: string[] = [];
   for (const [name, value] of Object.entries(constants.errno)) byValue[value] ??= name; // the first name wins, as errnoName
   const size = byValue.length;
-  const names = table(Array.from({ length: size }, (_, value) => byValue[value] ?? `E${value}`));
-  return `CASE WHEN ${column} IS NULL OR ${column} >= 0 THEN '' WHEN -${column} < ${size} THEN rtrim(substr(${quote(names.text)}, -${column} * ${names.width} + 1, ${names.width})) ELSE 'E' || (-${column}) END`;
+  const names = Array.from({ length: size }, (_, value) => byValue[value] ?? `E${value}`);
+  return `CASE WHEN ${column} IS NULL OR ${column} >= 0 THEN '' WHEN -${column} < ${size} THEN ${lookup(names, `-${column}`)} ELSE 'E' || (-${column}) END`;
 }
 
 /** ISO 8601 UTC with nanoseconds, as isoTime. */
