@@ -77,7 +77,7 @@ export const DEFAULT_MAX_HELD_ROWS = 500_000;
  * --nice default, like auditd's priority_boost of 4: at 100 000 signals/s
  * on two CPUs, sharing a CPU evenly with the storm's sender, the largest
  * loss of 20 hard kills was 15 000-44 000 signals (drained, not yet
- * committed); at -4, 7 800-13 300 in 9 of 11 runs (test/crash-kill9.test.ts).
+ * committed); at -4, 7 400-13 300 in 11 of 13 runs (test/crash-kill9.test.ts).
  */
 export const DEFAULT_NICE = -4;
 
