@@ -29,6 +29,26 @@ describe('event layout', () => {
     assert.equal(event.deliveredComm, 'sixteen-byte-nam');
   });
 
+  it('decodes a batch that does not start on an 8-byte boundary the same way', () => {
+    const records = Buffer.alloc(EVENT_SIZE * 3);
+    for (let i = 0; i < 3; i++) {
+      records.writeBigUInt64LE(1_000_000_000n * BigInt(i + 1) + 7n, i * EVENT_SIZE + OFFSETS.boot_ns);
+      records.writeBigUInt64LE(2n ** 40n + BigInt(i), i * EVENT_SIZE + OFFSETS.sender_cgroup);
+      records.writeUInt32LE(4_000_000 + i, i * EVENT_SIZE + OFFSETS.delivered_pid);
+      records.write(`comm${i}`, i * EVENT_SIZE + OFFSETS.sender_comm);
+    }
+    const shifted = Buffer.alloc(records.length + 4).fill(0xff);
+    records.copy(shifted, 4);
+    const misaligned = shifted.subarray(4);
+    assert.notEqual(misaligned.byteOffset % 8, 0);
+    assert.deepEqual(decode(misaligned), decode(records));
+    assert.deepEqual(decode(records).map((event) => [event.bootNs, event.senderCgroup, event.deliveredPid, event.senderComm]), [
+      [1_000_000_007n, 2n ** 40n, 4_000_000, 'comm0'],
+      [2_000_000_007n, 2n ** 40n + 1n, 4_000_001, 'comm1'],
+      [3_000_000_007n, 2n ** 40n + 2n, 4_000_002, 'comm2'],
+    ]);
+  });
+
   it('refuses a batch that is not whole records', () => {
     assert.throws(() => decode(Buffer.alloc(EVENT_SIZE + 1)), /not a whole number/);
   });
