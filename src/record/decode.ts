@@ -93,7 +93,8 @@ const QUADS = EVENT_SIZE / 8;
 export function decode(input: Buffer): RawEvent[] {
   if (input.length % EVENT_SIZE !== 0)
     throw new Error(`batch of ${input.length} bytes is not a whole number of ${EVENT_SIZE}-byte records`);
-  const records = input.byteOffset % 8 === 0 ? input : Buffer.from(new Uint8Array(input));
+  // One copy into a fresh ArrayBuffer, which Buffer.from(arrayBuffer) then shares.
+  const records = input.byteOffset % 8 === 0 ? input : Buffer.from(new Uint8Array(input).buffer);
   const u32 = new Uint32Array(records.buffer, records.byteOffset, records.length / 4);
   const i32 = new Int32Array(records.buffer, records.byteOffset, records.length / 4);
   const u64 = new BigUint64Array(records.buffer, records.byteOffset, records.length / 8);
