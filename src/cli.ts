@@ -119,7 +119,7 @@ export function buildCli(): Command {
     .addOption(new Option('--batch-ms <ms>', 'longest time an event waits before it is written').default(200).argParser(parsePositiveInt))
     .option('--skip-probes', 'do not record signal 0 (liveness checks)', false)
     .option('--exclude-comm <name>', 'do not record signals sent by this process name (repeatable)', collect, [])
-    .option('--only-signals <list>', 'record only these signals, e.g. TERM,KILL,HUP', parseSignalList)
+    .option('--only-signals <list>', 'record only these signals, e.g. TERM,KILL,HUP (signal 0 probes too, unless --skip-probes)', parseSignalList)
     .addOption(new Option('--max-queued <bytes>', 'memory for events waiting to be written').default(512 * 1024 * 1024, '512M').argParser(parseRingSize).env('SIGAUDIT_MAX_QUEUED'))
     .addOption(
       new Option('--retain <age>', 'delete signals older than this: 30d, 12h, 2w, or off')
