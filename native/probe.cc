@@ -15,6 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
@@ -73,6 +76,11 @@ uint64_t clock_ns(clockid_t clock) {
 
 struct Batch {
   std::vector<uint8_t> bytes;
+  // Where the batch ends in the spill: once it is committed, spill file
+  // `spill_file` holds nothing uncommitted before `spill_end`; -1 when
+  // nothing in that file is left uncommitted (its writing failed).
+  int64_t spill_file = -1;
+  int64_t spill_end = -1;
 };
 
 class Probe : public Napi::ObjectWrap<Probe> {
@@ -82,6 +90,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                        {
                            InstanceMethod("attach", &Probe::Attach),
                            InstanceMethod("start", &Probe::Start),
+                           InstanceMethod("spillTo", &Probe::SpillTo),
                            InstanceMethod("stats", &Probe::Stats),
                            InstanceMethod("close", &Probe::Close),
                        });
@@ -157,7 +166,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
 
   // start(onBatch, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes }):
   // a thread drains the ring buffer continuously so the kernel side never
-  // waits on SQLite; JavaScript receives one Buffer per batch.
+  // waits on SQLite; JavaScript receives one Buffer per batch, with where
+  // the batch ends in the spill file (see SpillTo).
   Napi::Value Start(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
@@ -168,6 +178,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
     max_batch_events_ = options.Get("maxBatchEvents").ToNumber().Uint32Value();
     max_queued_bytes_ = options.Get("maxQueuedBytes").ToNumber().Int64Value();
 
+    if (options.Has("spillFd")) SwapSpill(options.Get("spillFd").ToNumber().Int32Value(),
+                                          options.Get("spillFile").ToNumber().Int64Value());
     ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Probe::OnRecord, this, nullptr);
     if (!ring_) throw native_error(env, "ring-buffer", errno, "opening the ring buffer failed");
     deliver_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sigaudit-drain", 0,
@@ -195,6 +207,13 @@ class Probe : public Napi::ObjectWrap<Probe> {
 
   void Flush() {
     if (batch_->bytes.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(spill_mutex_);
+      Spill();
+      batch_->spill_file = spill_file_;
+      batch_->spill_end = spill_errno_ == 0 ? spill_offset_ : -1;
+    }
+    spilled_bytes_ = 0;
     Batch *batch = batch_;
     batch_ = new Batch();
     queued_bytes_ += batch->bytes.size();
@@ -205,7 +224,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
           env, batch->bytes.data(), length, [](Napi::Env, uint8_t *, Batch *batch) { delete batch; },
           batch);
       try {
-        onBatch.Call({buffer});
+        onBatch.Call({buffer, Napi::Number::New(env, double(batch->spill_file)),
+                      Napi::Number::New(env, double(batch->spill_end))});
       } catch (const Napi::Error &error) {
         error.ThrowAsJavaScriptException();
       }
@@ -228,6 +248,10 @@ class Probe : public Napi::ObjectWrap<Probe> {
       }
       ring_buffer__poll(ring_, poll_ms_);
       ring_buffer__consume(ring_);
+      {
+        std::lock_guard<std::mutex> lock(spill_mutex_);
+        Spill();
+      }
       auto now = std::chrono::steady_clock::now();
       if (now - last_flush >= std::chrono::milliseconds(flush_ms_)) {
         Flush();
@@ -236,6 +260,54 @@ class Probe : public Napi::ObjectWrap<Probe> {
     }
     ring_buffer__consume(ring_);
     Flush();
+  }
+
+  // Appends the records drained since the last call to the spill file, so
+  // that a kill -9 loses only what the ring buffer still holds: the next
+  // recorder replays what was spilled and not committed. Called with
+  // spill_mutex_ held. A failed write is cut back to whole records
+  // and ends spilling to that file (the records still go to JavaScript).
+  void Spill() {
+    if (spill_fd_ < 0 || spill_errno_ != 0) return;
+    const uint8_t *data = batch_->bytes.data() + spilled_bytes_;
+    size_t left = batch_->bytes.size() - spilled_bytes_;
+    int64_t start = spill_offset_;
+    while (left > 0) {
+      ssize_t written = write(spill_fd_, data, left);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) {
+        spill_errno_ = written < 0 ? errno : ENOSPC;
+        // Should the cut fail, a partial record at the end is ignored by
+        // the replay, and whole ones are replayed only if this batch is
+        // never committed, which is when they would be lost.
+        if (ftruncate(spill_fd_, start) == 0) spill_offset_ = start;
+        return;
+      }
+      data += written;
+      left -= size_t(written);
+      spill_offset_ += written;
+    }
+    spilled_bytes_ = batch_->bytes.size();
+  }
+
+  // Takes ownership of fd (opened for appending, its header written) as
+  // spill file number `file`, closing the one before; -1 stops spilling.
+  void SwapSpill(int fd, int64_t file) {
+    std::lock_guard<std::mutex> lock(spill_mutex_);
+    if (spill_fd_ >= 0) close(spill_fd_);
+    spill_fd_ = fd;
+    spill_file_ = file;
+    spill_errno_ = 0;
+    spill_offset_ = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
+    if (spill_offset_ < 0) spill_errno_ = errno;
+  }
+
+  // spillTo(fd, file): later records go to this spill file instead (the
+  // recorder rotates files once their records are committed).
+  Napi::Value SpillTo(const Napi::CallbackInfo &info) {
+    CheckOpen(info.Env());
+    SwapSpill(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int64Value());
+    return info.Env().Undefined();
   }
 
   Napi::Object ReadStats(Napi::Env env) {
@@ -250,6 +322,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
         for (uint64_t value : values) total += value;
       stats[names[key]] = Napi::BigInt::New(env, total);
     }
+    std::lock_guard<std::mutex> lock(spill_mutex_);
+    stats["spillErrno"] = Napi::Number::New(env, spill_errno_);
     return stats;
   }
 
@@ -301,6 +375,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
     skel_ = nullptr;
     delete batch_;
     batch_ = nullptr;
+    if (spill_fd_ >= 0) close(spill_fd_);
+    spill_fd_ = -1;
   }
 
   sigaudit_bpf *skel_ = nullptr;
@@ -310,6 +386,14 @@ class Probe : public Napi::ObjectWrap<Probe> {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> queued_bytes_{0};
   Batch *batch_ = nullptr;
+  // The spill file, shared by the drain thread and spillTo.
+  std::mutex spill_mutex_;
+  int spill_fd_ = -1;
+  int64_t spill_file_ = -1;
+  int64_t spill_offset_ = 0;
+  int spill_errno_ = 0;
+  // Bytes of batch_ already in the spill file.
+  size_t spilled_bytes_ = 0;
   Napi::ThreadSafeFunction deliver_;
   Napi::FunctionReference log_;
   Napi::ObjectReference final_stats_;

@@ -21,16 +21,30 @@ export interface DrainOptions {
   maxBatchEvents: number;
   /** Batches handed over but not yet written, past which draining pauses. */
   maxQueuedBytes: number;
+  /** A spill file to append every drained record to (the addon owns it from now on), and its number. */
+  spillFd?: number;
+  spillFile?: number;
 }
+
+/**
+ * A batch of records, and where it ends in the spill: once it is
+ * committed, spill file `spillFile` holds nothing uncommitted before byte
+ * `spillEnd` (-1: nothing at all). spillFile is -1 without a spill.
+ */
+export type OnBatch = (records: Buffer, spillFile: number, spillEnd: number) => void;
 
 export interface ProbeStats {
   ringbufDrops: bigint;
   inflightDrops: bigint;
+  /** Why writing the current spill file failed (an errno), or 0. */
+  spillErrno: number;
 }
 
 export interface Probe {
   attach(program: string): void;
-  start(onBatch: (records: Buffer) => void, options: DrainOptions): void;
+  start(onBatch: OnBatch, options: DrainOptions): void;
+  /** Later records go to this spill file (the addon owns fd from now on). */
+  spillTo(fd: number, file: number): void;
   stats(): ProbeStats;
   close(): Promise<ProbeStats>;
 }

@@ -5,14 +5,15 @@ import { NativeError } from '../errors';
 import { Notifier } from '../service/notify';
 import { closeWriting, openForWriting, type WritableDatabase } from '../store/database';
 import { Retention, type RetentionPolicy } from '../store/retention';
-import { SignalWriter, type SignalRow } from '../store/writer';
-import type { Origin } from '../names';
+import { SignalWriter, type SignalRow, type SpillPosition } from '../store/writer';
+import { errnoName, type Origin } from '../names';
 import { Assembler } from './assemble';
 import { CgroupNames } from './cgroups';
 import { decode, EVENT_SIZE } from './decode';
 import { checkBtf, checkPrivileges } from './preflight';
 import { loadAddon, PROGRAMS, type Probe, type ProbeStats } from './probe';
 import { nativeFailure } from './native-errors';
+import { replaySpills, SpillFiles } from './spill';
 import { VERSION } from '../version';
 
 export interface RecordOptions {
@@ -62,8 +63,8 @@ const DRAIN_POLL_MS = 10;
 /**
  * Batches are handed over four times per --batch-ms: a batch waits in
  * memory for a quarter of the interval, which leaves the rest for the
- * writes queued ahead of it and its own, so what a hard kill loses (drained,
- * not yet committed) stays within one interval at 100 000 signals/s.
+ * writes queued ahead of it and its own, so a signal is committed within
+ * one interval while the recorder keeps up with 100 000 signals/s.
  */
 const HANDOVERS_PER_BATCH_INTERVAL = 4;
 /** How often held rows are retried while the database cannot be written. */
@@ -75,9 +76,9 @@ const CATCH_UP_ROWS = 50_000;
 export const DEFAULT_MAX_HELD_ROWS = 500_000;
 /**
  * --nice default, like auditd's priority_boost of 4: at 100 000 signals/s
- * on two CPUs, sharing a CPU evenly with the storm's sender, the largest
- * loss of 20 hard kills was 15 000-44 000 signals (drained, not yet
- * committed); at -4, 7 400-13 300 in 11 of 13 runs (test/crash-kill9.test.ts).
+ * on two CPUs, sharing a CPU evenly with the storm's sender, the recorder
+ * fell 150-440 ms behind (uncommitted signals a hard kill lost before the
+ * spill: 15 000-44 000 in 20 kills); at -4, under 150 ms in 11 of 13 runs.
  */
 export const DEFAULT_NICE = -4;
 
@@ -110,10 +111,10 @@ function signalMask(signals: number[]): bigint {
 export class Recorder {
   private recorded = 0;
   private dropped = 0n;
-  private lastStats: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n };
+  private lastStats: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n, spillErrno: 0 };
   private lastStatsNs = wallNs();
-  /** Rows not yet written (the database refused them), oldest first, in batches. */
-  private held: SignalRow[][] = [];
+  /** Rows not yet written (the database refused them), oldest first, in batches with where each ends in the spill. */
+  private held: { rows: SignalRow[]; spill?: SpillPosition }[] = [];
   private heldRows = 0;
   /** Relabels of written rows that could not be applied yet. */
   private heldRelabels: { id: bigint; origin: Origin }[] = [];
@@ -122,6 +123,9 @@ export class Recorder {
   private writeFailure: string | undefined;
   private failingSinceMs = 0;
   private retentionFailure: string | undefined;
+  /** Why the spill cannot be written, once logged. */
+  private spillFailure: string | undefined;
+  private lastSpillAttemptMs = 0;
   private retention!: Retention;
   /** Events received since the archive mover's last tick, and when that was. */
   private eventsSinceArchiveTick = 0;
@@ -146,6 +150,7 @@ export class Recorder {
     private readonly writer: SignalWriter,
     private readonly probe: Probe,
     private readonly runId: number,
+    private readonly spill: SpillFiles,
   ) {
     this.handoverMs = Math.max(DRAIN_POLL_MS, Math.floor(options.batchMs / HANDOVERS_PER_BATCH_INTERVAL));
   }
@@ -171,6 +176,8 @@ export class Recorder {
       });
       for (const program of PROGRAMS) probe.attach(program);
       const writer = new SignalWriter(db);
+      // Before this run begins: the gap a dead run left then starts after its replayed signals.
+      replaySpills(options.dbPath, writer, options.log);
       const startedNs = wallNs();
       const runId = writer.beginRun({
         startedNs,
@@ -182,14 +189,16 @@ export class Recorder {
       });
       for (const gap of writer.closeUncleanRuns(runId, startedNs))
         options.log(`run ${gap.runId} did not stop cleanly: nothing was recorded from ${isoTime(gap.fromNs)} to ${isoTime(gap.toNs)} (recorded as an unclean shutdown)`);
-      const recorder = new Recorder(options, db, writer, probe, runId);
+      const spill = new SpillFiles(options.dbPath, runId, options.gid, () => loadAddon().realtimeOffset());
+      const recorder = new Recorder(options, db, writer, probe, runId, spill);
       raisePriority(options.nice, options.log);
       recorder.retention = new Retention(db, writer, options.retention, runId);
-      probe.start((records) => recorder.onBatch(records), {
+      probe.start((records, spillFile, spillEnd) => recorder.onBatch(records, spillFile, spillEnd), {
         pollMs: DRAIN_POLL_MS,
         flushMs: recorder.handoverMs,
         maxBatchEvents: MAX_BATCH_EVENTS,
         maxQueuedBytes: options.maxQueuedBytes,
+        ...recorder.nextSpillFile(),
       });
       recorder.timers.push(setInterval(() => recorder.checkStats(), STATS_INTERVAL_MS));
       recorder.timers.push(setInterval(() => recorder.archiveTick(), ARCHIVE_INTERVAL_MS));
@@ -208,13 +217,42 @@ export class Recorder {
     }
   }
 
-  private onBatch(records: Buffer): void {
+  /** The next spill file for the addon, or nothing (logged) if it cannot be created. */
+  private nextSpillFile(): { spillFd: number; spillFile: number } | Record<string, never> {
+    this.lastSpillAttemptMs = Date.now();
+    try {
+      const { fd, file } = this.spill.next();
+      return { spillFd: fd, spillFile: file };
+    } catch (error) {
+      this.spillFailed(this.spill.path(this.spill.current + 1), (error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      return {};
+    }
+  }
+
+  /** Logged once per cause: recording goes on, only crash recovery is weaker. */
+  private spillFailed(path: string, cause: string): void {
+    if (cause === this.spillFailure) return;
+    this.spillFailure = cause;
+    this.options.log(`cannot write spill file ${path} (${cause}): until it can, a kill -9 loses the signals drained but not yet committed; retrying every ${RETRY_MS / 1000}s`);
+  }
+
+  /** A commit reached `position`: delete what is committed, and move on to the next file when due. */
+  private spillCommitted(position: SpillPosition): void {
+    // While stopping, the probe is closed: the last batches stay in the current file.
+    if (!this.spill.committed(position) || this.stopping) return;
+    if (position.end === -1 && Date.now() - this.lastSpillAttemptMs < RETRY_MS) return;
+    const next = this.nextSpillFile();
+    if (next.spillFd !== undefined) this.probe.spillTo(next.spillFd, next.spillFile);
+    if (position.end !== -1) this.spillFailure = undefined;
+  }
+
+  private onBatch(records: Buffer, spillFile: number, spillEnd: number): void {
     const events = decode(records);
     this.eventsSinceArchiveTick += events.length;
     if (events.length * 1000 >= BURST_EVENTS_PER_SECOND * this.handoverMs) this.burst = true;
     const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
     this.heldRelabels.push(...assembled.relabels);
-    this.store(assembled.rows);
+    this.store(assembled.rows, spillFile === -1 ? undefined : { file: spillFile, end: spillEnd });
     if (this.writeFailure === undefined && this.retention.overSize()) this.prune();
   }
 
@@ -231,27 +269,26 @@ export class Recorder {
    * first, up to --max-held; what does not fit is counted as dropped and
    * recorded as a drop window once the database takes writes again.
    */
-  private store(rows: SignalRow[]): void {
+  private store(rows: SignalRow[], spill?: SpillPosition): void {
     if (this.held.length === 0 && this.writeFailure === undefined) {
       // The usual case: straight to the database, whatever the batch's size.
       if (rows.length === 0) return;
-      this.held.push(rows);
+      this.held.push({ rows, spill });
       this.heldRows += rows.length;
       this.flushHeld();
       if (this.writeFailure !== undefined && this.heldRows > this.options.maxHeldRows) {
         // Refused: keep what fits in the hold, like any later batch.
-        const refused = this.held.flat();
         this.held = [];
         this.heldRows = 0;
-        this.hold(refused);
+        this.hold(rows, spill);
       }
       return;
     }
-    if (rows.length > 0) this.hold(rows);
+    if (rows.length > 0) this.hold(rows, spill);
     this.flushHeld();
   }
 
-  private hold(rows: SignalRow[]): void {
+  private hold(rows: SignalRow[], spill?: SpillPosition): void {
     const room = this.options.maxHeldRows - this.heldRows;
     let kept = rows;
     if (rows.length > room) {
@@ -272,7 +309,7 @@ export class Recorder {
       this.dropped += BigInt(lost.length);
     }
     if (kept.length > 0) {
-      this.held.push(kept);
+      this.held.push({ rows: kept, spill });
       this.heldRows += kept.length;
     }
   }
@@ -285,19 +322,22 @@ export class Recorder {
       while (this.held.length > 0) {
         // A chunk: whole batches up to CATCH_UP_ROWS (at least one batch).
         let take = 1;
-        let rows = this.held[0].length;
-        while (take < this.held.length && rows + this.held[take].length <= CATCH_UP_ROWS) rows += this.held[take++].length;
-        const chunk = take === 1 ? this.held[0] : this.held.slice(0, take).flat();
+        let rows = this.held[0].rows.length;
+        while (take < this.held.length && rows + this.held[take].rows.length <= CATCH_UP_ROWS) rows += this.held[take++].rows.length;
+        const batches = this.held.slice(0, take);
+        const chunk = take === 1 ? batches[0].rows : batches.flatMap((batch) => batch.rows);
+        const spill = batches.reduce<SpillPosition | undefined>((last, batch) => batch.spill ?? last, undefined);
         const cgroupIds = new Set<bigint | null>();
         for (const row of chunk) {
           cgroupIds.add(row.senderCgroup);
           cgroupIds.add(row.deliveredCgroup);
         }
-        this.writer.write(chunk, this.cgroups.newNames(cgroupIds));
+        this.writer.write(chunk, this.cgroups.newNames(cgroupIds), { runId: this.runId, seenNs: wallNs(), spill });
         this.held.splice(0, take);
         this.heldRows -= chunk.length;
         this.recorded += chunk.length;
         written += chunk.length;
+        if (spill) this.spillCommitted(spill);
       }
       while (this.heldRelabels.length > 0) {
         const { id, origin } = this.heldRelabels[0];
@@ -350,8 +390,18 @@ export class Recorder {
     }
   }
 
+  /** Logs a failing spill, and tries again to create one if there is none. */
+  private checkSpill(stats: ProbeStats): void {
+    if (stats.spillErrno !== 0) this.spillFailed(this.spill.path(this.spill.current), errnoName(-stats.spillErrno));
+    if (this.spill.current === -1 && Date.now() - this.lastSpillAttemptMs >= RETRY_MS) {
+      const next = this.nextSpillFile();
+      if (next.spillFd !== undefined) this.probe.spillTo(next.spillFd, next.spillFile);
+    }
+  }
+
   private checkStats(final?: ProbeStats): void {
     const stats = final ?? this.probe.stats();
+    if (!final) this.checkSpill(stats);
     const now = wallNs();
     const windows: [bigint, string][] = [
       [stats.ringbufDrops - this.lastStats.ringbufDrops, 'ring_buffer_full'],
@@ -429,6 +479,8 @@ export class Recorder {
         this.heldRows = 0;
       }
       this.checkStats(final);
+      // Everything drained is written or counted: nothing to replay.
+      this.spill.removeAll();
       closeWriting(this.db);
       return { runId: this.runId, recorded: this.recorded, dropped: this.dropped };
     })();

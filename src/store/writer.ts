@@ -46,6 +46,22 @@ export interface CgroupName {
   unit: string | null;
 }
 
+/** How far a run's spill files are committed: everything in file `file` before byte `end`; -1, all of it. */
+export interface SpillPosition {
+  file: number;
+  end: number;
+}
+
+/** What a commit of signals also records about the run that drained them. */
+export interface RunProgress {
+  runId: number;
+  /** When that run is known to have been recording: now, or the newest replayed signal. */
+  seenNs: bigint;
+  spill?: SpillPosition;
+  /** The rows are a dead run's, replayed from its spill: they add to its count of events. */
+  replayed?: boolean;
+}
+
 export interface RunInfo {
   startedNs: bigint;
   host: string;
@@ -66,9 +82,8 @@ export class SignalWriter {
   private readonly insertDrop: Database.Statement;
   private readonly updateRun: Database.Statement;
   private readonly touchRun: Database.Statement;
-  /** The run whose last_seen_ns each batch's commit advances. */
-  private runId: number | undefined;
-  private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[]) => void;
+  private readonly markSpill: Database.Statement;
+  private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => void;
 
   constructor(private readonly db: Database.Database) {
     const last = db
@@ -96,8 +111,9 @@ export class SignalWriter {
     this.updateRun = db.prepare(
       'UPDATE runs SET events = ?, drops = ?, stopped_ns = ?, stop_reason = ?, last_seen_ns = ? WHERE id = ?',
     );
-    this.touchRun = db.prepare('UPDATE runs SET last_seen_ns = ? WHERE id = ?');
-    this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[]) => {
+    this.touchRun = db.prepare('UPDATE runs SET last_seen_ns = max(coalesce(last_seen_ns, 0), ?) WHERE id = ?');
+    this.markSpill = db.prepare('UPDATE runs SET spill_file = ?, spill_end = ?, events = events + ? WHERE id = ?');
+    this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
         row.id = this.nextId++;
@@ -108,8 +124,11 @@ export class SignalWriter {
           row.ret, row.result, row.siCode, row.origin,
         );
       }
-      // The commit that holds these rows also dates them for crash recovery.
-      if (this.runId !== undefined) this.touchRun.run(BigInt(Date.now()) * 1_000_000n, this.runId);
+      // The commit that holds these rows also dates them, and says how far
+      // the spill is committed, for crash recovery.
+      if (!progress) return;
+      this.touchRun.run(progress.seenNs, progress.runId);
+      if (progress.spill) this.markSpill.run(progress.spill.file, progress.spill.end, progress.replayed ? rows.length : 0, progress.runId);
     });
   }
 
@@ -119,8 +138,7 @@ export class SignalWriter {
         'INSERT INTO runs (started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run(info.startedNs, info.host, info.kernel, info.version, info.recorderPid, info.ringBytes);
-    this.runId = Number(result.lastInsertRowid);
-    return this.runId;
+    return Number(result.lastInsertRowid);
   }
 
   /**
@@ -150,17 +168,28 @@ export class SignalWriter {
   /**
    * Writes one batch in one transaction; rows get their ids. On failure
    * nothing was written: the rows lose their ids and can be written again.
+   * `progress` is what the commit also records about the run that drained
+   * the rows; tools that write rows without a run leave it out.
    */
-  write(rows: SignalRow[], cgroups: CgroupName[] = []): void {
+  write(rows: SignalRow[], cgroups: CgroupName[] = [], progress?: RunProgress): void {
     const firstId = this.nextId;
     try {
-      this.writeBatch(rows, cgroups);
+      this.writeBatch(rows, cgroups, progress);
     } catch (error) {
       this.nextId = firstId;
       for (const row of rows) delete row.id;
       throw error;
     }
     this.hotRows += rows.length;
+  }
+
+  /** Whether run `runId` stopped cleanly and how far its spill is committed; undefined for an unknown run. */
+  spillOf(runId: number): { stopped: boolean; position?: SpillPosition } | undefined {
+    const run = this.db.prepare('SELECT stop_reason, spill_file, spill_end FROM runs WHERE id = ?').get(runId) as
+      | { stop_reason: string | null; spill_file: number | null; spill_end: number | null }
+      | undefined;
+    if (!run) return undefined;
+    return { stopped: run.stop_reason === 'stopped', position: run.spill_file === null ? undefined : { file: run.spill_file, end: run.spill_end! } };
   }
 
   /** Relabels a row already written (the OOM killer's mark comes after its SIGKILL). */

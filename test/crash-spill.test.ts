@@ -1,0 +1,81 @@
+// The spill: signals the recorder drained but had not committed when it was
+// killed -9 are written by the next recorder, once: none lost, none twice.
+// A long --batch-ms keeps a whole storm in the recorder's memory, so without
+// the spill the kill would lose all of it.
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { describe, it } from 'node:test';
+import { kernelTestOptions } from './helpers/kernel';
+import { settle, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
+import { runStorm, withDb } from './helpers/service';
+
+const STORM = 20_000;
+/** Storm sequence numbers (signal 0 to pids that do not exist) start above any pid. */
+const FIRST = 6_000_000;
+
+/** The storm rows stored: how many, how many different ones, and the newest. */
+function readRows(dbPath: string, first: number): { count: number; distinct: number; newestNs: bigint } {
+  const row = withDb(dbPath, (db) =>
+    db
+      .prepare('SELECT count(*) AS count, count(DISTINCT target_pid) AS dist, coalesce(max(ts_ns), 0) AS newest FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0')
+      .safeIntegers(true)
+      .get(first, first + STORM - 1) as { count: bigint; dist: bigint; newest: bigint },
+  );
+  return { count: Number(row.count), distinct: Number(row.dist), newestNs: row.newest };
+}
+
+function spillFiles(dbPath: string): string[] {
+  return readdirSync(dirname(dbPath)).filter((name) => name.includes('-spill-'));
+}
+
+async function killHard(recorder: RunningRecorder): Promise<void> {
+  const exited = new Promise((resolve) => recorder.process.once('exit', resolve));
+  recorder.process.kill('SIGKILL');
+  await exited;
+}
+
+describe('crash safety: the spill', kernelTestOptions, () => {
+  it('replays what a killed recorder drained and had not committed, exactly once', async () => {
+    const dbPath = tempDbPath();
+
+    // 1. Drained, not committed: the first handover is 2.5 s after the start.
+    const first = await startRecorder(dbPath, ['--batch-ms', '10000']);
+    assert.equal((await runStorm(FIRST, STORM)).code, 0);
+    await settle(300);
+    await killHard(first);
+    assert.ok(readRows(dbPath, FIRST).count < STORM, 'premise: the kill came before the storm was committed');
+    assert.ok(spillFiles(dbPath).length > 0, 'the dead run left its spill');
+
+    const second = await startRecorder(dbPath);
+    assert.match(second.stderr(), /run 1 was killed before committing everything it drained: replayed \d+ signals from its spill files/);
+    const replayed = readRows(dbPath, FIRST);
+    assert.deepEqual({ count: replayed.count, distinct: replayed.distinct }, { count: STORM, distinct: STORM });
+    withDb(dbPath, (db) => {
+      const window = db.prepare('SELECT from_ns, to_ns FROM unclean_shutdowns WHERE run_id = 1').safeIntegers(true).get() as { from_ns: bigint; to_ns: bigint };
+      assert.ok(window.from_ns >= replayed.newestNs, 'the unclean window starts after the last replayed signal');
+      const run = db.prepare('SELECT events FROM runs WHERE id = 1').get() as { events: number };
+      assert.ok(run.events >= STORM, `run 1 counts its replayed signals (${run.events})`);
+    });
+
+    // 2. Committed, then killed: the replay must not write them again.
+    const SECOND = FIRST + STORM;
+    assert.equal((await runStorm(SECOND, STORM)).code, 0);
+    await settle(1000);
+    assert.equal(readRows(dbPath, SECOND).count, STORM, 'committed before the kill');
+    await killHard(second);
+    // A file the kill cut short while creating it holds nothing, and must not stop the start.
+    writeFileSync(`${dbPath}-spill-2-7`, 'sigaudit-sp');
+
+    const third = await startRecorder(dbPath);
+    const stopped = await third.stop();
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stderr, /skipping \S+-spill-2-7: not a sigaudit spill file/);
+    assert.deepEqual(
+      [readRows(dbPath, FIRST), readRows(dbPath, SECOND)].map(({ count, distinct }) => ({ count, distinct })),
+      [{ count: STORM, distinct: STORM }, { count: STORM, distinct: STORM }],
+    );
+    assert.deepEqual(spillFiles(dbPath), [], 'a clean stop and the replays leave no spill files');
+    withDb(dbPath, (db) => assert.equal(db.pragma('integrity_check', { simple: true }), 'ok'));
+  });
+});
