@@ -12,7 +12,7 @@ import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
 import type { PageReply, PageRequest, PageWorkerData } from './page-worker';
-import { CSV_CGROUPS_SQL, csvLineSql, jsonLineSql, registerCsvQuoting } from './sql-format';
+import { CSV_CGROUPS_SQL, csvLineSql, jsonLineSql, lineParams, registerCsvQuoting } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -101,7 +101,7 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
     rangeSql: `WITH ${cgroups} page AS (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})
       SELECT CAST(group_concat(line, '' ORDER BY id) AS BLOB) AS lines, count(*) AS n FROM page`,
     countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
-    params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
+    params: { ...where.params, ...lineParams(), ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
     byTime,
     fromNs: window.fromNs,
   };
