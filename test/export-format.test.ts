@@ -26,6 +26,14 @@ function rows(): SignalRow[] {
     { ...base, tsNs: base.tsNs + 3n, ret: -1, signal: 9, senderCgroup: 99n, senderAuid: null },
     { ...base, tsNs: base.tsNs + 4n, ret: -4095, signal: 64, source: 'kernel', senderPid: null, senderTid: null, senderComm: null, senderUid: null, senderPpid: null, senderCgroup: null, origin: 'oom', siCode: 128 },
     { ...base, tsNs: 999_000_000_123n, signal: 31, ret: -110 },
+    // Dates the export looks up in a table, at its ends and around leap days.
+    { ...base, tsNs: 0n },
+    { ...base, tsNs: 951_782_400_000_000_000n - 1n },
+    { ...base, tsNs: 951_782_400_000_000_000n },
+    { ...base, tsNs: 4_107_542_400_000_000_000n - 1n },
+    { ...base, tsNs: 4_107_542_400_000_000_000n },
+    { ...base, tsNs: 1_735_689_599_999_999_999n },
+    { ...base, tsNs: 2n ** 63n - 1n },
   ];
 }
 
@@ -48,14 +56,14 @@ describe('export formats', () => {
 
   it('CSV is what csv-stringify writes for exportRecord', async () => {
     const out = tempDbPath('out.csv');
-    assert.equal(await exportSignals({ dbPath: path, format: 'csv', output: out }), 6);
+    assert.equal(await exportSignals({ dbPath: path, format: 'csv', output: out }), rows().length);
     const expected = stringify(records.map((record) => COLUMNS.map((column) => { const value = record[column]; return typeof value === 'bigint' ? value.toString() : value; })), { header: true, columns: [...COLUMNS] });
     assert.equal(readFileSync(out, 'utf8'), expected);
   });
 
   it('JSON Lines parse to what jsonLine writes for exportRecord', async () => {
     const out = tempDbPath('out.jsonl');
-    assert.equal(await exportSignals({ dbPath: path, format: 'jsonl', output: out }), 6);
+    assert.equal(await exportSignals({ dbPath: path, format: 'jsonl', output: out }), rows().length);
     const exact = (line: string) => JSON.parse(line.replace(/"(ts_ns|id|send_id)":(-?\d+)/g, '"$1":"$2"'));
     const got = readFileSync(out, 'utf8').trimEnd().split('\n').map(exact);
     assert.deepEqual(got, records.map((record) => exact(jsonLine(record))));

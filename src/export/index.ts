@@ -12,7 +12,7 @@ import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
 import type { PageReply, PageRequest, PageWorkerData } from './page-worker';
-import { CSV_CGROUPS_SQL, csvLineSql, jsonLineSql, registerCsvQuoting } from './sql-format';
+import { CSV_CGROUPS_SQL, csvLineSql, jsonLineSql, lineParams, registerCsvQuoting } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -37,9 +37,9 @@ export function jsonLine(record: unknown): string {
     .replace(/"\\u0000(-?\d+)\\u0000"/g, '$1');
 }
 
-/** Writes all of text to fd synchronously (stdout may be a full pipe: process.exit must not cut it). */
-export function writeAll(fd: number, text: string): void {
-  let buffer = Buffer.from(text);
+/** Writes all of data to fd synchronously (stdout may be a full pipe: process.exit must not cut it). */
+export function writeAll(fd: number, data: string | Uint8Array): void {
+  let buffer = typeof data === 'string' ? Buffer.from(data) : data;
   while (buffer.length > 0) {
     try {
       buffer = buffer.subarray(writeSync(fd, buffer));
@@ -49,7 +49,7 @@ export function writeAll(fd: number, text: string): void {
   }
 }
 
-/** Rows per page: each page is one SQLite call returning one string. */
+/** Rows per page: each page is one SQLite call returning one blob. */
 const PAGE_ROWS = 5000;
 /** Threads formatting pages at most (one per CPU up to this). */
 const MAX_PAGE_THREADS = 8;
@@ -61,9 +61,9 @@ const ID_SPAN_SQL = `SELECT min(id) AS first, max(id) AS last FROM (
   UNION ALL SELECT min(id) FROM signals_hot UNION ALL SELECT max(id) FROM signals_hot)`;
 
 export interface ExportQuery {
-  /** In time order, one page: text (the lines), n (rows), last_ts and last_id (where the next page starts). */
+  /** In time order, one page: lines (UTF-8, a blob), n (rows), last_ts and last_id (where the next page starts). */
   pageSql: string;
-  /** In id order: the page of ids [@fromId, @toId), as text and n. */
+  /** In id order: the page of ids [@fromId, @toId), as lines (UTF-8, a blob) and n. */
   rangeSql: string;
   countSql: string;
   params: Record<string, unknown>;
@@ -94,14 +94,14 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
   return {
     pageSql: `WITH ${cgroups} page AS MATERIALIZED (
         SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY s.ts_ns, s.id LIMIT ${PAGE_ROWS})
-      SELECT group_concat(line, '' ORDER BY ts, id) AS text, count(*) AS n,
+      SELECT CAST(group_concat(line, '' ORDER BY ts, id) AS BLOB) AS lines, count(*) AS n,
         (SELECT ts FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_ts,
         (SELECT id FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_id
       FROM page`,
     rangeSql: `WITH ${cgroups} page AS (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})
-      SELECT group_concat(line, '' ORDER BY id) AS text, count(*) AS n FROM page`,
+      SELECT CAST(group_concat(line, '' ORDER BY id) AS BLOB) AS lines, count(*) AS n FROM page`,
     countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
-    params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
+    params: { ...where.params, ...lineParams(), ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
     byTime,
     fromNs: window.fromNs,
   };
@@ -138,14 +138,14 @@ class PageThread {
 }
 
 /** In time order: one page after another, each continuing after the last row of the one before. */
-function exportInTimeOrder(db: Database.Database, query: ExportQuery, write: (text: string, rows: number) => void): void {
+function exportInTimeOrder(db: Database.Database, query: ExportQuery, write: (lines: Uint8Array, rows: number) => void): void {
   const page = db.prepare(query.pageSql).safeIntegers(true);
   let afterTs = query.fromNs ?? -(2n ** 62n);
   let afterId = -1n;
   for (;;) {
-    const result = page.get({ ...query.params, afterTs, afterId }) as { text: string | null; n: bigint; last_ts: bigint | null; last_id: bigint | null };
-    if (result.n === 0n || result.text === null) return;
-    write(result.text, Number(result.n));
+    const result = page.get({ ...query.params, afterTs, afterId }) as { lines: Buffer | null; n: bigint; last_ts: bigint | null; last_id: bigint | null };
+    if (result.n === 0n || result.lines === null) return;
+    write(result.lines, Number(result.n));
     afterTs = result.last_ts!;
     afterId = result.last_id!;
     if (result.n < BigInt(PAGE_ROWS)) return;
@@ -157,7 +157,7 @@ function exportInTimeOrder(db: Database.Database, query: ExportQuery, write: (te
  * written in order as they come back. Rows recorded meanwhile are
  * exported too: the last id is read again when the pages run out.
  */
-async function exportInIdOrder(db: Database.Database, options: ExportOptions, query: ExportQuery, write: (text: string, rows: number) => void): Promise<void> {
+async function exportInIdOrder(db: Database.Database, options: ExportOptions, query: ExportQuery, write: (lines: Uint8Array, rows: number) => void): Promise<void> {
   const span = db.prepare(ID_SPAN_SQL).safeIntegers(true);
   let { first, last } = span.get() as { first: bigint | null; last: bigint | null };
   if (first === null || last === null) return;
@@ -179,7 +179,7 @@ async function exportInIdOrder(db: Database.Database, options: ExportOptions, qu
         continue;
       }
       const page = await pending.shift()!;
-      write(page.text, page.rows);
+      write(page.lines, page.rows);
     }
   } finally {
     for (const thread of threads) thread.close();
@@ -205,8 +205,8 @@ export async function exportSignals(options: ExportOptions): Promise<number> {
       writeAll(fd, stringify([[...COLUMNS]]));
     }
     const out = fd;
-    const write = (text: string, n: number) => {
-      writeAll(out, text);
+    const write = (lines: Uint8Array, n: number) => {
+      writeAll(out, lines);
       rows += n;
       bar?.update(rows);
     };

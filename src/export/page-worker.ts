@@ -20,7 +20,8 @@ export interface PageRequest {
 }
 
 export interface PageReply {
-  text: string;
+  /** The page's lines as UTF-8, moved here (not copied) from the thread. */
+  lines: Uint8Array;
   rows: number;
 }
 
@@ -35,6 +36,8 @@ port.on('message', (request: PageRequest | 'close') => {
     port.close();
     return;
   }
-  const result = page.get({ ...params, fromId: request.fromId, toId: request.toId }) as { text: string | null; n: bigint };
-  port.postMessage({ text: result.text ?? '', rows: Number(result.n) } satisfies PageReply);
+  const result = page.get({ ...params, fromId: request.fromId, toId: request.toId }) as { lines: Buffer | null; n: bigint };
+  const lines = result.lines ?? new Uint8Array(0);
+  // better-sqlite3 gives each blob an ArrayBuffer of its own: moving it costs nothing.
+  port.postMessage({ lines, rows: Number(result.n) } satisfies PageReply, [lines.buffer as ArrayBuffer]);
 });
