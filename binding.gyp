@@ -14,6 +14,14 @@
       "libraries": ["-lbpf", "-lelf", "-lz"]
     },
     {
+      "target_name": "report_lines",
+      "type": "loadable_module",
+      "product_extension": "so",
+      "sources": ["native/report-lines.c"],
+      "include_dirs": ["<!(node -p \"require('path').join(require('path').dirname(require.resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')\")"],
+      "cflags": ["-std=c11", "-O2"]
+    },
+    {
       "target_name": "notify",
       "sources": ["native/notify.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
 import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from '../src/export/columns';
 import { exportSignals, jsonLine } from '../src/export';
+import { loadLineFunctions } from '../src/export/sql-format';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
@@ -26,7 +27,7 @@ function rows(): SignalRow[] {
     { ...base, tsNs: base.tsNs + 3n, ret: -1, signal: 9, senderCgroup: 99n, senderAuid: null },
     { ...base, tsNs: base.tsNs + 4n, ret: -4095, signal: 64, source: 'kernel', senderPid: null, senderTid: null, senderComm: null, senderUid: null, senderPpid: null, senderCgroup: null, origin: 'oom', siCode: 128 },
     { ...base, tsNs: 999_000_000_123n, signal: 31, ret: -110 },
-    // Dates the export looks up in a table, at its ends and around leap days.
+    // Times at the ends of the 64-bit range and around leap days: sigaudit_iso_time counts the calendar itself.
     { ...base, tsNs: 0n },
     { ...base, tsNs: 951_782_400_000_000_000n - 1n },
     { ...base, tsNs: 951_782_400_000_000_000n },
@@ -82,5 +83,18 @@ describe('export formats', () => {
       const ids = readFileSync(out, 'utf8').trimEnd().split('\n').map((line) => Number(/"id":(\d+)/.exec(line)![1]));
       assert.deepEqual(ids, Array.from({ length: 12_345 }, (_, i) => i + 1));
     }
+  });
+
+  it('joins lines in key order even when rows come out of order, and writes any value as a CSV field', () => {
+    const sql = new Database(':memory:');
+    loadLineFunctions(sql);
+    const joined = sql.prepare("SELECT sigaudit_lines(column1, column2) AS lines FROM (VALUES (3, 'c'), (1, 'a'), (2, 'b'), (4, NULL))").get() as { lines: Buffer };
+    assert.equal(joined.lines.toString(), 'abc');
+    assert.equal((sql.prepare('SELECT sigaudit_lines(1, 2) AS lines WHERE 0').get() as { lines: null }).lines, null);
+    const record = sql
+      .prepare(`SELECT sigaudit_csv_record(NULL, 0, -9223372036854775808, 9223372036854775807, 1.5, '', 'plain', 'a,b "c"', 'cr\rlf\n') AS line`)
+      .get() as { line: string };
+    assert.equal(record.line, stringify([[null, 0, '-9223372036854775808', '9223372036854775807', 1.5, '', 'plain', 'a,b "c"', 'cr\rlf\n']]));
+    sql.close();
   });
 });

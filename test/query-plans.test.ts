@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { before, describe, it } from 'node:test';
 import { SELECT_ROWS } from '../src/export/columns';
 import { exportQuery } from '../src/export';
-import { registerCsvQuoting } from '../src/export/sql-format';
+import { loadLineFunctions } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
 import { HOUR_TERM, filterTerms } from '../src/query/filters';
 import { listSql } from '../src/query/list';
@@ -40,7 +40,7 @@ describe('query plans', () => {
   before(() => {
     path = tempDbPath();
     db = openForWriting(path);
-    registerCsvQuoting(db); // the CSV page query calls it, as exportSignals registers it
+    loadLineFunctions(db); // the page queries call its functions, as exportSignals loads them
     const writer = new SignalWriter(db);
     writer.write(Array.from({ length: 3000 }, (_, i) => row(i)), [{ id: 1n, path: '/system.slice/a.service', unit: 'a.service' }]);
     // Short-lived senders, one row each: the tail the pid rollup bounds instead of reading.

@@ -12,7 +12,7 @@ import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
 import type { PageReply, PageRequest, PageWorkerData } from './page-worker';
-import { CSV_CGROUPS_SQL, csvLineSql, jsonLineSql, lineParams, registerCsvQuoting } from './sql-format';
+import { csvLineSql, jsonLineSql, loadLineFunctions } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -85,23 +85,20 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
   const byTime = window.fromNs !== undefined || window.toNs !== undefined;
   // The page's own lower bound replaces the window's start (one bound for the index to seek).
   const where = filterTerms(effective, { ...window, fromNs: undefined }, { alias: 's' });
-  const rowsFrom = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
-  const csv = format === 'csv';
-  const from = csv ? rowsFrom.replace(/\bcgroups AS (sc|dc)\b/g, 'csv_cgroups AS $1') : rowsFrom;
-  const cgroups = csv ? `csv_cgroups AS MATERIALIZED (${CSV_CGROUPS_SQL}),` : '';
-  const line = csv ? csvLineSql() : jsonLineSql();
+  const from = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
+  const line = format === 'csv' ? csvLineSql() : jsonLineSql();
   const after = ['s.ts_ns >= @afterTs', '(s.ts_ns > @afterTs OR s.id > @afterId)'];
   return {
-    pageSql: `WITH ${cgroups} page AS MATERIALIZED (
+    pageSql: `WITH page AS MATERIALIZED (
         SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY s.ts_ns, s.id LIMIT ${PAGE_ROWS})
       SELECT CAST(group_concat(line, '' ORDER BY ts, id) AS BLOB) AS lines, count(*) AS n,
         (SELECT ts FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_ts,
         (SELECT id FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_id
       FROM page`,
-    rangeSql: `WITH ${cgroups} page AS (SELECT ${line} AS line, s.id AS id ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])})
-      SELECT CAST(group_concat(line, '' ORDER BY id) AS BLOB) AS lines, count(*) AS n FROM page`,
+    rangeSql: `SELECT sigaudit_lines(s.id, ${line}) AS lines, count(*) AS n
+      ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])}`,
     countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
-    params: { ...where.params, ...lineParams(), ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
+    params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
     byTime,
     fromNs: window.fromNs,
   };
@@ -161,7 +158,7 @@ async function exportInIdOrder(db: Database.Database, options: ExportOptions, qu
   const span = db.prepare(ID_SPAN_SQL).safeIntegers(true);
   let { first, last } = span.get() as { first: bigint | null; last: bigint | null };
   if (first === null || last === null) return;
-  const data: PageWorkerData = { dbPath: options.dbPath, sql: query.rangeSql, params: query.params, csv: options.format === 'csv' };
+  const data: PageWorkerData = { dbPath: options.dbPath, sql: query.rangeSql, params: query.params };
   const threads = Array.from({ length: Math.min(availableParallelism(), MAX_PAGE_THREADS) }, () => new PageThread(data));
   try {
     const pending: Promise<PageReply>[] = [];
@@ -200,10 +197,8 @@ export async function exportSignals(options: ExportOptions): Promise<number> {
       bar = new SingleBar({ format: 'export |{bar}| {percentage}% {value}/{total} rows {eta_formatted} left', stream: process.stderr, fps: 5 });
       bar.start(total, 0);
     }
-    if (options.format === 'csv') {
-      registerCsvQuoting(db);
-      writeAll(fd, stringify([[...COLUMNS]]));
-    }
+    loadLineFunctions(db);
+    if (options.format === 'csv') writeAll(fd, stringify([[...COLUMNS]]));
     const out = fd;
     const write = (lines: Uint8Array, n: number) => {
       writeAll(out, lines);

@@ -3,14 +3,13 @@
 // pages at once (SQLite builds each line: ~7 µs a row on one CPU).
 import { parentPort, workerData } from 'node:worker_threads';
 import { openForReading } from '../store/database';
-import { registerCsvQuoting } from './sql-format';
+import { loadLineFunctions } from './sql-format';
 
 export interface PageWorkerData {
   dbPath: string;
   /** ExportQuery.rangeSql */
   sql: string;
   params: Record<string, unknown>;
-  csv: boolean;
 }
 
 /** A page request: ids in [fromId, toId); the reply is a PageReply. */
@@ -25,9 +24,9 @@ export interface PageReply {
   rows: number;
 }
 
-const { dbPath, sql, params, csv } = workerData as PageWorkerData;
+const { dbPath, sql, params } = workerData as PageWorkerData;
 const db = openForReading(dbPath);
-if (csv) registerCsvQuoting(db);
+loadLineFunctions(db);
 const page = db.prepare(sql).safeIntegers(true);
 const port = parentPort!;
 port.on('message', (request: PageRequest | 'close') => {
