@@ -352,7 +352,8 @@ export class Recorder {
       const seconds = ((Date.now() - this.failingSinceMs) / 1000).toFixed(0);
       this.options.log(`database writable again after ${seconds}s: wrote ${written} held rows${this.overflow ? `, ${this.overflow.count} did not fit in memory and are recorded as dropped` : ''}`);
       this.writeFailure = undefined;
-      this.checkStats();
+      // While stopping, the probe is closed (stats() would throw): stop() records the final counts.
+      if (!this.stopping) this.checkStats();
       this.options.notifier?.status(this.statusLine());
     }
   }
