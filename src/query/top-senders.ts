@@ -226,6 +226,24 @@ function bucketCounts(db: Database.Database, part: Part, keys: (string | number)
   return db.prepare(sql).all({ ...part.params, ...(keys === undefined ? {} : { keys: JSON.stringify(keys) }), firstMinute, bucketMinutes: BigInt(bucketMinutes) }) as { key: string | number; label: string | number; bucket: number; n: number }[];
 }
 
+/**
+ * bucketCounts of only the `limit` largest senders (ties by key, as
+ * compareKeys), and the count of all rows: chosen inside SQLite, since an
+ * hour of short-lived senders has thousands with a row or two, and handing
+ * each to JavaScript took about as long as counting them.
+ */
+function topBucketCounts(db: Database.Database, part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): { rows: { key: string | number; label: string | number; bucket: number; n: number }[]; total: number } {
+  const sql = `WITH counts AS MATERIALIZED (
+      SELECT ${part.key} AS key, ${part.label} AS label, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
+      FROM ${part.from} ${whereOf(part.terms)} GROUP BY 1, 3),
+    top AS (SELECT key FROM counts GROUP BY key ORDER BY sum(n) DESC, key LIMIT ${limit})
+    SELECT key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
+    UNION ALL SELECT NULL, NULL, NULL, sum(n) FROM counts`;
+  const rows = db.prepare(sql).all({ ...part.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) }) as { key: string | number; label: string | number; bucket: number; n: number | null }[];
+  const total = rows.pop()!.n ?? 0;
+  return { rows: rows as { key: string | number; label: string | number; bucket: number; n: number }[], total };
+}
+
 function grandTotal(db: Database.Database, part: Part): number {
   const row = db.prepare(`SELECT ${part.measure} AS n FROM ${part.from} ${whereOf(part.terms)}`).get(part.params) as { n: number | null };
   return row.n ?? 0;
@@ -283,12 +301,18 @@ export function topSenders(options: TopSendersOptions): TopSendersReport {
     const rowsPart = parts[parts.length - 1];
     const rowTotals = new Map<string | number, { label: string; total: number }>();
     const rowBuckets = new Map<string | number, { bucket: number; n: number }[]>();
-    let total = 0;
-    for (const row of bucketCounts(db, rowsPart, undefined, firstMinute, bucketMinutes)) {
+    // With a rollup, every sender of the rows part may add to a rollup total; without, only the top ones count.
+    const counted = parts.length > 1
+      ? { rows: bucketCounts(db, rowsPart, undefined, firstMinute, bucketMinutes), total: undefined }
+      : topBucketCounts(db, rowsPart, options.limit, firstMinute, bucketMinutes);
+    let total = counted.total ?? 0;
+    for (const row of counted.rows) {
       const seen = rowTotals.get(row.key);
       rowTotals.set(row.key, { label: seen && seen.label > String(row.label) ? seen.label : String(row.label), total: (seen?.total ?? 0) + row.n });
-      rowBuckets.set(row.key, [...(rowBuckets.get(row.key) ?? []), row]);
-      total += row.n;
+      const buckets = rowBuckets.get(row.key);
+      if (buckets) buckets.push(row);
+      else rowBuckets.set(row.key, [row]);
+      if (counted.total === undefined) total += row.n;
     }
     let combined = new Map<string | number, { label: string; total: number }>();
     const addAll = (map: Map<string | number, { label: string; total: number }>) => {
