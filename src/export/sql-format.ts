@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { SigauditError } from '../errors';
 import { COLUMNS } from './columns';
 import { signalName } from '../names';
 
@@ -80,8 +81,13 @@ export const COLUMN_SQL: Record<(typeof COLUMNS)[number], string> = {
  * order without sorting rows that come in order.
  */
 export function loadLineFunctions(db: Database.Database): void {
-  // SQLite finds the entry point by the file's name: sqlite3_reportlines_init.
-  db.loadExtension(join(__dirname, '..', '..', '..', 'build', 'Release', 'report_lines.node'));
+  const path = join(__dirname, '..', '..', '..', 'build', 'Release', 'report_lines.node');
+  try {
+    // SQLite finds the entry point by the file's name: sqlite3_reportlines_init.
+    db.loadExtension(path);
+  } catch (error) {
+    throw new SigauditError('EEXTENSION', `cannot load the export's SQLite extension ${path}: ${(error as Error).message}`, 'build sigaudit again: npm run build (or npm ci) in its directory');
+  }
 }
 
 /** One CSV record (with its newline) per row. */
