@@ -164,10 +164,10 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return env.Undefined();
   }
 
-  // start(onBatch, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes }):
-  // a thread drains the ring buffer continuously so the kernel side never
-  // waits on SQLite; JavaScript receives one Buffer per batch, with where
-  // the batch ends in the spill file (see SpillTo).
+  // start(onBatch, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes,
+  // spillFd?, spillFile? }): a thread drains the ring buffer continuously so
+  // the kernel side never waits on SQLite; JavaScript receives one Buffer
+  // per batch, with where the batch ends in the spill file (see Spill).
   Napi::Value Start(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     CheckOpen(env);

@@ -191,13 +191,14 @@ export async function exportSignals(options: ExportOptions): Promise<number> {
   let bar: SingleBar | undefined;
   let rows = 0;
   try {
+    // Before the output is created: a missing extension leaves no empty file behind.
+    loadLineFunctions(db);
     fd = options.output === undefined ? 1 : openSync(options.output, 'w', 0o640);
     if (options.progress && options.output !== undefined && process.stderr.isTTY) {
       const total = (db.prepare(query.countSql).get(query.params) as { n: number }).n;
       bar = new SingleBar({ format: 'export |{bar}| {percentage}% {value}/{total} rows {eta_formatted} left', stream: process.stderr, fps: 5 });
       bar.start(total, 0);
     }
-    loadLineFunctions(db);
     if (options.format === 'csv') writeAll(fd, stringify([[...COLUMNS]]));
     const out = fd;
     const write = (lines: Uint8Array, n: number) => {
