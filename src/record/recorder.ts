@@ -241,9 +241,14 @@ export class Recorder {
     // While stopping, the probe is closed: the last batches stay in the current file.
     if (!this.spill.committed(position) || this.stopping) return;
     if (position.end === -1 && Date.now() - this.lastSpillAttemptMs < RETRY_MS) return;
+    this.moveToNextSpillFile();
+    if (position.end !== -1) this.spillFailure = undefined;
+  }
+
+  /** Later records go to a new spill file, if one can be created. */
+  private moveToNextSpillFile(): void {
     const next = this.nextSpillFile();
     if (next.spillFd !== undefined) this.probe.spillTo(next.spillFd, next.spillFile);
-    if (position.end !== -1) this.spillFailure = undefined;
   }
 
   private onBatch(records: Buffer, spillFile: number, spillEnd: number): void {
@@ -327,12 +332,7 @@ export class Recorder {
         const batches = this.held.slice(0, take);
         const chunk = take === 1 ? batches[0].rows : batches.flatMap((batch) => batch.rows);
         const spill = batches.reduce<SpillPosition | undefined>((last, batch) => batch.spill ?? last, undefined);
-        const cgroupIds = new Set<bigint | null>();
-        for (const row of chunk) {
-          cgroupIds.add(row.senderCgroup);
-          cgroupIds.add(row.deliveredCgroup);
-        }
-        this.writer.write(chunk, this.cgroups.newNames(cgroupIds), { runId: this.runId, seenNs: wallNs(), spill });
+        this.writer.write(chunk, this.cgroups.newNames(chunk), { runId: this.runId, seenNs: wallNs(), spill });
         this.held.splice(0, take);
         this.heldRows -= chunk.length;
         this.recorded += chunk.length;
@@ -394,10 +394,7 @@ export class Recorder {
   /** Logs a failing spill, and tries again to create one if there is none. */
   private checkSpill(stats: ProbeStats): void {
     if (stats.spillErrno !== 0) this.spillFailed(this.spill.path(this.spill.current), errnoName(-stats.spillErrno));
-    if (this.spill.current === -1 && Date.now() - this.lastSpillAttemptMs >= RETRY_MS) {
-      const next = this.nextSpillFile();
-      if (next.spillFd !== undefined) this.probe.spillTo(next.spillFd, next.spillFile);
-    }
+    if (this.spill.current === -1 && Date.now() - this.lastSpillAttemptMs >= RETRY_MS) this.moveToNextSpillFile();
   }
 
   private checkStats(final?: ProbeStats): void {

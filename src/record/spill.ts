@@ -130,9 +130,8 @@ function replayRun(runId: number, files: { file: number; path: string }[], from:
   let rows = 0;
   let position = from;
   const write = (assembled: Assembled, to: SpillPosition) => {
-    const ids = new Set(assembled.rows.flatMap((row) => [row.senderCgroup, row.deliveredCgroup]));
     const newest = assembled.rows.reduce((max, row) => (row.tsNs > max ? row.tsNs : max), 0n);
-    writer.write(assembled.rows, cgroups.newNames(ids), { runId, seenNs: newest, spill: to, replayed: true });
+    writer.write(assembled.rows, cgroups.newNames(assembled.rows), { runId, seenNs: newest, spill: to, replayed: true });
     for (const { id, origin } of assembled.relabels) writer.relabel(id, origin);
     rows += assembled.rows.length;
     position = to;
