@@ -2,14 +2,17 @@
 /*
  * sigaudit kernel side: sees every signal sent on the host.
  *
- * The six signal syscalls are traced enter/exit on the raw syscall
- * tracepoints (BTF-typed, so arguments are read straight from the saved
- * registers, and 32-bit compat calls are seen too): the entry arguments wait
- * in a hash map keyed by thread id until the exit gives the return value. While
- * a syscall is in flight, signal_generate fires once per task it reaches; the
- * first such task is folded into the pending record, further ones (process
- * group and kill(-1) fan-out) go out at once as FANOUT records. A
- * signal_generate with no matching syscall in flight is the kernel's own.
+ * The six signal syscalls are traced at their exit only, on the per-syscall
+ * tracepoints (syscalls:sys_exit_kill, ...), which cost unrelated system calls
+ * nothing beyond the kernel's own dispatch: the arguments are read back from
+ * the user registers the entry code saved (x86_64 and arm64 keep them intact
+ * until the return), so nothing waits in a map between entry and exit. While
+ * a signal syscall is in flight, signal_generate fires once per task it
+ * reaches and tells it from the kernel's own signals by the saved syscall
+ * number; the first such task waits in the thread's task storage for the exit,
+ * further ones (process group and kill(-1) fan-out) go out at once as FANOUT
+ * records. Without tracefs, and for ia32 compat calls (which bypass the
+ * syscalls: tracepoints), the raw sys_exit tracepoint does the exit's job.
  *
  * Only tracepoints are used: fentry/fexit, LSM and kprobes are not available
  * on the kernels this runs on (lockdown, no kprobes).
@@ -25,9 +28,11 @@ char LICENSE[] SEC("license") = "GPL";
 /* Filters and tuning, set from TypeScript between open and load. */
 const volatile bool skip_probes = false; /* drop signal 0 liveness checks */
 const volatile __u64 only_signals = 0; /* bit (sig - 1) set: keep; 0 keeps all */
-#define MAX_EXCLUDED_COMMS 8
 const volatile __u32 excluded_comm_count = 0;
-const volatile char excluded_comms[MAX_EXCLUDED_COMMS][SIGAUDIT_COMM_LEN] = {};
+const volatile char excluded_comms[SIGAUDIT_MAX_EXCLUDED_COMMS][SIGAUDIT_COMM_LEN] = {};
+/* A raw sys_exit program sees compat signal syscalls end; without one, their
+ * deliveries are recorded where signal_generate sees them. */
+const volatile bool compat_exit_traced = false;
 /* Wake the reader only once this much is waiting: one wakeup per event costs
  * microseconds in a VM, so records are submitted without one and the reader
  * also drains on a short timer. */
@@ -38,11 +43,12 @@ struct {
 	__uint(max_entries, 16 * 1024 * 1024); /* resized from user space */
 } events SEC(".maps");
 
-/* LRU, so a thread that died between enter and exit cannot fill the map. */
+/* The send in flight on a thread once it reached its first task, until the
+ * syscall's exit; freed with the thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct sigaudit_event);
 } inflight SEC(".maps");
 
@@ -55,8 +61,9 @@ struct {
 
 /* Interrupt nesting per CPU, kept by the irq, softirq and hrtimer
  * tracepoints below: BPF cannot read preempt_count on kernels that do not
- * export per-CPU symbols, and a signal raised in interrupt context must not
- * be blamed on whichever task was interrupted. */
+ * export per-CPU symbols (x86 keeps it in __preempt_count, which a kernel
+ * without CONFIG_KALLSYMS_ALL does not resolve for BPF), and a signal raised
+ * in interrupt context must not be blamed on whichever task was interrupted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -191,7 +198,7 @@ static __always_inline bool signal_wanted(int sig)
 
 static __always_inline bool comm_excluded(const char *comm)
 {
-	for (__u32 i = 0; i < MAX_EXCLUDED_COMMS; i++) {
+	for (__u32 i = 0; i < SIGAUDIT_MAX_EXCLUDED_COMMS; i++) {
 		if (i >= excluded_comm_count)
 			return false;
 		/* Comms are NUL-padded to 16 bytes by the kernel and by
@@ -351,8 +358,123 @@ static __always_inline long syscall_nr(struct pt_regs *regs)
 #endif
 }
 
-/* The first test on every system call of the host: the number alone, no
- * helper call and no memory read, so unrelated calls pay almost nothing. */
+/* The signal the syscall sends, read first: it alone decides the filters. */
+static __always_inline int signal_arg(struct pt_regs *regs, bool compat, __u32 source)
+{
+	if (source == SIGAUDIT_SOURCE_TGKILL || source == SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO)
+		return syscall_arg(regs, compat, 2);
+	return syscall_arg(regs, compat, 1);
+}
+
+/* Where each syscall keeps its target and the si_code it asks for. */
+static __always_inline void fill_syscall(struct sigaudit_event *e, struct task_struct *task,
+					 struct pt_regs *regs, bool compat, __u32 source)
+{
+	const void *uinfo = NULL;
+
+	e->kind = SIGAUDIT_KIND_SEND;
+	e->source = source;
+	e->result = SIGAUDIT_RESULT_NONE;
+	e->signal = signal_arg(regs, compat, source);
+	e->si_code = SI_USER;
+	switch (source) {
+	case SIGAUDIT_SOURCE_KILL:
+		e->target_pid = syscall_arg(regs, compat, 0);
+		break;
+	case SIGAUDIT_SOURCE_TKILL:
+		e->target_pid = e->target_tid = syscall_arg(regs, compat, 0);
+		e->si_code = SI_TKILL;
+		break;
+	case SIGAUDIT_SOURCE_TGKILL:
+		e->target_pid = syscall_arg(regs, compat, 0);
+		e->target_tid = syscall_arg(regs, compat, 1);
+		e->si_code = SI_TKILL;
+		break;
+	case SIGAUDIT_SOURCE_RT_SIGQUEUEINFO:
+		e->target_pid = syscall_arg(regs, compat, 0);
+		uinfo = (const void *)syscall_arg(regs, compat, 2);
+		break;
+	case SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO:
+		e->target_pid = syscall_arg(regs, compat, 0);
+		e->target_tid = syscall_arg(regs, compat, 1);
+		uinfo = (const void *)syscall_arg(regs, compat, 3);
+		break;
+	default: /* pidfd_send_signal */
+		e->target_pid = pid_of_pidfd(task, syscall_arg(regs, compat, 0));
+		if (e->target_pid)
+			e->flags |= SIGAUDIT_FLAG_TARGET_FROM_PIDFD;
+		uinfo = (const void *)syscall_arg(regs, compat, 2);
+		break;
+	}
+	if (uinfo)
+		e->si_code = si_code_from_user(uinfo);
+}
+
+static __always_inline bool sender_excluded(void)
+{
+	__u64 comm[SIGAUDIT_COMM_LEN / sizeof(__u64)];
+
+	if (!excluded_comm_count)
+		return false;
+	bpf_get_current_comm(comm, sizeof(comm));
+	return comm_excluded((const char *)comm);
+}
+
+/* Whether the thread's stored send belongs to the syscall now in flight: one
+ * whose exit was never seen (attached mid-call) is stale. */
+static __always_inline bool pending_is_current(struct sigaudit_event *pending, __u32 source, int sig)
+{
+	return pending->deliveries && pending->source == source && pending->signal == sig &&
+	       bpf_ktime_get_boot_ns() - pending->boot_ns <= INFLIGHT_MAX_AGE_NS;
+}
+
+static __always_inline int exit_signal_syscall(struct pt_regs *regs, __u32 source, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool compat = in_compat_syscall(task);
+	int sig = signal_arg(regs, compat, source);
+	struct sigaudit_event *pending, *e;
+
+	if (!signal_wanted(sig) || sender_excluded())
+		return 0;
+	pending = bpf_task_storage_get(&inflight, task, NULL, 0);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+	} else {
+		if (pending && pending_is_current(pending, source, sig)) {
+			__builtin_memcpy(e, pending, sizeof(*e));
+		} else {
+			__builtin_memset(e, 0, sizeof(*e));
+			fill_syscall(e, task, regs, compat, source);
+			e->boot_ns = bpf_ktime_get_boot_ns();
+		}
+		fill_sender(e, task);
+		e->ret = ret;
+		bpf_ringbuf_submit(e, wakeup_flag());
+	}
+	if (pending)
+		pending->deliveries = 0;
+	return 0;
+}
+
+#define SIGNAL_SYSCALL_EXIT(name, source)                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
+	int sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                           \
+	{                                                                                   \
+		return exit_signal_syscall((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), \
+					   source, ctx->ret);                                       \
+	}
+
+SIGNAL_SYSCALL_EXIT(kill, SIGAUDIT_SOURCE_KILL)
+SIGNAL_SYSCALL_EXIT(tkill, SIGAUDIT_SOURCE_TKILL)
+SIGNAL_SYSCALL_EXIT(tgkill, SIGAUDIT_SOURCE_TGKILL)
+SIGNAL_SYSCALL_EXIT(rt_sigqueueinfo, SIGAUDIT_SOURCE_RT_SIGQUEUEINFO)
+SIGNAL_SYSCALL_EXIT(rt_tgsigqueueinfo, SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO)
+SIGNAL_SYSCALL_EXIT(pidfd_send_signal, SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL)
+
+/* The first test on every system call of the host in the raw programs: the
+ * number alone, no helper call and no memory read. */
 static __always_inline bool maybe_signal_syscall(long nr)
 {
 	switch (nr) {
@@ -362,129 +484,61 @@ static __always_inline bool maybe_signal_syscall(long nr)
 	case NR_RT_SIGQUEUEINFO:
 	case NR_RT_TGSIGQUEUEINFO:
 	case NR_PIDFD_SEND_SIGNAL:
-#if defined(__TARGET_ARCH_x86)
-	case NR_IA32_KILL:
-	case NR_IA32_TKILL:
-	case NR_IA32_TGKILL:
-	case NR_IA32_RT_SIGQUEUEINFO:
-	case NR_IA32_RT_TGSIGQUEUEINFO:
-#endif
 		return true;
 	}
 	return false;
 }
 
-static __always_inline int enter_signal_syscall(struct pt_regs *regs, long nr)
+static __always_inline bool maybe_compat_signal_syscall(long nr)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 source = source_of(nr, task);
-	bool compat = in_compat_syscall(task);
-	struct sigaudit_event e = {};
-	const void *uinfo = NULL;
-	__u32 tid;
-
-	if (source == SIGAUDIT_SOURCE_KERNEL)
-		return 0;
-	/* Where each syscall keeps its target and signal. */
-	e.si_code = SI_USER;
-	switch (source) {
-	case SIGAUDIT_SOURCE_KILL:
-		e.target_pid = syscall_arg(regs, compat, 0);
-		e.signal = syscall_arg(regs, compat, 1);
-		break;
-	case SIGAUDIT_SOURCE_TKILL:
-		e.target_pid = e.target_tid = syscall_arg(regs, compat, 0);
-		e.signal = syscall_arg(regs, compat, 1);
-		e.si_code = SI_TKILL;
-		break;
-	case SIGAUDIT_SOURCE_TGKILL:
-		e.target_pid = syscall_arg(regs, compat, 0);
-		e.target_tid = syscall_arg(regs, compat, 1);
-		e.signal = syscall_arg(regs, compat, 2);
-		e.si_code = SI_TKILL;
-		break;
-	case SIGAUDIT_SOURCE_RT_SIGQUEUEINFO:
-		e.target_pid = syscall_arg(regs, compat, 0);
-		e.signal = syscall_arg(regs, compat, 1);
-		uinfo = (const void *)syscall_arg(regs, compat, 2);
-		break;
-	case SIGAUDIT_SOURCE_RT_TGSIGQUEUEINFO:
-		e.target_pid = syscall_arg(regs, compat, 0);
-		e.target_tid = syscall_arg(regs, compat, 1);
-		e.signal = syscall_arg(regs, compat, 2);
-		uinfo = (const void *)syscall_arg(regs, compat, 3);
-		break;
-	default: /* pidfd_send_signal */
-		e.target_pid = pid_of_pidfd(task, syscall_arg(regs, compat, 0));
-		if (e.target_pid)
-			e.flags |= SIGAUDIT_FLAG_TARGET_FROM_PIDFD;
-		e.signal = syscall_arg(regs, compat, 1);
-		uinfo = (const void *)syscall_arg(regs, compat, 2);
-		break;
+#if defined(__TARGET_ARCH_x86)
+	switch (nr) {
+	case NR_IA32_KILL:
+	case NR_IA32_TKILL:
+	case NR_IA32_TGKILL:
+	case NR_IA32_RT_SIGQUEUEINFO:
+	case NR_IA32_RT_TGSIGQUEUEINFO:
+	case NR_IA32_PIDFD_SEND_SIGNAL:
+		return true;
 	}
-	if (!signal_wanted(e.signal))
-		return 0;
-	if (excluded_comm_count) {
-		__u64 comm[SIGAUDIT_COMM_LEN / sizeof(__u64)];
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (comm_excluded((const char *)comm))
-			return 0;
-	}
-	if (uinfo)
-		e.si_code = si_code_from_user(uinfo);
-	e.kind = SIGAUDIT_KIND_SEND;
-	e.source = source;
-	e.result = SIGAUDIT_RESULT_NONE;
-	e.boot_ns = bpf_ktime_get_boot_ns();
-	/* Sender details are read at exit, straight into the ring buffer. */
-	tid = task->pid;
-	if (bpf_map_update_elem(&inflight, &tid, &e, BPF_ANY))
-		count(SIGAUDIT_COUNTER_INFLIGHT_DROPS);
-	return 0;
+#endif
+	return false;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
-{
-	if (!maybe_signal_syscall(nr))
-		return 0;
-	return enter_signal_syscall(regs, nr);
-}
-
-static __always_inline int exit_signal_syscall(long nr, long ret)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct sigaudit_event *pending, *e;
-	__u32 tid;
-
-	if (source_of(nr, task) == SIGAUDIT_SOURCE_KERNEL)
-		return 0;
-	tid = task->pid;
-	pending = bpf_map_lookup_elem(&inflight, &tid);
-	if (!pending)
-		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
-	} else {
-		__builtin_memcpy(e, pending, sizeof(*e));
-		fill_sender(e, task);
-		e->ret = ret;
-		bpf_ringbuf_submit(e, wakeup_flag());
-	}
-	bpf_map_delete_elem(&inflight, &tid);
-	return 0;
-}
-
+/* Without tracefs: the raw tracepoint every system call of the host passes
+ * does the six exits' job, compat calls included. */
 SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = syscall_nr(regs);
+	__u32 source;
 
-	if (!maybe_signal_syscall(nr))
+	if (!maybe_signal_syscall(nr) && !maybe_compat_signal_syscall(nr))
 		return 0;
-	return exit_signal_syscall(nr, ret);
+	source = source_of(nr, bpf_get_current_task_btf());
+	if (source == SIGAUDIT_SOURCE_KERNEL)
+		return 0;
+	return exit_signal_syscall(regs, source, ret);
+}
+
+/* --ia32: the exits of compat signal syscalls, which bypass the syscalls:
+ * tracepoints; native calls leave after one compare, or two reads. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(ia32_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = syscall_nr(regs);
+	struct task_struct *task;
+	__u32 source;
+
+	if (!maybe_compat_signal_syscall(nr))
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (!in_compat_syscall(task))
+		return 0;
+	source = source_of(nr, task);
+	if (source == SIGAUDIT_SOURCE_KERNEL)
+		return 0;
+	return exit_signal_syscall(regs, source, ret);
 }
 
 static __always_inline bool is_write(long nr, struct task_struct *task)
@@ -507,41 +561,88 @@ static __always_inline int si_code_of(struct kernel_siginfo *info)
 	return BPF_CORE_READ(info, si_code);
 }
 
+#define TRACE_SIGNAL_OVERFLOW_FAIL 3
+#define EAGAIN 11
+
+/* A task reached by the signal syscall in flight on the current thread. */
+static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, bool compat,
+					    struct task_struct *current, struct task_struct *task,
+					    int sig, struct kernel_siginfo *info, int result)
+{
+	struct sigaudit_event *pending, *e;
+
+	if (!signal_wanted(sig) || sender_excluded())
+		return 0;
+	if (compat && !compat_exit_traced) {
+		/* No exit will come: the send is recorded here, once per task
+		 * reached, with the return value a delivery implies. */
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+			return 0;
+		}
+		__builtin_memset(e, 0, sizeof(*e));
+		fill_syscall(e, current, regs, compat, source);
+		e->boot_ns = bpf_ktime_get_boot_ns();
+		e->si_code = si_code_of(info);
+		e->deliveries = 1;
+		e->ret = result == TRACE_SIGNAL_OVERFLOW_FAIL ? -EAGAIN : 0;
+		fill_sender(e, current);
+		fill_delivered(e, task, result);
+		bpf_ringbuf_submit(e, wakeup_flag());
+		return 0;
+	}
+	pending = bpf_task_storage_get(&inflight, current, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!pending) {
+		count(SIGAUDIT_COUNTER_INFLIGHT_DROPS);
+		return 0;
+	}
+	if (!pending_is_current(pending, source, sig)) {
+		/* The first task reached: it waits for the exit. */
+		__builtin_memset(pending, 0, sizeof(*pending));
+		fill_syscall(pending, current, regs, compat, source);
+		pending->boot_ns = bpf_ktime_get_boot_ns();
+		pending->si_code = si_code_of(info);
+		pending->deliveries = 1;
+		fill_delivered(pending, task, result);
+		return 0;
+	}
+	pending->deliveries++;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+		return 0;
+	}
+	__builtin_memcpy(e, pending, sizeof(*e));
+	e->kind = SIGAUDIT_KIND_FANOUT;
+	e->flags &= ~SIGAUDIT_FLAG_DELIVERED;
+	fill_sender(e, current);
+	fill_delivered(e, task, result);
+	bpf_ringbuf_submit(e, wakeup_flag());
+	return 0;
+}
+
 SEC("tp_btf/signal_generate")
 int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task,
 	     int group, int result)
 {
 	struct task_struct *current = bpf_get_current_task_btf();
 	bool in_interrupt = in_interrupt_context();
-	struct sigaudit_event *pending = NULL, *e;
-	__u32 tid = current->pid;
+	struct pt_regs *regs = NULL;
+	struct sigaudit_event *e;
 
-	if (!in_interrupt)
-		pending = bpf_map_lookup_elem(&inflight, &tid);
-	if (pending &&
-	    (pending->signal != sig || bpf_ktime_get_boot_ns() - pending->boot_ns > INFLIGHT_MAX_AGE_NS))
-		pending = NULL;
+	if (!in_interrupt) {
+		/* Interrupts and exceptions save -1 as the syscall number, and
+		 * kernel threads 0, so a signal syscall's number here means
+		 * one is in flight on this thread. */
+		__u32 source;
+		bool compat;
 
-	if (pending) {
-		/* A task reached by the syscall in flight on this thread. */
-		pending->deliveries++;
-		if (!(pending->flags & SIGAUDIT_FLAG_DELIVERED)) {
-			fill_delivered(pending, task, result);
-			pending->si_code = si_code_of(info);
-			return 0;
-		}
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (!e) {
-			count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
-			return 0;
-		}
-		__builtin_memcpy(e, pending, sizeof(*e));
-		e->kind = SIGAUDIT_KIND_FANOUT;
-		e->flags &= ~SIGAUDIT_FLAG_DELIVERED;
-		fill_sender(e, current);
-		fill_delivered(e, task, result);
-		bpf_ringbuf_submit(e, wakeup_flag());
-		return 0;
+		regs = (struct pt_regs *)bpf_task_pt_regs(current);
+		source = source_of(syscall_nr(regs), current);
+		compat = in_compat_syscall(current);
+		if (source != SIGAUDIT_SOURCE_KERNEL && signal_arg(regs, compat, source) == sig)
+			return syscall_delivery(regs, source, compat, current, task, sig, info, result);
 	}
 
 	/* The kernel's own signal (fault, child exit, pipe, timer, tty, OOM,
@@ -557,7 +658,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 	e->kind = SIGAUDIT_KIND_KERNEL;
 	e->source = SIGAUDIT_SOURCE_KERNEL;
 	e->boot_ns = bpf_ktime_get_boot_ns();
-	if (in_interrupt) {
+	if (!regs) {
 		e->flags |= SIGAUDIT_FLAG_IN_INTERRUPT;
 	} else {
 		fill_sender(e, current);
@@ -565,7 +666,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 			return 0;
 		}
-		if (is_write(syscall_nr((struct pt_regs *)bpf_task_pt_regs(current)), current))
+		if (is_write(syscall_nr(regs), current))
 			e->flags |= SIGAUDIT_FLAG_DURING_WRITE;
 	}
 	e->signal = sig;

@@ -9,6 +9,8 @@
 #define SIGAUDIT_H
 
 #define SIGAUDIT_COMM_LEN 16
+/* Slots for --exclude-comm names in the BPF program's read-only data. */
+#define SIGAUDIT_MAX_EXCLUDED_COMMS 8
 
 /* What one ring-buffer record describes. */
 enum sigaudit_kind {
@@ -58,7 +60,7 @@ enum sigaudit_flag {
 enum sigaudit_counter {
 	/* bpf_ringbuf_reserve failed: the ring buffer was full. */
 	SIGAUDIT_COUNTER_RINGBUF_DROPS = 0,
-	/* The in-flight syscall map could not take an entry. */
+	/* The in-flight send's task storage could not take an entry. */
 	SIGAUDIT_COUNTER_INFLIGHT_DROPS = 1,
 	SIGAUDIT_COUNTER_COUNT = 2,
 };
@@ -68,7 +70,7 @@ enum sigaudit_counter {
 #define SIGAUDIT_RESULT_NONE (-1)
 
 struct sigaudit_event {
-	__u64 boot_ns; /* CLOCK_BOOTTIME: syscall entry, or generation for kernel signals */
+	__u64 boot_ns; /* CLOCK_BOOTTIME: a send's first delivery, else its exit; generation for kernel signals */
 	__u64 sender_cgroup; /* cgroup v2 id of the sender */
 	__u64 delivered_cgroup; /* cgroup v2 id of the task reached */
 	__s64 ret; /* syscall return value (SEND only) */

@@ -96,7 +96,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
                        });
   }
 
-  // new Probe({ ringBytes, wakeupBytes, skipProbes, onlySignals, excludedComms, log })
+  // new Probe({ ringBytes, wakeupBytes, skipProbes, onlySignals, excludedComms,
+  // compatExitTraced, log })
   // opens the object, sets its read-only filters and loads it.
   explicit Probe(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Probe>(info) {
     Napi::Env env = info.Env();
@@ -110,7 +111,11 @@ class Probe : public Napi::ObjectWrap<Probe> {
     bool lossless;
     skel_->rodata->only_signals = options.Get("onlySignals").As<Napi::BigInt>().Uint64Value(&lossless);
     skel_->rodata->wakeup_bytes = options.Get("wakeupBytes").ToNumber().Int64Value();
+    skel_->rodata->compat_exit_traced = options.Get("compatExitTraced").ToBoolean();
     Napi::Array comms = options.Get("excludedComms").As<Napi::Array>();
+    if (comms.Length() > SIGAUDIT_MAX_EXCLUDED_COMMS)
+      throw Fail(env, "exclude-comm", E2BIG,
+                 "more excluded comms than the " + std::to_string(SIGAUDIT_MAX_EXCLUDED_COMMS) + " slots of the BPF program");
     skel_->rodata->excluded_comm_count = comms.Length();
     for (uint32_t i = 0; i < comms.Length(); i++) {
       std::string comm = comms.Get(i).ToString();
@@ -458,6 +463,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["setErrorClass"] = Napi::Function::New(env, SetErrorClass);
   exports["realtimeOffset"] = Napi::Function::New(env, RealtimeOffset);
   exports["layout"] = Layout(env);
+  exports["maxExcludedComms"] = Napi::Number::New(env, SIGAUDIT_MAX_EXCLUDED_COMMS);
   return exports;
 }
 

@@ -12,18 +12,28 @@ import { renderWhoKilled, whoKilled } from './query/who-killed';
 import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
 import { DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './record/recorder';
+import { loadAddon } from './record/probe';
 import { Notifier } from './service/notify';
 import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninstallService } from './service/install';
 import { TAIL_FORMATS, tail, type TailFormat } from './tail';
 import { collect, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
+import { usageError } from './errors';
 import { VERSION } from './version';
 
 /** A count flag: 0 or more. */
 function parseCount(text: string): number {
   if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`expected a whole number (0 or more), got "${text}"`);
   return Number(text);
+}
+
+/** --exclude-comm, as many times as the BPF program has slots for names. */
+function collectExcludedComm(value: string, previous: string[]): string[] {
+  const slots = loadAddon().maxExcludedComms;
+  if (previous.length >= slots)
+    throw new InvalidArgumentError(`at most ${slots} names can be excluded (the BPF program holds ${slots}), got "${value}" as name ${previous.length + 1}`);
+  return collect(value, previous);
 }
 
 function log(line: string): void {
@@ -118,7 +128,8 @@ export function buildCli(): Command {
     .addOption(new Option('--ring-size <bytes>', 'kernel ring buffer size, a power of two').default(16 * 1024 * 1024, '16M').argParser(parseRingSize))
     .addOption(new Option('--batch-ms <ms>', 'longest time an event waits before it is written').default(200).argParser(parsePositiveInt))
     .option('--skip-probes', 'do not record signal 0 (liveness checks)', false)
-    .option('--exclude-comm <name>', 'do not record signals sent by this process name (repeatable)', collect, [])
+    .option('--exclude-comm <name>', 'do not record signals sent by this process name (repeatable)', collectExcludedComm, [])
+    .option('--ia32', 'also trace the exits of 32-bit (ia32) signal syscalls, so their failed sends and signal 0 probes are recorded too (x86_64; costs every system call of the host one small BPF program)', false)
     .option('--only-signals <list>', 'record only these signals, e.g. TERM,KILL,HUP (signal 0 probes too, unless --skip-probes)', parseSignalList)
     .addOption(new Option('--max-queued <bytes>', 'memory for events waiting to be written').default(512 * 1024 * 1024, '512M').argParser(parseRingSize).env('SIGAUDIT_MAX_QUEUED'))
     .addOption(
@@ -155,12 +166,15 @@ systemd READY=1 under Type=notify); SIGTERM or SIGINT stops it cleanly. Only one
 recorder may write a database at a time (<db>.lock holds it).`,
     )
     .action(async (flags) => {
+      if (flags.ia32 && process.arch !== 'x64')
+        throw usageError(`--ia32: ia32 compat syscalls exist on x86_64 only, this is ${process.arch}`, 'leave out --ia32');
       await recordUntilSignalled({
         dbPath: resolveDbPath(flags.db),
         ringBytes: flags.ringSize,
         batchMs: flags.batchMs,
         skipProbes: flags.skipProbes,
         excludedComms: flags.excludeComm,
+        ia32: flags.ia32,
         onlySignals: flags.onlySignals ?? [],
         maxQueuedBytes: flags.maxQueued,
         maxHeldRows: flags.maxHeld,

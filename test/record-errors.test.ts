@@ -2,15 +2,14 @@
 // exits non-zero, and leaves any database it was pointed at as it was.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { SigauditError, NativeError } from '../src/errors';
 import { nativeFailure, verifierLogTail } from '../src/record/native-errors';
 import { checkBtf } from '../src/record/preflight';
+import { loadAddon } from '../src/record/probe';
 import { kernelTestOptions } from './helpers/kernel';
 import { CLI, exportedRows, runCli, startRecorder, tempDbPath } from './helpers/recorder';
-
-const TRACEFS_MOUNTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
 describe('record refuses bad input and missing privileges', () => {
   it('without CAP_BPF/CAP_PERFMON it says how to get them, exit 1', () => {
@@ -72,17 +71,60 @@ describe('record refuses bad input and missing privileges', () => {
   });
 });
 
-describe('record needs no tracefs', kernelTestOptions, () => {
-  it('records with tracefs unmounted: every probe is a BTF tracepoint', async (t) => {
-    for (const dir of TRACEFS_MOUNTS.filter((d) => existsSync(`${d}/events`))) {
-      const unmount = spawnSync('umount', [dir], { encoding: 'utf8' });
-      if (unmount.status !== 0) return t.skip(`tracefs is busy here and cannot be unmounted: ${unmount.stderr.trim()}`);
-    }
-    assert.ok(!TRACEFS_MOUNTS.some((dir) => existsSync(`${dir}/events`)), 'tracefs is unmounted before the recorder starts');
-    const recorder = await startRecorder();
-    const sender = spawnSync('/bin/kill', ['-0', String(process.pid)]);
-    const { code } = await recorder.stop();
-    assert.equal(code, 0);
-    assert.equal(exportedRows(recorder.dbPath).filter((row) => row.sender_pid === sender.pid && row.source === 'kill').length, 1);
+/**
+ * Runs the recorder in a private mount namespace with tracefs (and debugfs,
+ * whose tracing directory would mount it again) unmounted there only, so the
+ * host and other recorders see no change; then with `privileges` (setpriv
+ * arguments) applied.
+ */
+function withoutTracefs(privileges: string[] = []): string[] {
+  const unmount = 'for dir in /sys/kernel/debug/tracing /sys/kernel/debug /sys/kernel/tracing; do umount "$dir" 2>/dev/null; done; exec "$@"';
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', unmount, 'sh', ...(privileges.length ? ['setpriv', ...privileges] : [])];
+}
+
+async function recordsKillProbe(extraArgs: string[], launcher: string[]) {
+  const recorder = await startRecorder(tempDbPath(), extraArgs, launcher);
+  const sender = spawnSync('/bin/kill', ['-0', String(process.pid)]);
+  const { code, stderr } = await recorder.stop();
+  assert.equal(code, 0, stderr);
+  assert.equal(exportedRows(recorder.dbPath).filter((row) => row.sender_pid === sender.pid && row.source === 'kill').length, 1);
+  return stderr;
+}
+
+describe('record without tracefs', kernelTestOptions, () => {
+  it('mounts tracefs when it may, and says so once', async () => {
+    const stderr = await recordsKillProbe([], withoutTracefs());
+    assert.equal(stderr.match(/mounted tracefs at \/sys\/kernel\/tracing/g)?.length, 1, stderr);
+    assert.doesNotMatch(stderr, /raw sys_exit/);
+  });
+
+  it('without CAP_SYS_ADMIN falls back to the raw sys_exit tracepoint and says so once, with the cost and the fix', async () => {
+    const stderr = await recordsKillProbe([], withoutTracefs(['--bounding-set', '-sys_admin', '--inh-caps', '-sys_admin']));
+    const warnings = stderr.split('\n').filter((line) => /tracefs/.test(line));
+    assert.equal(warnings.length, 1, stderr);
+    assert.match(warnings[0], /mounting it needs CAP_SYS_ADMIN: .*raw sys_exit tracepoint.*every system call of the host.*sys-kernel-tracing.mount/);
+  });
+});
+
+describe('--exclude-comm holds as many names as the BPF program', kernelTestOptions, () => {
+  const names = (n: number) => Array.from({ length: n }, (_, i) => ['--exclude-comm', `excluded${i}`]).flat();
+
+  it('takes the limit, and one more is a usage error naming it, exit 2', async () => {
+    const { maxExcludedComms } = loadAddon();
+    assert.ok(maxExcludedComms >= 1);
+    const recorder = await startRecorder(tempDbPath(), names(maxExcludedComms));
+    assert.equal((await recorder.stop()).code, 0);
+    const tooMany = runCli(['record', '--db', tempDbPath(), ...names(maxExcludedComms + 1)]);
+    assert.equal(tooMany.code, 2, tooMany.stderr);
+    assert.match(tooMany.stderr, new RegExp(`at most ${maxExcludedComms} names can be excluded .*excluded${maxExcludedComms}`));
+  });
+
+  it('the addon refuses more names than it holds', () => {
+    const { Probe, maxExcludedComms } = loadAddon();
+    const options = { ringBytes: 4096, wakeupBytes: 1, skipProbes: false, onlySignals: 0n, compatExitTraced: false, log: () => {} };
+    assert.throws(
+      () => new Probe({ ...options, excludedComms: Array.from({ length: maxExcludedComms + 1 }, (_, i) => `c${i}`) }),
+      (error: unknown) => error instanceof NativeError && error.step === 'exclude-comm',
+    );
   });
 });

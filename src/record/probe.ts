@@ -10,6 +10,8 @@ export interface ProbeOptions {
   /** Bit (signal - 1) set for each signal to keep; 0n keeps all. */
   onlySignals: bigint;
   excludedComms: string[];
+  /** A raw sys_exit program will see compat syscalls end (see syscallExitPrograms). */
+  compatExitTraced: boolean;
   log: (level: 'warn' | 'info' | 'debug', line: string) => void;
 }
 
@@ -59,6 +61,8 @@ interface Addon {
   setErrorClass(errorClass: typeof NativeError): void;
   realtimeOffset(): bigint;
   layout: EventLayout;
+  /** How many --exclude-comm names the BPF program holds (bpf/sigaudit.h). */
+  maxExcludedComms: number;
 }
 
 let addon: Addon | undefined;
@@ -71,20 +75,37 @@ export function loadAddon(): Addon {
   return addon;
 }
 
+/** How the six signal syscalls are seen to end. */
+export interface SyscallExits {
+  /** The per-syscall tracepoints (needs tracefs), or the raw sys_exit every system call passes. */
+  via: 'syscalls' | 'raw';
+  /** Also the raw sys_exit for ia32 compat calls, which the syscalls: tracepoints never see. */
+  ia32: boolean;
+}
+
+const SYSCALL_EXITS = [
+  'sys_exit_kill',
+  'sys_exit_tkill',
+  'sys_exit_tgkill',
+  'sys_exit_rt_sigqueueinfo',
+  'sys_exit_rt_tgsigqueueinfo',
+  'sys_exit_pidfd_send_signal',
+];
+
+/** Whether compat sends end where a program sees them (else signal_generate records their deliveries). */
+export function compatExitTraced(exits: SyscallExits): boolean {
+  return exits.via === 'raw' || exits.ia32;
+}
+
+const INTERRUPT_EXITS = ['irq_handler_exit', 'softirq_exit', 'hrtimer_expire_exit'];
+const INTERRUPT_ENTRIES = ['irq_handler_entry', 'softirq_entry', 'hrtimer_expire_entry'];
+
 /**
- * Programs in attach order: the syscall exit before the entry (an entry
- * seen without its exit would linger), and interrupt exits before entries
- * (an exit without its entry is ignored, the reverse would stick).
+ * Programs in attach order: the syscall exits before signal_generate, which
+ * leaves a send's first delivery for its exit to pick up, and interrupt exits
+ * before entries (an exit without its entry is ignored, the reverse would stick).
  */
-export const PROGRAMS = [
-  'sys_exit',
-  'irq_handler_exit',
-  'softirq_exit',
-  'hrtimer_expire_exit',
-  'irq_handler_entry',
-  'softirq_entry',
-  'hrtimer_expire_entry',
-  'signal_generate',
-  'mark_victim',
-  'sys_enter',
-] as const;
+export function programsFor(exits: SyscallExits): string[] {
+  const syscallExits = exits.via === 'raw' ? ['raw_sys_exit'] : [...SYSCALL_EXITS, ...(exits.ia32 ? ['ia32_sys_exit'] : [])];
+  return [...syscallExits, ...INTERRUPT_EXITS, ...INTERRUPT_ENTRIES, 'signal_generate', 'mark_victim'];
+}

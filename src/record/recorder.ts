@@ -10,8 +10,8 @@ import { errnoName, type Origin } from '../names';
 import { Assembler } from './assemble';
 import { CgroupNames } from './cgroups';
 import { decode, EVENT_SIZE } from './decode';
-import { checkBtf, checkPrivileges } from './preflight';
-import { loadAddon, PROGRAMS, type Probe, type ProbeStats } from './probe';
+import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
+import { compatExitTraced, loadAddon, programsFor, type Probe, type ProbeStats } from './probe';
 import { nativeFailure } from './native-errors';
 import { replaySpills, SpillFiles } from './spill';
 import { VERSION } from '../version';
@@ -22,6 +22,8 @@ export interface RecordOptions {
   batchMs: number;
   skipProbes: boolean;
   excludedComms: string[];
+  /** Attach the raw sys_exit for ia32 compat sends too (their failures included). */
+  ia32: boolean;
   /** Signal numbers to keep; empty keeps all. */
   onlySignals: number[];
   /** Most bytes of drained records waiting for SQLite before draining pauses. */
@@ -164,17 +166,19 @@ export class Recorder {
     let probe: Probe | undefined;
     try {
       const addon = loadAddon();
+      const exits = { via: chooseSyscallExitsVia(options.log), ia32: options.ia32 };
       probe = new addon.Probe({
         ringBytes: options.ringBytes,
         wakeupBytes: Math.max(EVENT_SIZE, Math.floor(options.ringBytes / 4)),
         skipProbes: options.skipProbes,
         onlySignals: signalMask(options.onlySignals),
         excludedComms: options.excludedComms,
+        compatExitTraced: compatExitTraced(exits),
         log: (level, line) => {
           if (options.verbose || level === 'warn') options.log(`libbpf ${level}: ${line.trimEnd()}`);
         },
       });
-      for (const program of PROGRAMS) probe.attach(program);
+      for (const program of programsFor(exits)) probe.attach(program);
       const writer = new SignalWriter(db);
       // Before this run begins: the gap a dead run left then starts after its replayed signals.
       replaySpills(options.dbPath, writer, options.log);
