@@ -10,6 +10,8 @@
 //   tgkill   tgkill(self, self, SIGUSR1), SIGUSR1 ignored: generated, discarded
 //   ignored  kill(self, SIGUSR2), SIGUSR2 ignored: generated, discarded
 //   getppid  an unrelated syscall, to measure a tracer's collateral cost
+//   readwrite  read 64 bytes from /dev/zero and write them to /dev/null (one
+//            op = both calls), like dd bs=64: unrelated calls that do some work
 //
 // Output: {"mode","count","procs","ns_per_op","elapsed_ns","sent",...}
 //   ns_per_op   median over processes of (that process's loop time / COUNT)
@@ -21,6 +23,7 @@
 // logic sits between the loop and the kernel.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,9 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { MODE_KILL0, MODE_ESRCH, MODE_TGKILL, MODE_IGNORED, MODE_GETPPID };
+enum mode { MODE_KILL0, MODE_ESRCH, MODE_TGKILL, MODE_IGNORED, MODE_GETPPID, MODE_READWRITE };
 
-static const char *const mode_names[] = {"kill0", "esrch", "tgkill", "ignored", "getppid"};
+static const char *const mode_names[] = {"kill0", "esrch", "tgkill", "ignored", "getppid", "readwrite"};
 
 // Per-process result, written by the child into memory shared with the parent.
 struct proc_result {
@@ -51,7 +54,7 @@ static void die(const char *message)
 
 static void usage(void)
 {
-	die("usage: loadgen kill0|esrch|tgkill|ignored|getppid COUNT [PROCS] [--rate OPS_PER_SEC]");
+	die("usage: loadgen kill0|esrch|tgkill|ignored|getppid|readwrite COUNT [PROCS] [--rate OPS_PER_SEC]");
 }
 
 static uint64_t now_ns(void)
@@ -114,6 +117,9 @@ static void run_loop(enum mode mode, uint64_t count, uint64_t rate, pid_t free_p
 	const uint64_t batch = rate ? (rate / 10000 ? rate / 10000 : 1) : count;
 	uint64_t unexpected = 0;
 	int first_errno = 0;
+	const int zero = mode == MODE_READWRITE ? open("/dev/zero", O_RDONLY) : -1;
+	const int null = mode == MODE_READWRITE ? open("/dev/null", O_WRONLY) : -1;
+	char block[64];
 
 	const uint64_t start = now_ns();
 	for (uint64_t done = 0; done < count;) {
@@ -136,6 +142,12 @@ static void run_loop(enum mode mode, uint64_t count, uint64_t rate, pid_t free_p
 				break;
 			case MODE_IGNORED:
 				ret = syscall(SYS_kill, self, SIGUSR2);
+				break;
+			case MODE_READWRITE:
+				ret = syscall(SYS_read, zero, block, sizeof(block)) == sizeof(block) &&
+						      syscall(SYS_write, null, block, sizeof(block)) == sizeof(block)
+					      ? 0
+					      : -1;
 				break;
 			case MODE_GETPPID:
 			default:
@@ -250,7 +262,7 @@ int main(int argc, char **argv)
 	qsort(per_op, procs, sizeof(per_op[0]), compare_double);
 	const double median = procs % 2 ? per_op[procs / 2]
 					 : (per_op[procs / 2 - 1] + per_op[procs / 2]) / 2;
-	const uint64_t sent = mode == MODE_GETPPID ? 0 : count * procs + search_calls;
+	const uint64_t sent = mode == MODE_GETPPID || mode == MODE_READWRITE ? 0 : count * procs + search_calls;
 
 	printf("{\"mode\":\"%s\",\"count\":%llu,\"procs\":%llu,\"ns_per_op\":%.2f,"
 	       "\"elapsed_ns\":%llu,\"sent\":%llu",

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { runChecked } from './proc';
 import { findRepoRoot, scratchDir } from './workspace';
 
-export type LoadMode = 'kill0' | 'esrch' | 'tgkill' | 'ignored' | 'getppid';
+export type LoadMode = 'kill0' | 'esrch' | 'tgkill' | 'ignored' | 'getppid' | 'readwrite';
 
 /** The JSON line loadgen prints (see the header of loadgen.c). */
 export interface LoadResult {

@@ -8,6 +8,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { COLLATERAL_WORKLOADS, KILLLOOP_WORKLOADS, measureHostCost } from './collateral';
 import { measureCompleteness, measureKernelCost, measureRamp, measureRecorderStorage } from './completeness';
 import { buildLoadgen, runLoad, LoadResult } from './loadgen';
 import { runQueries } from './querysuite';
@@ -41,7 +42,7 @@ interface BenchConfig {
   queryRows: number;
 }
 
-const SECTION_NAMES = ['cost', 'completeness', 'ramp', 'storage', 'queries'] as const;
+const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'storage', 'queries'] as const;
 type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
@@ -260,6 +261,16 @@ async function main(argv: string[]): Promise<number> {
   });
 
   const extra: ExtraResults = { sectionSeconds, sectionLoad, rampSeconds: config.rampSeconds };
+  // Both host-cost sections share their rounds: one tracer start serves every workload.
+  const hostSections = (['collateral', 'killloop'] as const).filter((name) => config.sections.includes(name));
+  if (hostSections.length)
+    await section(hostSections[0], async () => {
+      const workloads = [
+        ...(hostSections.includes('collateral') ? COLLATERAL_WORKLOADS : []),
+        ...(hostSections.includes('killloop') ? KILLLOOP_WORKLOADS : []),
+      ];
+      extra.hostCost = await measureHostCost(binary, workloads, config.rounds, config.runMs, log);
+    });
   extra.completeness = (await section('completeness', () => measureCompleteness(binary, config.completenessSignals, config.rounds)))?.summary;
   await section('ramp', async () => {
     extra.ramp = await measureRamp(binary, config.rampRates, config.rampSeconds, config.rampIdleMs);

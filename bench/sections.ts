@@ -1,6 +1,7 @@
 // The measurements beyond cost per call (completeness, lossless rate,
 // footprint, kernel cost, storage, queries) and the targets of issue 5,
 // as tables for the terminal and for latest.md.
+import { auditStateLine, type HostCost } from './collateral';
 import type { CompletenessSummary, KernelCost, RampResult, RecorderStorage } from './completeness';
 import type { QueryFigures } from './querysuite';
 import type { CostSummary } from './report';
@@ -8,6 +9,8 @@ import type { Summary } from './stats';
 import type { StorageFigures } from './storage';
 
 export interface ExtraResults {
+  /** Collateral (unrelated syscalls) and the kill loop, sigaudit next to the reference tracer. */
+  hostCost?: HostCost;
   completeness?: CompletenessSummary[];
   ramp?: RampResult;
   kernelCost?: KernelCost;
@@ -82,6 +85,20 @@ export function targets(cost: CostSummary[], extra: ExtraResults, mode: 'quick' 
     measured: collateral ? `${((collateral.ratio.median - 1) * 100).toFixed(0)} % (${((collateral.ratio.min - 1) * 100).toFixed(0)} to ${((collateral.ratio.max - 1) * 100).toFixed(0)} %)` : 'not measured',
     met: collateral ? collateral.ratio.median <= 1.2 : undefined,
   });
+  const host = extra.hostCost;
+  for (const [workload, target, limit] of [
+    ['getppid', "getppid slowdown ≤ 1.10 × the reference tracer's (same run)", 1.1],
+    ['readwrite', "read/write slowdown ≤ 1.10 × the reference tracer's (same run)", 1.1],
+    ['kill0', "kill(self,0) loop slowdown ≤ the reference tracer's (same run)", 1.0],
+  ] as const) {
+    const rel = host?.relative.find((r) => r.workload === workload);
+    const of = (tracer: string) => host!.rows.find((r) => r.workload === workload && r.tracer === tracer)!.ratio;
+    out.push({
+      target,
+      measured: rel ? `${rel.sigauditOverReference.toFixed(2)} (sigaudit ${range(of('sigaudit'), (v) => `${v.toFixed(2)}×`)}, reference ${range(of('reference'), (v) => `${v.toFixed(2)}×`)})` : 'not measured',
+      met: rel ? rel.sigauditOverReference <= limit : undefined,
+    });
+  }
   const stored = [extra.generatedStorage, extra.recorderStorage].filter((s): s is StorageFigures => s !== undefined);
   out.push({
     target: '≤ 60 bytes per stored event, indexes included',
@@ -101,6 +118,26 @@ export function targetSection(list: Target[]): Section {
 
 export function extraSections(extra: ExtraResults): Section[] {
   const sections: Section[] = [];
+  if (extra.hostCost) {
+    const h = extra.hostCost;
+    sections.push({
+      title: 'Host cost next to the reference tracer (collateral, kill loop)',
+      intro:
+        `Each traced run ÷ the bare run just before it, sigaudit and the reference tracer (bench/reference: per-syscall enter/exit tracepoints, a hash keyed by tid, ring buffer) interleaved in a rotating order; median (min–max) over ${h.rounds} rounds.`,
+      notes: [auditStateLine(h.audit)],
+      headers: ['workload', 'bare ns/op', 'sigaudit', 'reference', 'sigaudit ÷ reference'],
+      rows: h.relative.map((rel) => {
+        const of = (tracer: string) => h.rows.find((r) => r.workload === rel.workload && r.tracer === tracer)!;
+        return [
+          rel.label,
+          range(of('sigaudit').bareNsPerOp, (v) => v.toFixed(0)),
+          range(of('sigaudit').ratio, (v) => `${v.toFixed(2)}×`),
+          range(of('reference').ratio, (v) => `${v.toFixed(2)}×`),
+          rel.sigauditOverReference.toFixed(2),
+        ];
+      }),
+    });
+  }
   if (extra.completeness) {
     sections.push({
       title: 'Completeness at speed',

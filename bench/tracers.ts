@@ -83,14 +83,14 @@ tracepoint:syscalls:sys_exit_kill
 const TRACEFS = '/sys/kernel/tracing';
 
 /**
- * bpftrace resolves `tracepoint:` probes through tracefs (sigaudit does not
- * need it). Where it is not mounted, mount it for the bench and unmount it
- * at exit, so the host is left as it was.
+ * bpftrace and the reference tracer resolve `syscalls:` tracepoints through
+ * tracefs. Where it is not mounted, mount it for the bench and unmount it at
+ * exit, so the host is left as it was.
  */
-async function ensureTracefs(): Promise<void> {
+export async function ensureTracefs(who: string): Promise<void> {
   if (fs.existsSync(path.join(TRACEFS, 'events'))) return;
   await runChecked('mount', ['-t', 'tracefs', 'nodev', TRACEFS]).catch((error: Error) => {
-    throw new Error(`bpftrace needs tracefs, which is not mounted and could not be mounted (${error.message}): mount -t tracefs nodev ${TRACEFS}`);
+    throw new Error(`${who} needs tracefs, which is not mounted and could not be mounted (${error.message}): mount -t tracefs nodev ${TRACEFS}`);
   });
   registerCleanup(`unmount ${TRACEFS}`, () => {
     spawnSync('umount', [TRACEFS]);
@@ -109,7 +109,7 @@ export class BpftraceTracer implements Tracer {
   async prepare(): Promise<void> {
     await ensureInstalled([{ command: 'bpftrace', debianPackage: 'bpftrace' }]);
     this.versionText = (await runChecked('bpftrace', ['--version'])).stdout.trim();
-    await ensureTracefs();
+    await ensureTracefs('bpftrace');
   }
 
   version(): string | undefined {
