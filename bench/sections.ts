@@ -88,7 +88,6 @@ export function targets(cost: CostSummary[], extra: ExtraResults, mode: 'quick' 
   const host = extra.hostCost;
   for (const [workload, target, limit] of [
     ['getppid', "getppid slowdown ≤ 1.10 × the reference tracer's (same run)", 1.1],
-    ['readwrite', "read/write slowdown ≤ 1.10 × the reference tracer's (same run)", 1.1],
     ['kill0', "kill(self,0) loop slowdown ≤ the reference tracer's (same run)", 1.0],
   ] as const) {
     const rel = host?.relative.find((r) => r.workload === workload);

@@ -37,8 +37,8 @@ export function nativeFailure(error: NativeError): SigauditError {
     if (error.errno === ENOENT || error.errno === EINVAL || error.errno === E2BIG)
       return new SigauditError(
         'EKERNEL',
-        `${where}: this kernel lacks a BPF feature sigaudit needs (BTF-typed tracepoints, ring buffer: Linux 5.8 or newer)`,
-        'use Linux 5.8 or newer with CONFIG_DEBUG_INFO_BTF=y; run with --verbose to see libbpf\'s log',
+        `${where}: this kernel lacks a BPF feature sigaudit needs (BTF-typed tracepoints, ring buffer, task storage, bpf_task_pt_regs: Linux 5.15 or newer)`,
+        'use Linux 5.15 or newer with CONFIG_DEBUG_INFO_BTF=y; run with --verbose to see libbpf\'s log',
       );
   }
   if (error.step === 'ring-size')
