@@ -20,8 +20,7 @@ function hasCapability(cap: bigint): boolean {
 }
 
 export function checkPrivileges(): void {
-  const has = hasCapability;
-  if (has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) return;
+  if (hasCapability(CAP_SYS_ADMIN) || (hasCapability(CAP_BPF) && hasCapability(CAP_PERFMON))) return;
   throw new SigauditError(
     'EPRIVILEGE',
     'recording needs privileges to load BPF programs, and this process has neither root nor CAP_BPF with CAP_PERFMON',

@@ -10,7 +10,7 @@ export interface ProbeOptions {
   /** Bit (signal - 1) set for each signal to keep; 0n keeps all. */
   onlySignals: bigint;
   excludedComms: string[];
-  /** A raw sys_exit program will see compat syscalls end (see syscallExitPrograms). */
+  /** A raw sys_exit program will see compat syscalls end (see compatExitTraced). */
   compatExitTraced: boolean;
   log: (level: 'warn' | 'info' | 'debug', line: string) => void;
 }
