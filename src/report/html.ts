@@ -114,7 +114,7 @@ function timeline(report: Report): Html {
   const t = report.timeline;
   const names = t.merged.map(signalName).join(', ');
   return html`<section id="timeline"><h2>Timeline</h2>
-<p class="muted">Signals sent per ${bucketName(t.bucketSeconds)}, by signal; red marks are processes killed by a signal${
+<p class="muted">Signals sent per ${bucketName(t.bucketMs)}, by signal; red marks are processes killed by a signal${
     report.deathTotal > report.deaths.length ? html` (the newest ${count(report.deaths.length)} of ${count(report.deathTotal)})` : ''
   }. Orange bands are windows with missing signals. Drag to zoom, double-click to zoom out; hover for who sent what.</p>
 ${t.merged.length > 0 && html`<p class="muted">"other" sums ${t.merged.length} less frequent signals: ${names}.</p>`}
@@ -124,11 +124,11 @@ ${t.merged.length > 0 && html`<p class="muted">"other" sums ${t.merged.length} l
 </section>`;
 }
 
-function bucketName(secondsPerBucket: number): string {
-  if (secondsPerBucket % 86400 === 0) return secondsPerBucket === 86400 ? 'day' : `${secondsPerBucket / 86400} days`;
-  if (secondsPerBucket % 3600 === 0) return secondsPerBucket === 3600 ? 'hour' : `${secondsPerBucket / 3600} hours`;
-  if (secondsPerBucket % 60 === 0) return secondsPerBucket === 60 ? 'minute' : `${secondsPerBucket / 60} minutes`;
-  return secondsPerBucket === 1 ? 'second' : `${secondsPerBucket} seconds`;
+function bucketName(ms: number): string {
+  const units: [number, string][] = [[86_400_000, 'day'], [3_600_000, 'hour'], [60_000, 'minute'], [1000, 'second'], [1, 'ms']];
+  const [size, unit] = units.find(([size]) => ms % size === 0)!;
+  const n = ms / size;
+  return unit === 'ms' ? `${n} ms` : `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
 function senderCells(row: StoredRow): Part[] {
@@ -148,7 +148,7 @@ function senderCells(row: StoredRow): Part[] {
 
 function verdictCard(verdict: Verdict): Html {
   const death = verdict.death;
-  return html`<article class="verdict" data-pid="${death?.pid ?? ''}">
+  return html`<article class="verdict" data-pid="${verdict.pid ?? ''}">
 <h3>${verdict.subject}${death && html` <span class="muted">${exitWord(death.siCode)} at ${time(death.tsNs)}</span>`}${verdict.reason === 'asked' && html` <span class="muted">(asked for)</span>`}</h3>
 <p class="verdict-text">${verdict.text}</p>
 ${verdict.rows.length > 0 &&
@@ -240,7 +240,8 @@ function chartData(report: Report) {
   return {
     timeline: {
       origin,
-      step: t.bucketSeconds,
+      step: t.bucketMs / 1000,
+      stepName: bucketName(t.bucketMs),
       count: t.bucketCount,
       series: t.series.map((series) => ({ name: series.signal === null ? 'other' : signalLabel(series.signal), counts: series.counts })),
       hover: t.hover.map((row) => [row.bucket, row.senderComm ?? '(kernel)', signalLabel(row.signal), row.count]),

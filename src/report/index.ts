@@ -1,7 +1,7 @@
 // sigaudit report --html: gathers the story of a window from the query
 // layer (who-killed, failed, top-senders, status) and the few reads of
 // ./reads, then writes it as one self-contained page (./html).
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SigauditError } from '../errors';
 import { failed } from '../query/failed';
@@ -29,16 +29,16 @@ export interface ReportOptions {
 /** The rows who-killed keeps per process, as the CLI's default --limit. */
 const WHO_KILLED_LIMIT = 200;
 
-const SECOND_NS = 1_000_000_000n;
-/** Bucket sizes the timeline chooses from, in seconds. */
-const BUCKET_SECONDS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400, 604800];
+const MS_NS = 1_000_000n;
+/** Bucket sizes the timeline chooses from, in ms: the smallest that keeps it within LIMITS.buckets. */
+const BUCKET_MS = [10, 100, 500, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400, 604800].map((size, i) => (i < 3 ? size : size * 1000));
 
-function bucketSecondsFor(spanNs: bigint): number {
-  const spanSeconds = Number(spanNs / SECOND_NS) + 1;
-  return BUCKET_SECONDS.find((seconds) => spanSeconds / seconds <= LIMITS.buckets) ?? BUCKET_SECONDS[BUCKET_SECONDS.length - 1];
+function bucketMsFor(spanNs: bigint): number {
+  const spanMs = Number(spanNs / MS_NS) + 1;
+  return BUCKET_MS.find((ms) => spanMs / ms <= LIMITS.buckets) ?? BUCKET_MS[BUCKET_MS.length - 1];
 }
 
-function timelineOf(rows: { bucket: number; signal: number; count: number }[], hover: BucketSender[], originNs: bigint, bucketSeconds: number, bucketCount: number): Timeline {
+function timelineOf(rows: { bucket: number; signal: number; count: number }[], hover: BucketSender[], originNs: bigint, bucketMs: number, bucketCount: number): Timeline {
   const totals = new Map<number, number>();
   for (const row of rows) totals.set(row.signal, (totals.get(row.signal) ?? 0) + row.count);
   const ranked = [...totals].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
@@ -52,7 +52,7 @@ function timelineOf(rows: { bucket: number; signal: number; count: number }[], h
     const target = series[shown.get(row.signal) ?? series.length - 1];
     if (row.bucket >= 0 && row.bucket < bucketCount) target.counts[row.bucket] += row.count;
   }
-  return { originNs, bucketSeconds, bucketCount, series, merged, hover, total: ranked.reduce((sum, [, total]) => sum + total, 0) };
+  return { originNs, bucketMs, bucketCount, series, merged, hover, total: ranked.reduce((sum, [, total]) => sum + total, 0) };
 }
 
 /** The segments of a who-killed answer up to the one that ended with this death (pids are reused). */
@@ -61,14 +61,20 @@ function upToDeath(processes: ProcessSegment[], death: Death): ProcessSegment[] 
   return index === -1 ? processes : processes.slice(0, index + 1);
 }
 
+/**
+ * who-killed's answer for a process: for one asked for, its whole answer
+ * (as the CLI gives it); for a death, the process that died, though its
+ * pid may have been reused since.
+ */
 function verdictFor(options: ReportOptions, subject: { pid?: number; comm?: string }, reason: Verdict['reason'], death?: Death): Verdict {
   const answer = whoKilled({ dbPath: options.dbPath, pid: subject.pid, comm: subject.comm, filters: options.filters, limit: WHO_KILLED_LIMIT });
-  const processes = death ? upToDeath(answer.processes, death) : answer.processes;
+  const processes = death && reason === 'died' ? upToDeath(answer.processes, death) : answer.processes;
   // As renderWhoKilled words it, so the page and `query who-killed --utc` agree.
   const name = subject.pid !== undefined ? `pid ${subject.pid}` : `a process named ${subject.comm}`;
   const rows = processes.flatMap((segment) => segment.rows).reverse();
   return {
-    subject: subject.pid !== undefined ? `pid ${subject.pid}${death?.comm ? ` (${death.comm})` : subject.comm ? ` (${subject.comm})` : ''}` : `processes named ${subject.comm}`,
+    pid: subject.pid,
+    subject: subject.pid !== undefined ? `pid ${subject.pid}${death?.comm ? ` (${death.comm})` : ''}` : `processes named ${subject.comm}`,
     reason,
     death,
     text: verdictOf(processes, name, true),
@@ -86,8 +92,8 @@ export function buildReport(options: ReportOptions): Report {
     const span = dataSpan(db);
     const fromNs = window.fromNs ?? span?.fromNs ?? generatedNs;
     const toNs = window.toNs ?? span?.toNs ?? generatedNs;
-    const bucketSeconds = bucketSecondsFor(toNs - fromNs);
-    const bucketNs = BigInt(bucketSeconds) * SECOND_NS;
+    const bucketMs = bucketMsFor(toNs - fromNs);
+    const bucketNs = BigInt(bucketMs) * MS_NS;
     const originNs = (fromNs / bucketNs) * bucketNs;
     const bucketCount = Number((toNs - originNs) / bucketNs) + 1;
     const bounded = { fromNs, toNs };
@@ -95,7 +101,7 @@ export function buildReport(options: ReportOptions): Report {
       signalsPerBucket(db, options.filters, bounded, originNs, bucketNs),
       topSendersPerBucket(db, options.filters, bounded, originNs, bucketNs, LIMITS.sendersPerBucket),
       originNs,
-      bucketSeconds,
+      bucketMs,
       bucketCount,
     );
     const { deaths, total: deathTotal } = deathsIn(db, bounded, LIMITS.deathMarks);
@@ -115,7 +121,7 @@ export function buildReport(options: ReportOptions): Report {
 
   const verdicts: Verdict[] = [];
   for (const pid of options.pids) {
-    const verdict = verdictFor(options, { pid }, 'asked');
+    const verdict = verdictFor(options, { pid }, 'asked', parts.deaths.find((death) => death.pid === pid));
     if (verdict.rows.length === 0)
       throw new SigauditError(
         'EREPORTPID',
@@ -134,7 +140,9 @@ export function buildReport(options: ReportOptions): Report {
       );
     verdicts.push(verdict);
   }
-  for (const death of parts.deaths.slice(0, LIMITS.deathVerdicts)) verdicts.push(verdictFor(options, { pid: death.pid }, 'died', death));
+  const shown = new Set(verdicts.map((verdict) => verdict.death?.tsNs));
+  for (const death of parts.deaths.filter((death) => !shown.has(death.tsNs)).slice(0, LIMITS.deathVerdicts))
+    verdicts.push(verdictFor(options, { pid: death.pid }, 'died', death));
 
   const runs = status({ dbPath: options.dbPath, limit: Number.MAX_SAFE_INTEGER }).runs.filter(
     (run) => run.startedNs <= parts.toNs && (run.stoppedNs === null || run.stoppedNs >= parts.fromNs),
@@ -159,6 +167,8 @@ export function buildReport(options: ReportOptions): Report {
  * failure never leaves half a page; the output is tried before any work.
  */
 export function writeReport(options: ReportOptions & { output: string }): { report: Report; bytes: number } {
+  if (existsSync(options.output) && statSync(options.output).isDirectory())
+    throw new SigauditError('EREPORTOUTPUT', `cannot write the report to ${options.output}: it is a directory`, 'pass --output with a file name, e.g. --output incident.html');
   const temporary = join(dirname(options.output), `.${basename(options.output)}.${process.pid}.tmp`);
   let fd: number;
   try {

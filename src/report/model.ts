@@ -29,6 +29,8 @@ export const LIMITS = {
 } as const;
 
 export interface Verdict {
+  /** The pid asked about or that died; undefined for a name. */
+  pid?: number;
   /** "pid 4242", "pid 4242 (sleep)", "processes named nginx". */
   subject: string;
   /** Why it is on the page: it died in the window, or it was asked for. */
@@ -44,7 +46,7 @@ export interface Verdict {
 
 export interface Timeline {
   originNs: bigint;
-  bucketSeconds: number;
+  bucketMs: number;
   bucketCount: number;
   /** One series per signal shown, counts per bucket; "other" last when any were merged. */
   series: { signal: number | null; total: number; counts: number[] }[];

@@ -29,7 +29,7 @@
   }
 
   function isoUtc(seconds) {
-    return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    return new Date(Math.round(seconds * 1000)).toISOString().replace('T', ' ');
   }
 
   // Every death: a faint line over the series and a red triangle above the plot.
@@ -98,7 +98,7 @@
             return;
           }
           var from = timeline.origin + i * timeline.step;
-          tooltip.replaceChildren(text('strong', isoUtc(from) + ' + ' + timeline.step + 's'));
+          tooltip.replaceChildren(text('strong', isoUtc(from) + ', ' + timeline.stepName));
           var senders = byBucket[i] || [];
           if (senders.length === 0) tooltip.appendChild(text('div', 'no signals'));
           senders.forEach(function (row) {
@@ -135,6 +135,7 @@
         fill: PALETTE[i % PALETTE.length],
         width: 1,
         paths: uPlot.paths.stepped({ align: 1 }),
+        points: { show: false },
         value: function (u, value, seriesIndex, index) { return index === null || index === undefined ? '--' : raw[index]; },
       };
     }));
