@@ -13,7 +13,7 @@ import { status } from '../status';
 import { openForReading } from '../store/database';
 import { renderHtml } from './html';
 import { LIMITS, type Report, type Timeline, type Verdict } from './model';
-import { deathsIn, senderTargetPairs, signalsPerBucket, topSendersPerBucket, type BucketSender, type Death } from './reads';
+import { deathsIn, sendsPerBucket, senderTargetPairs, type BucketCount, type Death } from './reads';
 
 export interface ReportOptions {
   dbPath: string;
@@ -38,7 +38,18 @@ function bucketMsFor(spanNs: bigint): number {
   return BUCKET_MS.find((ms) => spanMs / ms <= LIMITS.buckets) ?? BUCKET_MS[BUCKET_MS.length - 1];
 }
 
-function timelineOf(rows: { bucket: number; signal: number; count: number }[], hover: BucketSender[], originNs: bigint, bucketMs: number, bucketCount: number): Timeline {
+/** The busiest senders of each bucket, for the timeline's hover. */
+function busiestPerBucket(rows: BucketCount[]): BucketCount[] {
+  const byBucket = new Map<number, BucketCount[]>();
+  for (const row of rows) byBucket.set(row.bucket, [...(byBucket.get(row.bucket) ?? []), row]);
+  return [...byBucket.keys()].sort((a, b) => a - b).flatMap((bucket) =>
+    byBucket.get(bucket)!
+      .sort((a, b) => b.count - a.count || String(a.senderComm).localeCompare(String(b.senderComm)) || a.signal - b.signal)
+      .slice(0, LIMITS.sendersPerBucket),
+  );
+}
+
+function timelineOf(rows: BucketCount[], originNs: bigint, bucketMs: number, bucketCount: number): Timeline {
   const totals = new Map<number, number>();
   for (const row of rows) totals.set(row.signal, (totals.get(row.signal) ?? 0) + row.count);
   const ranked = [...totals].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
@@ -52,7 +63,7 @@ function timelineOf(rows: { bucket: number; signal: number; count: number }[], h
     const target = series[shown.get(row.signal) ?? series.length - 1];
     if (row.bucket >= 0 && row.bucket < bucketCount) target.counts[row.bucket] += row.count;
   }
-  return { originNs, bucketMs, bucketCount, series, merged, hover, total: ranked.reduce((sum, [, total]) => sum + total, 0) };
+  return { originNs, bucketMs, bucketCount, series, merged, hover: busiestPerBucket(rows), total: ranked.reduce((sum, [, total]) => sum + total, 0) };
 }
 
 /** The segments of a who-killed answer up to the one that ended with this death (pids are reused). */
@@ -97,13 +108,7 @@ export function buildReport(options: ReportOptions): Report {
     const originNs = (fromNs / bucketNs) * bucketNs;
     const bucketCount = Number((toNs - originNs) / bucketNs) + 1;
     const bounded = { fromNs, toNs };
-    const timeline = timelineOf(
-      signalsPerBucket(db, options.filters, bounded, originNs, bucketNs),
-      topSendersPerBucket(db, options.filters, bounded, originNs, bucketNs, LIMITS.sendersPerBucket),
-      originNs,
-      bucketMs,
-      bucketCount,
-    );
+    const timeline = timelineOf(sendsPerBucket(db, options.filters, bounded, originNs, bucketNs), originNs, bucketMs, bucketCount);
     const { deaths, total: deathTotal } = deathsIn(db, bounded, LIMITS.deathMarks);
     const { pairs, pairCount, rows: pairRows } = senderTargetPairs(db, options.filters, bounded, LIMITS.pairs);
     parts = { fromNs, toNs, drops: dropsIn(db, window), timeline, deaths, deathTotal, pairs, pairCount, pairRows };

@@ -5,7 +5,7 @@ import type { FailedReport } from '../query/failed';
 import type { DropWindow } from '../query/filters';
 import type { TopSendersReport } from '../query/top-senders';
 import type { RunStatus } from '../status';
-import type { BucketSender, Death, Pair } from './reads';
+import type { BucketCount, Death, Pair } from './reads';
 
 /** How much the page shows before it summarises (and says what it left out). */
 export const LIMITS = {
@@ -52,7 +52,8 @@ export interface Timeline {
   series: { signal: number | null; total: number; counts: number[] }[];
   /** Signals summed into "other". */
   merged: number[];
-  hover: BucketSender[];
+  /** The busiest senders of each bucket (LIMITS.sendersPerBucket). */
+  hover: BucketCount[];
   total: number;
 }
 

@@ -1,43 +1,27 @@
-// The reads the HTML report needs beyond the query layer's answers: signals
-// per time bucket and signal, the busiest senders of each bucket, deaths by
-// a signal, and sender → target pairs. All of the report's own SQL is here,
+// The reads the HTML report needs beyond the query layer's answers: sends
+// per time bucket, signal and sender, deaths by a signal, and sender →
+// target pairs. All of the report's own SQL is here,
 // over the signals view and the shared filters, so that a schema change
 // touches this one file.
 import type Database from 'better-sqlite3';
-import { filterTerms, whereSql, type Filters, type Window } from '../query/filters';
+import { HOUR_TERM, dataSpan, filterTerms, hoursJson, whereSql, type Filters, type Window } from '../query/filters';
 import { CLD_DUMPED, CLD_KILLED } from '../query/describe';
 
-/** Sends per bucket and signal; bucket = (ts_ns - originNs) / bucketNs. */
-export interface SignalBucket {
+/** Sends per bucket (bucket = (ts_ns - originNs) / bucketNs), signal and sender name. */
+export interface BucketCount {
   bucket: number;
   signal: number;
-  count: number;
-}
-
-export function signalsPerBucket(db: Database.Database, filters: Filters, window: Window, originNs: bigint, bucketNs: bigint): SignalBucket[] {
-  const where = filterTerms(filters, window);
-  return db
-    .prepare(`SELECT (ts_ns - @originNs) / @bucketNs AS bucket, signal, count(*) AS count FROM signals ${whereSql(where.terms)} GROUP BY 1, 2`)
-    .all({ ...where.params, originNs, bucketNs }) as SignalBucket[];
-}
-
-/** The busiest sender names and signals of each bucket, for the timeline's hover. */
-export interface BucketSender {
-  bucket: number;
   senderComm: string | null;
-  signal: number;
   count: number;
 }
 
-export function topSendersPerBucket(db: Database.Database, filters: Filters, window: Window, originNs: bigint, bucketNs: bigint, perBucket: number): BucketSender[] {
+/** One pass over the window for the timeline: its series and who sent what in each bucket. */
+export function sendsPerBucket(db: Database.Database, filters: Filters, window: Window, originNs: bigint, bucketNs: bigint): BucketCount[] {
   const where = filterTerms(filters, window);
   const rows = db
-    .prepare(`SELECT bucket, sender_comm, signal, count FROM (
-        SELECT bucket, sender_comm, signal, count, row_number() OVER (PARTITION BY bucket ORDER BY count DESC, sender_comm, signal) AS rank
-        FROM (SELECT (ts_ns - @originNs) / @bucketNs AS bucket, sender_comm, signal, count(*) AS count FROM signals ${whereSql(where.terms)} GROUP BY 1, 2, 3))
-      WHERE rank <= @perBucket ORDER BY bucket, rank`)
-    .all({ ...where.params, originNs, bucketNs, perBucket }) as { bucket: number; sender_comm: string | null; signal: number; count: number }[];
-  return rows.map((row) => ({ bucket: row.bucket, senderComm: row.sender_comm, signal: row.signal, count: row.count }));
+    .prepare(`SELECT (ts_ns - @originNs) / @bucketNs AS bucket, signal, sender_comm, count(*) AS count FROM signals ${whereSql(where.terms)} GROUP BY 1, 2, 3`)
+    .all({ ...where.params, originNs, bucketNs }) as { bucket: number; signal: number; sender_comm: string | null; count: number }[];
+  return rows.map((row) => ({ bucket: row.bucket, signal: row.signal, senderComm: row.sender_comm, count: row.count }));
 }
 
 /** A process that died by a signal: the SIGCHLD it sent its parent (si_code CLD_KILLED or CLD_DUMPED). */
@@ -49,9 +33,11 @@ export interface Death {
 }
 
 /** The newest `limit` deaths in the window, and how many there were in all. */
-export function deathsIn(db: Database.Database, window: Window, limit: number): { deaths: Death[]; total: number } {
+export function deathsIn(db: Database.Database, window: Required<Window>, limit: number): { deaths: Death[]; total: number } {
   const where = filterTerms({ includeProbes: true }, window);
-  const terms = [...where.terms, 'signal = 17', "source = 'kernel'", "origin = 'child'", `si_code IN (${CLD_KILLED}, ${CLD_DUMPED})`];
+  // The hour term and signal = 17 AND source = 'kernel' let SQLite use the index of exits (who-killed's).
+  where.params.hours = hoursJson(window, dataSpan(db));
+  const terms = [HOUR_TERM, ...where.terms, 'signal = 17', "source = 'kernel'", "origin = 'child'", `si_code IN (${CLD_KILLED}, ${CLD_DUMPED})`];
   const rows = db
     .prepare(`SELECT ts_ns, sender_pid, sender_comm, si_code FROM signals ${whereSql(terms)} ORDER BY ts_ns DESC LIMIT @limit`)
     .safeIntegers(true)
