@@ -116,7 +116,7 @@ function timeline(report: Report): Html {
   return html`<section id="timeline"><h2>Timeline</h2>
 <p class="muted">Signals sent per ${bucketName(t.bucketMs)}, by signal; red marks are processes killed by a signal${
     report.deathTotal > report.deaths.length ? html` (the newest ${count(report.deaths.length)} of ${count(report.deathTotal)})` : ''
-  }. Orange bands are windows with missing signals. Drag to zoom, double-click to zoom out; hover for who sent what.</p>
+  }.${report.drops.length > 0 ? ' Orange bands are windows with missing signals.' : ''} Drag to zoom, double-click to zoom out; hover for who sent what.</p>
 ${t.merged.length > 0 && html`<p class="muted">"other" sums ${t.merged.length} less frequent signals: ${names}.</p>`}
 <noscript><p class="muted">The charts need JavaScript; every figure they show is also in the tables below.</p></noscript>
 <div class="chart" id="timeline-chart" role="img" aria-label="signals over time by signal"></div>
