@@ -41,7 +41,11 @@ function bucketMsFor(spanNs: bigint): number {
 /** The busiest senders of each bucket, for the timeline's hover. */
 function busiestPerBucket(rows: BucketCount[]): BucketCount[] {
   const byBucket = new Map<number, BucketCount[]>();
-  for (const row of rows) byBucket.set(row.bucket, [...(byBucket.get(row.bucket) ?? []), row]);
+  for (const row of rows) {
+    const bucket = byBucket.get(row.bucket);
+    if (bucket) bucket.push(row);
+    else byBucket.set(row.bucket, [row]);
+  }
   return [...byBucket.keys()].sort((a, b) => a - b).flatMap((bucket) =>
     byBucket.get(bucket)!
       .sort((a, b) => b.count - a.count || String(a.senderComm).localeCompare(String(b.senderComm)) || a.signal - b.signal)
