@@ -3,7 +3,7 @@
 // inlined, and a Content-Security-Policy that lets the page load nothing.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isoTime, type StoredRow } from '../export/columns';
+import type { StoredRow } from '../export/columns';
 import { signalName } from '../names';
 import { exitWord, resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from '../query/describe';
 import { MINUTE_NS, type DropWindow } from '../query/filters';
@@ -226,7 +226,9 @@ ${table(['sender', ['signals', 'num'], ['share', 'num']], rows, 'senders')}
 }
 
 function reproduce(report: Report): Html {
-  const window = `--since ${isoTime(report.fromNs).replace(/\.\d+Z$/, 'Z')} --until ${isoTime(report.toNs + 1_000_000_000n).replace(/\.\d+Z$/, 'Z')}`;
+  // Whole ms that hold the window: the flags take ms, the window may end mid-ms.
+  const ms = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString();
+  const window = `--since ${ms(report.fromNs)} --until ${ms(report.toNs + 999_999n)} --utc`;
   return html`<footer><h2>The same answers in a terminal</h2><pre>sigaudit query top-senders ${window}
 sigaudit query failed ${window}
 sigaudit query who-killed PID ${window}</pre></footer>`;

@@ -136,10 +136,11 @@
         width: 1,
         paths: uPlot.paths.stepped({ align: 1 }),
         points: { show: false },
-        value: function (u, value, seriesIndex, index) { return index === null || index === undefined ? '--' : raw[index]; },
+        value: function (u, value, seriesIndex, index) { return index === null || index === undefined ? '--' : raw[index] || 0; },
       };
     }));
-    var values = [xs(spec.origin, spec.step, count)].concat(order.map(function (i) { return sums[i]; }));
+    // One more x at the end of the last bucket, so that it has a width too (a one-bucket window included).
+    var values = [xs(spec.origin, spec.step, count + 1)].concat(order.map(function (i) { return sums[i].concat([0]); }));
     var plot = new uPlot({
       width: width(element),
       height: options.height,
