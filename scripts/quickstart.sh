@@ -16,9 +16,11 @@ as_root() {
 # and python3 are what the tests send signals with, and gcc-multilib builds
 # the 32-bit sender that checks ia32 compat syscalls on x86_64. systemd
 # brings systemd-analyze (the service tests verify the unit, they do not run
-# it), passwd the test users of the permission tests, mount their tmpfs.
+# it), passwd the test users of the permission tests, mount their tmpfs;
+# chromium is the browser the report test opens its page in (driven by
+# playwright-core, which never downloads a browser itself).
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool build-essential python3 procps util-linux
-  systemd passwd mount)
+  systemd passwd mount chromium)
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -9,6 +9,7 @@ import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
 import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
 import { renderWhoKilled, whoKilled } from './query/who-killed';
+import { writeReport } from './report';
 import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
 import { DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './record/recorder';
@@ -258,6 +259,29 @@ recorder may write a database at a time (<db>.lock holds it).`,
   ).action((statement: string, flags) => {
     print(renderSql(runSql({ dbPath: resolveDbPath(flags.db), sql: statement }), outputOf(flags)));
   });
+
+  program
+    .command('report')
+    .description('write the story of a window as one self-contained HTML page: timeline, who killed what, who signalled whom, failed sends')
+    .option('--html', 'an HTML page (the one format so far)')
+    .requiredOption('-o, --output <file>', 'the page to write (it opens from file:// and fetches nothing)')
+    .option('--since <time>', 'from this time (same forms as for queries; default: everything recorded)', timeArgument)
+    .option('--until <time>', 'up to this time', timeArgument)
+    .option('--pid <pid>', 'a process to give the verdict for, besides those that died (repeatable)', (text: string, previous: number[]) => [...previous, pidArgument(text)], [])
+    .option('--comm <name>', 'processes by name to give the verdict for (repeatable)', (text: string, previous: string[]) => [...previous, commArgument(text)], [])
+    .option('--allow-empty', 'write a page that says so when the window holds no signal (default: fail)', false)
+    .addOption(dbOption())
+    .action((flags) => {
+      const { report, bytes } = writeReport({
+        dbPath: resolveDbPath(flags.db),
+        output: flags.output,
+        filters: { since: flags.since, until: flags.until },
+        pids: flags.pid,
+        comms: flags.comm,
+        allowEmpty: flags.allowEmpty,
+      });
+      log(`wrote ${flags.output} (${Math.ceil(bytes / 1024)} KiB${report.empty ? ', no signals in the window' : ''})`);
+    });
 
   program
     .command('status')
