@@ -103,11 +103,11 @@ describe('the service under a real systemd (nspawn container)', containerSupport
     const rootfs = cachedRootfs();
     const builtMs = Number(process.hrtime.bigint() - started) / 1e6;
     container = await bootContainer(rootfs.path);
+    process.stderr.write(`# rootfs ${rootfs.path} (${rootfs.built ? `built in ${Math.round(builtMs)} ms` : 'cached'}), container booted in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6 - builtMs)} ms\n`);
     storm = join(mkdtempSync(join(tmpdir(), 'sigaudit-service-storm-')), STORM_NAME);
     copyFileSync(stormPath(), storm);
     const options = NOISY_TEST_SENDERS.map((comm) => `--exclude-comm ${comm}`).join(' ');
     container.check(['sh', '-c', `sed 's/^SIGAUDIT_OPTIONS=$/SIGAUDIT_OPTIONS=${options}/' /opt/sigaudit/packaging/sigaudit.env > /etc/default/sigaudit`]);
-    process.stderr.write(`# rootfs ${rootfs.path} (${rootfs.built ? `built in ${Math.round(builtMs)} ms` : 'cached'}), container booted in ${Math.round(Number(process.hrtime.bigint() - started) / 1e6 - builtMs)} ms\n`);
   });
 
   after(async () => {
