@@ -15,12 +15,14 @@ as_root() {
 # the addon; build-essential and python3 serve node-gyp; procps, util-linux
 # and python3 are what the tests send signals with, and gcc-multilib builds
 # the 32-bit sender that checks ia32 compat syscalls on x86_64. systemd
-# brings systemd-analyze (the service tests verify the unit, they do not run
-# it), passwd the test users of the permission tests, mount their tmpfs;
-# chromium is the browser the report test opens its page in (driven by
-# playwright-core, which never downloads a browser itself).
+# brings systemd-analyze, passwd the test users of the permission tests,
+# mount their tmpfs. mmdebstrap builds the Debian rootfs that
+# systemd-container's systemd-nspawn boots with systemd as PID 1 for the
+# service test (test/service-systemd); chromium is the browser the report
+# test opens its page in (driven by playwright-core, which never downloads a
+# browser itself).
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool build-essential python3 procps util-linux
-  systemd passwd mount chromium)
+  systemd passwd mount mmdebstrap systemd-container chromium)
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -46,6 +46,8 @@ describe('the systemd unit', () => {
   it('is accepted by systemd-analyze verify as install-service writes it', analyzeOptions, () => {
     const { unit } = renderUnit({ group: 'adm' });
     assert.equal(directive(unit, 'ExecStart')[0], `${process.execPath} ${join(__dirname, '..', 'src', 'index.js')} record $SIGAUDIT_OPTIONS`);
+    // sigaudit's own page, not a man page a minimal server lacks (the systemd container test runs verify without man).
+    assert.deepEqual(directive(unit, 'Documentation'), [`file://${join(__dirname, '..', '..', 'README.md')}`]);
     assert.equal(verifyUnit(unit), undefined);
     // And it does complain about a broken one, so the check above means something.
     assert.match(verifyUnit(unit.replace('Type=notify', 'Type=bogus')) ?? '', /Failed to parse service type|bogus/);

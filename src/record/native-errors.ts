@@ -5,6 +5,8 @@ import { NativeError, SigauditError } from '../errors';
 
 const { EPERM, EACCES, EINVAL, E2BIG, ENOENT, ENOMEM, EBADF } = constants.errno;
 const VERIFIER_LOG_LINES = 20;
+/** The Debian packages of the shared libraries the addon links (build/Release/sigaudit.node). */
+const LIBRARY_PACKAGES: Record<string, string> = { 'libbpf.so.1': 'libbpf1', 'libelf.so.1': 'libelf1', 'libz.so.1': 'zlib1g' };
 
 /** The verifier's own words: the tail of the program load log libbpf printed. */
 export function verifierLogTail(libbpfLog: string[]): string[] {
@@ -54,4 +56,16 @@ export function nativeFailure(error: NativeError): SigauditError {
   if (error.errno === EBADF)
     return new SigauditError('ECLOSED', where, 'this is a bug in sigaudit: please report it');
   return new SigauditError('ENATIVE', where, 'run with --verbose for libbpf\'s log, and report it if it persists');
+}
+
+/** The addon did not load: a shared library it links that is missing is the user's to install; anything else is a bug. */
+export function addonLoadFailure(error: Error): Error {
+  const library = /^(\S+\.so[.\d]*): cannot open shared object file/.exec(error.message)?.[1];
+  if (library === undefined) return error;
+  const debianPackage = LIBRARY_PACKAGES[library];
+  return new SigauditError(
+    'ELIBRARY',
+    `the kernel probe needs the shared library ${library}, which is not installed`,
+    debianPackage ? `apt-get install ${debianPackage}, or elsewhere the package that provides ${library}` : `install the package that provides ${library}`,
+  );
 }

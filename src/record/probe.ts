@@ -2,6 +2,7 @@
 // decides anything: the recorder chooses options and order.
 import { join } from 'node:path';
 import { NativeError } from '../errors';
+import { addonLoadFailure } from './native-errors';
 
 export interface ProbeOptions {
   ringBytes: number;
@@ -69,7 +70,11 @@ let addon: Addon | undefined;
 
 export function loadAddon(): Addon {
   if (!addon) {
-    addon = require(join(__dirname, '..', '..', '..', 'build', 'Release', 'sigaudit.node')) as Addon;
+    try {
+      addon = require(join(__dirname, '..', '..', '..', 'build', 'Release', 'sigaudit.node')) as Addon;
+    } catch (error) {
+      throw addonLoadFailure(error as Error);
+    }
     addon.setErrorClass(NativeError);
   }
   return addon;

@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { SigauditError } from '../errors';
 import { resolveGroup } from '../store/database';
 
@@ -16,6 +17,8 @@ export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 export const DEFAULT_ENV_FILE = '/etc/default/sigaudit';
 /** The CLI this process runs: what ExecStart= starts. */
 const CLI_PATH = resolve(__dirname, '..', 'index.js');
+/** sigaudit's own page, next to the packaging it was installed from: what Documentation= names. */
+const README_PATH = resolve(PACKAGING_DIR, '..', 'README.md');
 
 export interface InstallOptions {
   unitDir: string;
@@ -77,6 +80,7 @@ export function renderUnit(options: Pick<InstallOptions, 'group' | 'nodePath' | 
   const notes: string[] = [];
   let unit = readFileSync(join(PACKAGING_DIR, UNIT_NAME), 'utf8');
   unit = unit.replace(/^ExecStart=.*$/m, `ExecStart=${execWord(nodePath)} ${execWord(cliPath)} record $SIGAUDIT_OPTIONS`);
+  unit = unit.replace(/^Documentation=.*$/m, `Documentation=${pathToFileURL(README_PATH).href}`);
   unit = unit.replace(/^Group=.*$/m, `Group=${options.group}`);
   if (options.envFile) unit = unit.replace(/^EnvironmentFile=-.*$/m, `EnvironmentFile=-${options.envFile}`);
   unit = unit.replace(/^Environment=SIGAUDIT_GROUP=.*$/m, `Environment=SIGAUDIT_GROUP=${options.group}`);
@@ -92,14 +96,15 @@ export function renderUnit(options: Pick<InstallOptions, 'group' | 'nodePath' | 
 /**
  * Checks a unit with `systemd-analyze verify` (in a scratch directory, so
  * nothing installed is read). Returns its complaints, or undefined when it
- * accepts the unit; throws when systemd-analyze is not installed.
+ * accepts the unit; throws when systemd-analyze is not installed. --man=no:
+ * otherwise it runs man(1) on man: links, which minimal servers lack.
  */
 export function verifyUnit(unit: string): string | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'sigaudit-unit-'));
   try {
     const path = join(dir, UNIT_NAME);
     writeFileSync(path, unit);
-    const result = spawnSync('systemd-analyze', ['verify', path], { encoding: 'utf8' });
+    const result = spawnSync('systemd-analyze', ['verify', '--man=no', path], { encoding: 'utf8' });
     if (result.error) throw result.error;
     const complaints = `${result.stdout}${result.stderr}`.trim();
     return result.status === 0 && complaints === '' ? undefined : complaints || `systemd-analyze exited with ${result.status}`;
@@ -127,7 +132,7 @@ export function planInstall(options: InstallOptions): ServicePlan {
     throw new SigauditError(
       'EUNIT',
       `systemd-analyze verify rejects the unit:\n  ${complaints.split('\n').join('\n  ')}`,
-      'check the paths above (node and sigaudit must be executable files), or report it as a bug',
+      'ExecStart= needs node and the sigaudit CLI as executable files (see the unit with install-service --dry-run); an unknown setting means this systemd is older than the unit (tested with 252)',
     );
   const unitPath = join(options.unitDir, UNIT_NAME);
   const systemd = systemdRunning();

@@ -26,10 +26,10 @@ export interface StormResult {
   rate: number;
 }
 
-/** Runs `storm seq FIRST COUNT [VICTIM AT] [RATE]` to the end (rate 0: as fast as it can). */
-export function runStorm(first: number, count: number, victim?: { pid: number; at: number }, rate = 0): Promise<StormResult> {
+/** Runs `storm seq FIRST COUNT [VICTIM AT] [RATE]` to the end (rate 0: as fast as it can); `program` is a copy of it under another name. */
+export function runStorm(first: number, count: number, victim?: { pid: number; at: number }, rate = 0, program = stormPath()): Promise<StormResult> {
   const args = ['seq', String(first), String(count), String(victim?.pid ?? 0), String(victim?.at ?? -1), String(rate)];
-  const child = spawn(stormPath(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   return new Promise((resolve) =>
