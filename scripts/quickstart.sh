@@ -17,8 +17,10 @@ as_root() {
 # the 32-bit sender that checks ia32 compat syscalls on x86_64. systemd
 # brings systemd-analyze (the service tests verify the unit, they do not run
 # it), passwd the test users of the permission tests, mount their tmpfs.
+# dpkg-dev (dpkg-shlibdeps), lintian and man-db build, check and read the
+# Debian package (npm run package) that the package test installs.
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool build-essential python3 procps util-linux
-  systemd passwd mount)
+  systemd passwd mount dpkg-dev lintian man-db)
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
