@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildDeb, INSTALL_DIR } from '../scripts/deb/build';
+import { verifyUnit } from '../src/service/install';
 import { kernelTestOptions } from './helpers/kernel';
 import { exited } from './helpers/senders';
 
@@ -176,6 +177,7 @@ describe('the Debian package', kernelTestOptions, () => {
     for (const command of ['sigaudit record', 'sigaudit query who-killed', 'sigaudit export', 'sigaudit tail']) assert.ok(page.includes(command), `man sigaudit lacks ${command}`);
     const unit = readFileSync('/lib/systemd/system/sigaudit.service', 'utf8');
     assert.match(unit, new RegExp(`^ExecStart=/usr/bin/node ${INSTALL_DIR}/dist/src/index.js record \\$SIGAUDIT_OPTIONS$`, 'm'));
+    assert.equal(verifyUnit(unit), undefined, 'systemd-analyze verify rejects the installed unit');
     assert.equal(readlinkSync(WANTS_LINK), '/lib/systemd/system/sigaudit.service');
   });
 

@@ -51,8 +51,10 @@ function stageNodeModules(lib: string): void {
   run('npm', ['prune', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], lib);
   rmSync(join(lib, 'package-lock.json'));
   rmSync(join(lib, 'node_modules', '.package-lock.json'), { force: true });
-  // Dot files are the modules' own development and publishing settings (.eslintrc, .npmignore, .bin, …).
-  for (const path of [...entries(join(lib, 'node_modules'))].filter((path) => basename(path).startsWith('.'))) rmSync(path, { recursive: true, force: true });
+  // Dot files are the modules' own development and publishing settings (.eslintrc, .npmignore, .bin, …);
+  // type declarations serve the compiler only, and are almost half of all files (date-fns has one per function).
+  const unused = (path: string) => basename(path).startsWith('.') || /\.d\.[cm]?ts$/.test(path);
+  for (const path of [...entries(join(lib, 'node_modules'))].filter(unused)) rmSync(path, { recursive: true, force: true });
   // Its sources and build tree only serve `npm install`; `bindings` loads build/Release/better_sqlite3.node.
   const sqlite = join(lib, 'node_modules', 'better-sqlite3');
   for (const name of ['deps', 'src', 'binding.gyp']) rmSync(join(sqlite, name), { recursive: true, force: true });
