@@ -20,9 +20,11 @@ as_root() {
 # systemd-container's systemd-nspawn boots with systemd as PID 1 for the
 # service test (test/service-systemd); chromium is the browser the report
 # test opens its page in (driven by playwright-core, which never downloads a
-# browser itself).
+# browser itself); dpkg-dev (dpkg-shlibdeps), lintian and man-db build,
+# check and read the Debian package (npm run package) that the package test
+# installs.
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool build-essential python3 procps util-linux
-  systemd passwd mount mmdebstrap systemd-container chromium)
+  systemd passwd mount mmdebstrap systemd-container chromium dpkg-dev lintian man-db)
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
