@@ -185,6 +185,14 @@ os.kill(int(sys.argv[1]), signal.SIGTERM)
     assert.ok(existsSync(screenshot));
   });
 
+  it('shows the verdicts and tables with JavaScript turned off', async () => {
+    const visit = await visitReport(output, join(OUTPUT_DIR, 'report-html-no-script.png'), { javaScript: false });
+    assert.deepEqual(visit.errors, []);
+    assert.deepEqual(visit.requests, [visit.url]);
+    assert.ok(visit.visibleVerdicts.some((verdict) => verdict.startsWith(`pid ${pids.termTarget} (sleep) was killed by SIGTERM from kill[${pids.termKiller}]`)), visit.visibleVerdicts.join('\n'));
+    assert.equal(visit.visibleVerdicts.length, [...page.matchAll(/class="verdict-text"/g)].length, 'every verdict is visible');
+  });
+
   it('refuses an empty window, and writes a page that says so with --allow-empty', async () => {
     const empty = ['--since', '2001-01-01T00:00:00Z', '--until', '2001-01-02T00:00:00Z'];
     const path = join(OUTPUT_DIR, 'report-empty.html');

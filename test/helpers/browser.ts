@@ -45,7 +45,8 @@ const PAINTED = `(selector) => {
   return { series, deaths, width: canvas.width, height: canvas.height };
 }`;
 
-export async function visitReport(path: string, screenshot: string): Promise<PageVisit> {
+/** `javaScript: false` opens it as a reader with scripts turned off would. */
+export async function visitReport(path: string, screenshot: string, options: { javaScript?: boolean } = {}): Promise<PageVisit> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install --no-install-recommends chromium (scripts/quickstart.sh does)`);
   const profile = mkdtempSync(join(tmpdir(), 'sigaudit-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -53,6 +54,7 @@ export async function visitReport(path: string, screenshot: string): Promise<Pag
     args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 900 },
     offline: true,
+    javaScriptEnabled: options.javaScript !== false,
   });
   try {
     const page = await context.newPage();
@@ -64,12 +66,16 @@ export async function visitReport(path: string, screenshot: string): Promise<Pag
     });
     page.on('request', (request) => visit.requests.push(request.url()));
     await page.goto(url, { waitUntil: 'load' });
+    for (const verdict of await page.locator('.verdict-text').all()) if (await verdict.isVisible()) visit.visibleVerdicts.push(await verdict.innerText());
+    if (options.javaScript === false) {
+      await page.screenshot({ path: screenshot, fullPage: true });
+      return visit;
+    }
     visit.loadMs = (await page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")) as number;
     for (const id of ['timeline-chart', 'senders-chart']) {
       const painted = await page.evaluate(`(${PAINTED})('#${id}')`);
       if (painted) visit.painted[id] = painted as PageVisit['painted'][string];
     }
-    for (const verdict of await page.locator('.verdict-text').all()) if (await verdict.isVisible()) visit.visibleVerdicts.push(await verdict.innerText());
     const chart = page.locator('#timeline-chart .u-over');
     if ((await chart.count()) > 0) {
       const box = (await chart.boundingBox())!;
