@@ -94,4 +94,21 @@ struct sigaudit_event {
 	char delivered_comm[SIGAUDIT_COMM_LEN];
 };
 
+/*
+ * The spill file: the addon's drain thread appends every record it drains
+ * to it, so it is both the queue of records waiting for the database and
+ * what a crashed recorder's successor replays. It opens with this header,
+ * one record long so every record starts at a multiple of the record size.
+ */
+#define SIGAUDIT_SPILL_MAGIC "sigaudit-spill-1"
+#define SIGAUDIT_SPILL_MAGIC_LEN 16
+
+struct sigaudit_spill_header {
+	char magic[SIGAUDIT_SPILL_MAGIC_LEN]; /* SIGAUDIT_SPILL_MAGIC, not NUL-terminated */
+	__u32 record_size; /* sizeof(struct sigaudit_event) */
+	__u32 reserved;
+	__s64 realtime_offset_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME when the file was created */
+	__u8 padding[sizeof(struct sigaudit_event) - 32];
+};
+
 #endif /* SIGAUDIT_H */

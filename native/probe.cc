@@ -1,6 +1,7 @@
 // The addon: a thin, policy-free owner of the BPF object, its links and its
-// ring buffer. It loads, attaches, drains records to JavaScript in batches,
-// reads the drop counters and tears down. Decoding, naming, filtering
+// ring buffer. It loads, attaches, drains records into the spill file (the
+// queue JavaScript reads at the database's pace), reads the drop counters
+// and tears down. Decoding, naming, filtering
 // choices and storage all live in TypeScript (src/record).
 #include <napi.h>
 
@@ -74,13 +75,15 @@ uint64_t clock_ns(clockid_t clock) {
   return uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
 }
 
-struct Batch {
-  std::vector<uint8_t> bytes;
-  // Where the batch ends in the spill: once it is committed, spill file
-  // `spill_file` holds nothing uncommitted before `spill_end`; -1 when
-  // nothing in that file is left uncommitted (its writing failed).
+// A stretch of drained records, in drain order. Usually the spill file
+// `spill_file` grew to `spill_end` and the records are there, not here;
+// when the spill could not be written they travel in `bytes`, and
+// `spill_end` is -1: once they are committed, nothing in that file is
+// left uncommitted.
+struct Segment {
   int64_t spill_file = -1;
   int64_t spill_end = -1;
+  std::vector<uint8_t> *bytes = nullptr;
 };
 
 class Probe : public Napi::ObjectWrap<Probe> {
@@ -91,6 +94,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
                            InstanceMethod("attach", &Probe::Attach),
                            InstanceMethod("start", &Probe::Start),
                            InstanceMethod("spillTo", &Probe::SpillTo),
+                           InstanceMethod("release", &Probe::Release),
                            InstanceMethod("stats", &Probe::Stats),
                            InstanceMethod("close", &Probe::Close),
                        });
@@ -169,10 +173,11 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return env.Undefined();
   }
 
-  // start(onBatch, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes,
-  // spillFd?, spillFile? }): a thread drains the ring buffer continuously so
-  // the kernel side never waits on SQLite; JavaScript receives one Buffer
-  // per batch, with where the batch ends in the spill file (see Spill).
+  // start(onSegments, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes,
+  // maxMemoryBytes, spillFd?, spillFile? }): a thread drains the ring
+  // buffer continuously into the spill file, so the kernel side never waits
+  // on SQLite and the backlog lives on disk. Every flushMs JavaScript
+  // learns how far the file grew (see Segment) and reads it at its pace.
   Napi::Value Start(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
@@ -182,6 +187,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     flush_ms_ = options.Get("flushMs").ToNumber().Int32Value();
     max_batch_events_ = options.Get("maxBatchEvents").ToNumber().Uint32Value();
     max_queued_bytes_ = options.Get("maxQueuedBytes").ToNumber().Int64Value();
+    max_memory_bytes_ = options.Get("maxMemoryBytes").ToNumber().Int64Value();
 
     if (options.Has("spillFd")) SwapSpill(options.Get("spillFd").ToNumber().Int32Value(),
                                           options.Get("spillFile").ToNumber().Int64Value());
@@ -193,10 +199,9 @@ class Probe : public Napi::ObjectWrap<Probe> {
                                                self->final_stats_.Reset();
                                                self->Unref();
                                              });
-    // The drain thread and the last batches use this object: keep it alive
-    // until the thread-safe function is finalized.
+    // The drain thread and the last segments use this object: keep it
+    // alive until the thread-safe function is finalized.
     Ref();
-    batch_ = new Batch();
     drainer_ = std::thread([this] { Drain(); });
     return env.Undefined();
   }
@@ -205,58 +210,67 @@ class Probe : public Napi::ObjectWrap<Probe> {
     Probe *self = static_cast<Probe *>(ctx);
     if (size != sizeof(sigaudit_event)) return 0;
     auto *bytes = static_cast<const uint8_t *>(data);
-    self->batch_->bytes.insert(self->batch_->bytes.end(), bytes, bytes + size);
-    if (self->batch_->bytes.size() >= self->max_batch_events_ * sizeof(sigaudit_event)) self->Flush();
+    self->drained_.insert(self->drained_.end(), bytes, bytes + size);
+    if (self->drained_.size() >= self->max_batch_events_ * sizeof(sigaudit_event)) self->Spill();
     return 0;
   }
 
+  // Hands JavaScript the segments drained since the last call.
   void Flush() {
-    if (batch_->bytes.empty()) return;
+    auto *segments = new std::vector<Segment>();
     {
       std::lock_guard<std::mutex> lock(spill_mutex_);
-      Spill();
-      batch_->spill_file = spill_file_;
-      batch_->spill_end = spill_errno_ == 0 ? spill_offset_ : -1;
+      segments->swap(ready_);
     }
-    spilled_bytes_ = 0;
-    Batch *batch = batch_;
-    batch_ = new Batch();
-    queued_bytes_ += batch->bytes.size();
-    napi_status status = deliver_.NonBlockingCall(batch, [this](Napi::Env env, Napi::Function onBatch,
-                                                                Batch *batch) {
-      size_t length = batch->bytes.size();
-      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
-          env, batch->bytes.data(), length, [](Napi::Env, uint8_t *, Batch *batch) { delete batch; },
-          batch);
+    if (segments->empty()) {
+      delete segments;
+      return;
+    }
+    napi_status status = deliver_.NonBlockingCall(segments, [](Napi::Env env, Napi::Function onSegments,
+                                                               std::vector<Segment> *segments) {
+      Napi::Array array = Napi::Array::New(env, segments->size());
+      for (size_t i = 0; i < segments->size(); i++) {
+        Segment &segment = (*segments)[i];
+        Napi::Object object = Napi::Object::New(env);
+        object["spillFile"] = Napi::Number::New(env, double(segment.spill_file));
+        object["spillEnd"] = Napi::Number::New(env, double(segment.spill_end));
+        if (segment.bytes)
+          object["records"] = Napi::Buffer<uint8_t>::New(
+              env, segment.bytes->data(), segment.bytes->size(),
+              [](Napi::Env, uint8_t *, std::vector<uint8_t> *bytes) { delete bytes; }, segment.bytes);
+        segment.bytes = nullptr;
+        array[i] = object;
+      }
+      delete segments;
       try {
-        onBatch.Call({buffer, Napi::Number::New(env, double(batch->spill_file)),
-                      Napi::Number::New(env, double(batch->spill_end))});
+        onSegments.Call({array});
       } catch (const Napi::Error &error) {
         error.ThrowAsJavaScriptException();
       }
-      queued_bytes_ -= length;
     });
     if (status != napi_ok) {
-      queued_bytes_ -= batch->bytes.size();
-      delete batch;
+      for (Segment &segment : *segments) delete segment.bytes;
+      delete segments;
     }
+  }
+
+  // Past either bound, draining pauses: the ring buffer fills and the
+  // kernel counts what it drops, so the loss is recorded.
+  bool QueueFull() const {
+    return queued_bytes_ > max_queued_bytes_ || memory_bytes_ > max_memory_bytes_;
   }
 
   void Drain() {
     auto last_flush = std::chrono::steady_clock::now();
     while (!stopping_) {
-      // Past the memory bound, stop draining: the ring buffer fills and
-      // the kernel counts what it drops, so the loss is recorded.
-      if (queued_bytes_ > max_queued_bytes_) {
+      if (QueueFull()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
-        continue;
-      }
-      ring_buffer__poll(ring_, poll_ms_);
-      ring_buffer__consume(ring_);
-      {
-        std::lock_guard<std::mutex> lock(spill_mutex_);
+      } else {
+        ring_buffer__poll(ring_, poll_ms_);
+        ring_buffer__consume(ring_);
         Spill();
       }
+      // Periodic work of the drain thread goes here, once per flush interval.
       auto now = std::chrono::steady_clock::now();
       if (now - last_flush >= std::chrono::milliseconds(flush_ms_)) {
         Flush();
@@ -264,35 +278,66 @@ class Probe : public Napi::ObjectWrap<Probe> {
       }
     }
     ring_buffer__consume(ring_);
+    Spill();
     Flush();
   }
 
   // Appends the records drained since the last call to the spill file, so
   // that a kill -9 loses only what the ring buffer still holds: the next
-  // recorder replays what was spilled and not committed. Called with
-  // spill_mutex_ held. A failed write is cut back to whole records
-  // and ends spilling to that file (the records still go to JavaScript).
+  // recorder replays what was spilled and not committed. A failed write is
+  // cut back to whole records and ends spilling to that file: those records
+  // and later ones travel to JavaScript in memory instead.
   void Spill() {
-    if (spill_fd_ < 0 || spill_errno_ != 0) return;
-    const uint8_t *data = batch_->bytes.data() + spilled_bytes_;
-    size_t left = batch_->bytes.size() - spilled_bytes_;
+    if (drained_.empty()) return;
+    std::lock_guard<std::mutex> lock(spill_mutex_);
+    int64_t length = int64_t(drained_.size());
+    if (spill_fd_ >= 0 && spill_errno_ == 0 && Append(drained_.data(), drained_.size())) {
+      if (!ready_.empty() && !ready_.back().bytes && ready_.back().spill_file == spill_file_)
+        ready_.back().spill_end = spill_offset_;
+      else
+        ready_.push_back(Segment{spill_file_, spill_offset_, nullptr});
+      queued_bytes_ += length;
+      drained_.clear();
+      return;
+    }
+    if (ready_.empty() || !ready_.back().bytes || ready_.back().spill_file != spill_file_)
+      ready_.push_back(Segment{spill_file_, -1, new std::vector<uint8_t>()});
+    ready_.back().bytes->insert(ready_.back().bytes->end(), drained_.begin(), drained_.end());
+    queued_bytes_ += length;
+    memory_bytes_ += length;
+    drained_.clear();
+  }
+
+  // Writes all of data at the spill file's end, or sets spill_errno_ and
+  // cuts the file back to where it was. Called with spill_mutex_ held.
+  bool Append(const uint8_t *data, size_t left) {
     int64_t start = spill_offset_;
     while (left > 0) {
       ssize_t written = write(spill_fd_, data, left);
       if (written < 0 && errno == EINTR) continue;
       if (written <= 0) {
         spill_errno_ = written < 0 ? errno : ENOSPC;
-        // Should the cut fail, a partial record at the end is ignored by
-        // the replay, and whole ones are replayed only if this batch is
-        // never committed, which is when they would be lost.
+        // Should the cut fail, the records past `start` also travel in
+        // memory: the reader never reads past the ends it was told, and
+        // the replay sees them only if they are never committed, which is
+        // when they would be lost.
         if (ftruncate(spill_fd_, start) == 0) spill_offset_ = start;
-        return;
+        return false;
       }
       data += written;
       left -= size_t(written);
       spill_offset_ += written;
     }
-    spilled_bytes_ = batch_->bytes.size();
+    return true;
+  }
+
+  // release(bytes, inMemory): JavaScript took `bytes` of the queue (from
+  // the spill file, or from a segment's records): draining may go on.
+  Napi::Value Release(const Napi::CallbackInfo &info) {
+    int64_t bytes = info[0].ToNumber().Int64Value();
+    queued_bytes_ -= bytes;
+    if (info[1].ToBoolean()) memory_bytes_ -= bytes;
+    return info.Env().Undefined();
   }
 
   // Takes ownership of fd (opened for appending, its header written) as
@@ -308,7 +353,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
   }
 
   // spillTo(fd, file): later records go to this spill file instead (the
-  // recorder rotates files once their records are committed).
+  // recorder moves on as files grow, and deletes them once committed).
   Napi::Value SpillTo(const Napi::CallbackInfo &info) {
     CheckOpen(info.Env());
     SwapSpill(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int64Value());
@@ -378,8 +423,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
     ring_ = nullptr;
     if (skel_) sigaudit_bpf__destroy(skel_);
     skel_ = nullptr;
-    delete batch_;
-    batch_ = nullptr;
+    for (Segment &segment : ready_) delete segment.bytes;
+    ready_.clear();
     if (spill_fd_ >= 0) close(spill_fd_);
     spill_fd_ = -1;
   }
@@ -389,16 +434,20 @@ class Probe : public Napi::ObjectWrap<Probe> {
   ring_buffer *ring_ = nullptr;
   std::thread drainer_;
   std::atomic<bool> stopping_{false};
+  // Bytes drained and not yet released by JavaScript; of those, bytes
+  // that travel in memory because the spill could not take them.
   std::atomic<int64_t> queued_bytes_{0};
-  Batch *batch_ = nullptr;
+  std::atomic<int64_t> memory_bytes_{0};
+  // Records drained since the last Spill (drain thread only).
+  std::vector<uint8_t> drained_;
   // The spill file, shared by the drain thread and spillTo.
   std::mutex spill_mutex_;
   int spill_fd_ = -1;
   int64_t spill_file_ = -1;
   int64_t spill_offset_ = 0;
   int spill_errno_ = 0;
-  // Bytes of batch_ already in the spill file.
-  size_t spilled_bytes_ = 0;
+  // Segments not yet handed to JavaScript (guarded by spill_mutex_).
+  std::vector<Segment> ready_;
   Napi::ThreadSafeFunction deliver_;
   Napi::FunctionReference log_;
   Napi::ObjectReference final_stats_;
@@ -408,6 +457,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
   int flush_ms_ = 100;
   uint32_t max_batch_events_ = 65536;
   int64_t max_queued_bytes_ = 256 << 20;
+  int64_t max_memory_bytes_ = 64 << 20;
 };
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {
@@ -457,6 +507,24 @@ Napi::Object Layout(Napi::Env env) {
   return layout;
 }
 
+static_assert(sizeof(sigaudit_spill_header) == sizeof(sigaudit_event),
+              "the spill header is one record long");
+
+// The spill file's header, for TypeScript, which creates and replays the
+// files: the layout lives in bpf/sigaudit.h only.
+Napi::Object SpillLayout(Napi::Env env) {
+  Napi::Object offsets = Napi::Object::New(env);
+  offsets["magic"] = Napi::Number::New(env, offsetof(sigaudit_spill_header, magic));
+  offsets["record_size"] = Napi::Number::New(env, offsetof(sigaudit_spill_header, record_size));
+  offsets["realtime_offset_ns"] = Napi::Number::New(env, offsetof(sigaudit_spill_header, realtime_offset_ns));
+  Napi::Object layout = Napi::Object::New(env);
+  layout["size"] = Napi::Number::New(env, sizeof(sigaudit_spill_header));
+  layout["magic"] = Napi::String::New(env, SIGAUDIT_SPILL_MAGIC, SIGAUDIT_SPILL_MAGIC_LEN);
+  layout["recordSize"] = Napi::Number::New(env, sizeof(sigaudit_event));
+  layout["offsets"] = offsets;
+  return layout;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(collect_libbpf_log);
   exports["Probe"] = Probe::Define(env);
@@ -464,6 +532,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["realtimeOffset"] = Napi::Function::New(env, RealtimeOffset);
   exports["layout"] = Layout(env);
   exports["maxExcludedComms"] = Napi::Number::New(env, SIGAUDIT_MAX_EXCLUDED_COMMS);
+  exports["spillLayout"] = SpillLayout(env);
   return exports;
 }
 

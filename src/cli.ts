@@ -132,7 +132,7 @@ export function buildCli(): Command {
     .option('--exclude-comm <name>', 'do not record signals sent by this process name (repeatable)', collectExcludedComm, [])
     .option('--ia32', 'also trace the exits of 32-bit (ia32) signal syscalls, so their failed sends and signal 0 probes are recorded too (x86_64; costs every system call of the host one small BPF program)', false)
     .option('--only-signals <list>', 'record only these signals, e.g. TERM,KILL,HUP (signal 0 probes too, unless --skip-probes)', parseSignalList)
-    .addOption(new Option('--max-queued <bytes>', 'memory for events waiting to be written').default(512 * 1024 * 1024, '512M').argParser(parseRingSize).env('SIGAUDIT_MAX_QUEUED'))
+    .addOption(new Option('--max-queued <bytes>', 'disk for signals drained and not yet written, queued in the spill file next to the database; past it the kernel counts drops').default(1024 * 1024 * 1024, '1G').argParser(parseRingSize).env('SIGAUDIT_MAX_QUEUED'))
     .addOption(
       new Option('--retain <age>', 'delete signals older than this: 30d, 12h, 2w, or off')
         .default(DEFAULT_RETAIN_NS, '30d').argParser(parseRetain).env('SIGAUDIT_RETAIN'),
@@ -146,7 +146,7 @@ export function buildCli(): Command {
         .default(DEFAULT_GROUP).env('SIGAUDIT_GROUP'),
     )
     .addOption(
-      new Option('--max-held <rows>', 'signals kept in memory while the database cannot be written (disk full); past it they are counted as dropped')
+      new Option('--max-held <rows>', 'signals kept in memory while neither the database nor the spill file can be written (disk full); past it they are counted as dropped')
         .default(DEFAULT_MAX_HELD_ROWS).argParser(parsePositiveInt).env('SIGAUDIT_MAX_HELD'),
     )
     .addOption(

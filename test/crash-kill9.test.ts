@@ -26,12 +26,12 @@ function rowCount(dbPath: string): number {
   return withDb(dbPath, (db) => (db.prepare('SELECT count(*) AS n FROM signals').get() as { n: number }).n);
 }
 
-/** The storm rows of one round: how many, and the highest sequence number. */
-function stormRows(dbPath: string, first: number): { count: number; max: number } {
+/** The storm rows of one round (sent by `sender`: the same test elsewhere on the host sends the same numbers): how many, and the highest sequence number. */
+function stormRows(dbPath: string, first: number, sender: number): { count: number; max: number } {
   return withDb(dbPath, (db) => {
     const row = db
-      .prepare('SELECT count(*) AS n, coalesce(max(target_pid), 0) AS max FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0')
-      .get(first, first + STORM - 1) as { n: number; max: number };
+      .prepare('SELECT count(*) AS n, coalesce(max(target_pid), 0) AS max FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0 AND sender_pid = ?')
+      .get(first, first + STORM - 1, sender) as { n: number; max: number };
     return { count: row.n, max: row.max === 0 ? first - 1 : row.max };
   });
 }
@@ -61,7 +61,7 @@ describe('crash safety: kill -9 at random points', kernelTestOptions, () => {
       if (!unchecked) return;
       const { round, first, at, storm } = unchecked;
       unchecked = undefined;
-      const { count, max } = stormRows(dbPath, first);
+      const { count, max } = stormRows(dbPath, first, storm.pid);
       // No holes and nothing twice: the rows are the storm's first `count`.
       assert.equal(count, max - first + 1, `round ${round}: recorded storm rows form a prefix`);
       const gap = first + at - max;

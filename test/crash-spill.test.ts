@@ -1,7 +1,7 @@
 // The spill: signals the recorder drained but had not committed when it was
 // killed -9 are written by the next recorder, once: none lost, none twice.
-// A long --batch-ms keeps a whole storm in the recorder's memory, so without
-// the spill the kill would lose all of it.
+// A long --batch-ms keeps a whole storm uncommitted, so without the spill
+// the kill would lose all of it.
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -14,13 +14,13 @@ const STORM = 20_000;
 /** Storm sequence numbers (signal 0 to pids that do not exist) start above any pid. */
 const FIRST = 6_000_000;
 
-/** The storm rows stored: how many, how many different ones, and the newest. */
-function readRows(dbPath: string, first: number): { count: number; distinct: number; newestNs: bigint } {
+/** The storm rows stored (sent by `sender`: the same test elsewhere on the host sends the same numbers): how many, how many different ones, and the newest. */
+function readRows(dbPath: string, first: number, sender: number): { count: number; distinct: number; newestNs: bigint } {
   const row = withDb(dbPath, (db) =>
     db
-      .prepare('SELECT count(*) AS count, count(DISTINCT target_pid) AS dist, coalesce(max(ts_ns), 0) AS newest FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0')
+      .prepare('SELECT count(*) AS count, count(DISTINCT target_pid) AS dist, coalesce(max(ts_ns), 0) AS newest FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0 AND sender_pid = ?')
       .safeIntegers(true)
-      .get(first, first + STORM - 1) as { count: bigint; dist: bigint; newest: bigint },
+      .get(first, first + STORM - 1, sender) as { count: bigint; dist: bigint; newest: bigint },
   );
   return { count: Number(row.count), distinct: Number(row.dist), newestNs: row.newest };
 }
@@ -41,15 +41,16 @@ describe('crash safety: the spill', kernelTestOptions, () => {
 
     // 1. Drained, not committed: the first handover is 2.5 s after the start.
     const first = await startRecorder(dbPath, ['--batch-ms', '10000']);
-    assert.equal((await runStorm(FIRST, STORM)).code, 0);
+    const firstStorm = await runStorm(FIRST, STORM);
+    assert.equal(firstStorm.code, 0);
     await settle(300);
     await killHard(first);
-    assert.ok(readRows(dbPath, FIRST).count < STORM, 'premise: the kill came before the storm was committed');
+    assert.ok(readRows(dbPath, FIRST, firstStorm.pid).count < STORM, 'premise: the kill came before the storm was committed');
     assert.ok(spillFiles(dbPath).length > 0, 'the dead run left its spill');
 
     const second = await startRecorder(dbPath);
     assert.match(second.stderr(), /run 1 was killed before committing everything it drained: replayed \d+ signals from its spill files/);
-    const replayed = readRows(dbPath, FIRST);
+    const replayed = readRows(dbPath, FIRST, firstStorm.pid);
     assert.deepEqual({ count: replayed.count, distinct: replayed.distinct }, { count: STORM, distinct: STORM });
     withDb(dbPath, (db) => {
       const window = db.prepare('SELECT from_ns, to_ns FROM unclean_shutdowns WHERE run_id = 1').safeIntegers(true).get() as { from_ns: bigint; to_ns: bigint };
@@ -60,9 +61,10 @@ describe('crash safety: the spill', kernelTestOptions, () => {
 
     // 2. Committed, then killed: the replay must not write them again.
     const SECOND = FIRST + STORM;
-    assert.equal((await runStorm(SECOND, STORM)).code, 0);
+    const secondStorm = await runStorm(SECOND, STORM);
+    assert.equal(secondStorm.code, 0);
     await settle(1000);
-    assert.equal(readRows(dbPath, SECOND).count, STORM, 'committed before the kill');
+    assert.equal(readRows(dbPath, SECOND, secondStorm.pid).count, STORM, 'committed before the kill');
     await killHard(second);
     // A file the kill cut short while creating it holds nothing, and must not stop the start.
     writeFileSync(`${dbPath}-spill-2-7`, 'sigaudit-sp');
@@ -72,7 +74,7 @@ describe('crash safety: the spill', kernelTestOptions, () => {
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.match(stopped.stderr, /skipping \S+-spill-2-7: not a sigaudit spill file/);
     assert.deepEqual(
-      [readRows(dbPath, FIRST), readRows(dbPath, SECOND)].map(({ count, distinct }) => ({ count, distinct })),
+      [readRows(dbPath, FIRST, firstStorm.pid), readRows(dbPath, SECOND, secondStorm.pid)].map(({ count, distinct }) => ({ count, distinct })),
       [{ count: STORM, distinct: STORM }, { count: STORM, distinct: STORM }],
     );
     assert.deepEqual(spillFiles(dbPath), [], 'a clean stop and the replays leave no spill files');

@@ -73,7 +73,7 @@ describe('disk full', kernelTestOptions, () => {
 
   it('holds signals while the disk is full and writes every one once space is freed', async () => {
     const dir = join(mount, 'held');
-    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7']);
+    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--skip-probes']);
     try {
       const filler = fill(mount);
       // The WAL reuses the space it has: send until a write needs more.
@@ -97,7 +97,8 @@ describe('disk full', kernelTestOptions, () => {
 
   it('counts and records what does not fit in --max-held: rows + drops = sent', async () => {
     const dir = join(mount, 'overflow');
-    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--max-held', '3000']);
+    // --skip-probes: other processes' kill(pid, 0) would count in the hold and the drops.
+    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--skip-probes', '--max-held', '3000']);
     try {
       const filler = fill(mount);
       const pids = await sendUntil(recorder, /cannot write .*sigaudit\.db: SQLITE_FULL/, 2_000);

@@ -130,6 +130,21 @@ export class Assembler {
     return out;
   }
 
+  /**
+   * What assemble() changes, to put back if its rows could not be written,
+   * so the same records can be assembled again.
+   */
+  checkpoint(): () => void {
+    const waiting = [...this.waiting].map(([key, entry]): [string, { event: RawEvent; rows: RawEvent[] }] => [key, { event: entry.event, rows: [...entry.rows] }]);
+    const recentKills = [...this.recentKills];
+    return () => {
+      this.waiting.clear();
+      for (const [key, entry] of waiting) this.waiting.set(key, entry);
+      this.recentKills.clear();
+      for (const [pid, row] of recentKills) this.recentKills.set(pid, row);
+    };
+  }
+
   /** Everything still waiting, as rows without a return value (at shutdown). */
   drain(offsetNs: bigint): SignalRow[] {
     const out: Assembled = { rows: [], relabels: [] };

@@ -19,22 +19,33 @@ export interface ProbeOptions {
 export interface DrainOptions {
   /** How long the drain thread waits for a wakeup before draining anyway. */
   pollMs: number;
-  /** How often a partial batch is handed to JavaScript. */
+  /** How often JavaScript learns what was drained. */
   flushMs: number;
+  /** Records drained before they are appended to the spill at once. */
   maxBatchEvents: number;
-  /** Batches handed over but not yet written, past which draining pauses. */
+  /** Bytes drained and not yet released, past which draining pauses. */
   maxQueuedBytes: number;
+  /** Of those, bytes held in memory because the spill could not take them. */
+  maxMemoryBytes: number;
   /** A spill file to append every drained record to (the addon owns it from now on), and its number. */
   spillFd?: number;
   spillFile?: number;
 }
 
 /**
- * A batch of records, and where it ends in the spill: once it is
- * committed, spill file `spillFile` holds nothing uncommitted before byte
- * `spillEnd` (-1: nothing at all). spillFile is -1 without a spill.
+ * A stretch of drained records, in drain order. Usually spill file
+ * `spillFile` grew to byte `spillEnd` and the records are there; when the
+ * spill could not take them they come in `records`, and spillEnd is -1:
+ * once they are committed, nothing in that file is left uncommitted.
+ * spillFile is -1 without a spill.
  */
-export type OnBatch = (records: Buffer, spillFile: number, spillEnd: number) => void;
+export interface Segment {
+  spillFile: number;
+  spillEnd: number;
+  records?: Buffer;
+}
+
+export type OnSegments = (segments: Segment[]) => void;
 
 export interface ProbeStats {
   ringbufDrops: bigint;
@@ -45,9 +56,11 @@ export interface ProbeStats {
 
 export interface Probe {
   attach(program: string): void;
-  start(onBatch: OnBatch, options: DrainOptions): void;
+  start(onSegments: OnSegments, options: DrainOptions): void;
   /** Later records go to this spill file (the addon owns fd from now on). */
   spillTo(fd: number, file: number): void;
+  /** JavaScript took `bytes` of the queue (inMemory: of segments' records): draining may go on. */
+  release(bytes: number, inMemory: boolean): void;
   stats(): ProbeStats;
   close(): Promise<ProbeStats>;
 }
@@ -57,6 +70,14 @@ export interface EventLayout {
   offsets: Record<string, number>;
 }
 
+/** struct sigaudit_spill_header, as the addon reports it. */
+export interface SpillLayout {
+  size: number;
+  magic: string;
+  recordSize: number;
+  offsets: { magic: number; record_size: number; realtime_offset_ns: number };
+}
+
 interface Addon {
   Probe: new (options: ProbeOptions) => Probe;
   setErrorClass(errorClass: typeof NativeError): void;
@@ -64,6 +85,7 @@ interface Addon {
   layout: EventLayout;
   /** How many --exclude-comm names the BPF program holds (bpf/sigaudit.h). */
   maxExcludedComms: number;
+  spillLayout: SpillLayout;
 }
 
 let addon: Addon | undefined;

@@ -1,35 +1,29 @@
-// The spill: the drain thread appends every record it drains to a file
-// next to the database before the batch reaches JavaScript, and each commit
-// stores how far that file is committed (runs.spill_file, spill_end). A
-// kill -9 then loses only what the ring buffer still held: the next
-// recorder replays the rest before it starts. Files are per run and
-// numbered; the recorder moves to the next once one is committed past
-// ROTATE_BYTES, and deletes a file once a later one is committed.
+// The spill, the one owner of its files: the drain thread appends every
+// record it drains to the current file (native/probe.cc), which makes the
+// files the queue of records waiting for the database and what a crashed
+// recorder's successor replays. Each commit stores how far the files are
+// committed (runs.spill_file, spill_end), so a kill -9 loses only what the
+// ring buffer still held. Files are per run and numbered; the recorder
+// moves to the next once one has grown past ROTATE_BYTES, and deletes a
+// file once a later one is committed. The header's layout is
+// struct sigaudit_spill_header in bpf/sigaudit.h, read through the addon.
 import { closeSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { secureFile } from '../store/database';
-import type { SignalWriter, SpillPosition } from '../store/writer';
-import { Assembler, type Assembled } from './assemble';
-import { CgroupNames } from './cgroups';
-import { decode, EVENT_SIZE } from './decode';
+import type { SpillPosition } from '../store/writer';
+import { EVENT_SIZE } from './decode';
+import { loadAddon } from './probe';
 
-const MAGIC = 'sigaudit-spill-1';
-/**
- * The header is one record long, so records start aligned and every
- * offset in the file is a multiple of EVENT_SIZE: magic (16 bytes), record
- * size (u32), padding, and CLOCK_REALTIME - CLOCK_BOOTTIME (i64) when the
- * file was opened, so its records are dated right even after a reboot.
- */
-const HEADER_BYTES = EVENT_SIZE;
-const HEADER_RECORD_SIZE_AT = 16;
-const HEADER_REALTIME_OFFSET_AT = 24;
-/** A file is left for the next once it is committed this far (about 0.6 s at 100 000 signals/s). */
+/** A file is left for the next once it has grown this far (about 0.1 s of a storm, 0.6 s at 100 000 signals/s). */
 const ROTATE_BYTES = 8 << 20;
-/** Records replayed per transaction. */
-const REPLAY_CHUNK_RECORDS = 8192;
+
+/** Where records start in every spill file: the header is one record long. */
+export function spillStart(): number {
+  return loadAddon().spillLayout.size;
+}
 
 /** The spill files next to dbPath, by run and then file number. */
-function spillFilesOf(dbPath: string): { runId: number; file: number; path: string }[] {
+export function spillFilesOf(dbPath: string): { runId: number; file: number; path: string }[] {
   const pattern = new RegExp(`^${basename(dbPath).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-spill-(\\d+)-(\\d+)$`);
   const found: { runId: number; file: number; path: string }[] = [];
   for (const name of readdirSync(dirname(dbPath))) {
@@ -39,8 +33,13 @@ function spillFilesOf(dbPath: string): { runId: number; file: number; path: stri
   return found.sort((a, b) => a.runId - b.runId || a.file - b.file);
 }
 
+/** <db>-spill-<run>-<file>: spillFilesOf finds them by this name. */
+export function spillPath(dbPath: string, runId: number, file: number): string {
+  return `${dbPath}-spill-${runId}-${file}`;
+}
+
 /** Never throws: called after commits, which must not look failed. */
-function removeFile(path: string): void {
+export function removeFile(path: string): void {
   try {
     unlinkSync(path);
   } catch {
@@ -51,15 +50,16 @@ function removeFile(path: string): void {
 
 /** Creates a spill file with its header, for the addon to append to; throws (and leaves nothing) if it cannot. */
 function createSpillFile(path: string, realtimeOffsetNs: bigint, gid: number | undefined): number {
+  const layout = loadAddon().spillLayout;
   const fd = openSync(path, 'wx', 0o640);
   try {
     const failure = secureFile(path, gid);
     if (failure) throw new Error(failure);
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.write(MAGIC, 0, 'latin1');
-    header.writeUInt32LE(EVENT_SIZE, HEADER_RECORD_SIZE_AT);
-    header.writeBigInt64LE(realtimeOffsetNs, HEADER_REALTIME_OFFSET_AT);
-    if (writeSync(fd, header) !== HEADER_BYTES) throw new Error(`short write of ${path}'s header`);
+    const header = Buffer.alloc(layout.size);
+    header.write(layout.magic, layout.offsets.magic, 'latin1');
+    header.writeUInt32LE(layout.recordSize, layout.offsets.record_size);
+    header.writeBigInt64LE(realtimeOffsetNs, layout.offsets.realtime_offset_ns);
+    if (writeSync(fd, header) !== layout.size) throw new Error(`short write of ${path}'s header`);
     return fd;
   } catch (error) {
     closeSync(fd);
@@ -68,7 +68,60 @@ function createSpillFile(path: string, realtimeOffsetNs: bigint, gid: number | u
   }
 }
 
-/** The recorder's side of its own spill: which file the addon writes, rotation, and deletion. */
+/** The realtime offset a spill file's records are dated with; undefined if its header is not whole. */
+export function readHeader(fd: number): bigint | undefined {
+  const layout = loadAddon().spillLayout;
+  const header = Buffer.alloc(layout.size);
+  const read = readSync(fd, header, 0, layout.size, 0);
+  if (
+    read !== layout.size ||
+    header.toString('latin1', layout.offsets.magic, layout.offsets.magic + layout.magic.length) !== layout.magic ||
+    header.readUInt32LE(layout.offsets.record_size) !== layout.recordSize
+  )
+    return undefined;
+  return header.readBigInt64LE(layout.offsets.realtime_offset_ns);
+}
+
+/**
+ * Reads whole records of one spill file, `maxBytes` at most per call,
+ * from `from` up to `to` (the end the addon reported; undefined: the
+ * file's end, for a replay). A record cut short at the end is left out:
+ * it was never whole.
+ */
+export class SpillReader {
+  private readonly fd: number;
+  private buffer: Buffer;
+
+  constructor(
+    readonly path: string,
+    public at: number,
+    maxBytes: number,
+  ) {
+    this.fd = openSync(path, 'r');
+    this.buffer = Buffer.allocUnsafe(maxBytes - (maxBytes % EVENT_SIZE));
+  }
+
+  /** The header's realtime offset, or undefined if it is not a spill file of these records. */
+  header(): bigint | undefined {
+    return readHeader(this.fd);
+  }
+
+  /** The next records before `to`, or an empty buffer. Valid until the next call. */
+  read(to = Infinity): Buffer {
+    const want = Math.min(this.buffer.length, to - this.at);
+    if (want <= 0) return this.buffer.subarray(0, 0);
+    const read = readSync(this.fd, this.buffer, 0, want, this.at);
+    const whole = read - (read % EVENT_SIZE);
+    this.at += whole;
+    return this.buffer.subarray(0, whole);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** The recorder's side of its own spill: which file the addon writes, when to move on, and deletion. */
 export class SpillFiles {
   /** The file the addon writes now; -1 before the first could be created. */
   current = -1;
@@ -82,9 +135,8 @@ export class SpillFiles {
     private readonly realtimeOffset: () => bigint,
   ) {}
 
-  /** <db>-spill-<run>-<file>: spillFilesOf finds them by this name. */
   path(file: number): string {
-    return `${this.dbPath}-spill-${this.runId}-${file}`;
+    return spillPath(this.dbPath, this.runId, file);
   }
 
   /** Creates the next file and returns its descriptor for the addon, which then owns it. */
@@ -96,98 +148,21 @@ export class SpillFiles {
     return { fd, file };
   }
 
-  /** A commit reached `position`: true when the current file should give way to the next. */
+  /** The addon appended up to `position`: true when the current file is long enough to give way to the next. */
+  grew(position: SpillPosition): boolean {
+    return position.file === this.current && position.end >= ROTATE_BYTES;
+  }
+
+  /** A commit reached `position`: deletes what is committed; true when the current file failed and is all committed. */
   committed(position: SpillPosition): boolean {
     while (this.live.length > 0 && (this.live[0] < position.file || (this.live[0] === position.file && position.end === -1 && position.file < this.current))) {
       removeFile(this.path(this.live.shift()!));
     }
-    return position.file === this.current && (position.end === -1 || position.end >= ROTATE_BYTES);
+    return position.file === this.current && position.end === -1;
   }
 
   /** After a clean stop, everything is committed. */
   removeAll(): void {
     for (const file of this.live.splice(0)) removeFile(this.path(file));
-  }
-}
-
-/** The realtime offset a spill file's records are dated with; undefined if its header is not whole. */
-function readHeader(fd: number): bigint | undefined {
-  const header = Buffer.alloc(HEADER_BYTES);
-  const read = readSync(fd, header, 0, HEADER_BYTES, 0);
-  if (read !== HEADER_BYTES || header.toString('latin1', 0, MAGIC.length) !== MAGIC || header.readUInt32LE(HEADER_RECORD_SIZE_AT) !== EVENT_SIZE) return undefined;
-  return header.readBigInt64LE(HEADER_REALTIME_OFFSET_AT);
-}
-
-/**
- * Writes what a dead run drained and never committed, from its spill files
- * after the committed position, each chunk in a transaction that also
- * advances the position, so a replay cut short resumes and never doubles.
- * Returns how many rows it wrote.
- */
-function replayRun(runId: number, files: { file: number; path: string }[], from: SpillPosition, writer: SignalWriter, log: (line: string) => void): number {
-  const assembler = new Assembler();
-  const cgroups = new CgroupNames();
-  let rows = 0;
-  let position = from;
-  const write = (assembled: Assembled, to: SpillPosition) => {
-    const newest = assembled.rows.reduce((max, row) => (row.tsNs > max ? row.tsNs : max), 0n);
-    writer.write(assembled.rows, cgroups.newNames(assembled.rows), { runId, seenNs: newest, spill: to, replayed: true });
-    for (const { id, origin } of assembled.relabels) writer.relabel(id, origin);
-    rows += assembled.rows.length;
-    position = to;
-  };
-  let offsetNs: bigint | undefined;
-  const chunk = Buffer.alloc(REPLAY_CHUNK_RECORDS * EVENT_SIZE);
-  for (const { file, path } of files) {
-    if (file < position.file || (file === position.file && position.end === -1)) continue;
-    const fd = openSync(path, 'r');
-    try {
-      offsetNs = readHeader(fd);
-      if (offsetNs === undefined) {
-        // Killed while creating it: it holds no records.
-        log(`skipping ${path}: not a sigaudit spill file of ${EVENT_SIZE}-byte records`);
-        continue;
-      }
-      let at = file === position.file ? Math.max(position.end, HEADER_BYTES) : HEADER_BYTES;
-      for (;;) {
-        const read = readSync(fd, chunk, 0, chunk.length, at);
-        // A record cut short by the kill is left out: it was never whole.
-        const whole = read - (read % EVENT_SIZE);
-        if (whole === 0) break;
-        at += whole;
-        write(assembler.assemble(decode(chunk.subarray(0, whole)), offsetNs), { file, end: at });
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-  if (offsetNs !== undefined) {
-    const orphans = assembler.drain(offsetNs);
-    if (orphans.length > 0) write({ rows: orphans, relabels: [] }, position);
-  }
-  return rows;
-}
-
-/**
- * Replays the spill files of every run that did not stop cleanly, then
- * deletes them; files of runs that stopped, or that this database does
- * not know, hold nothing to replay. A replay that fails is logged and its
- * files kept for the next start: recording goes on.
- */
-export function replaySpills(dbPath: string, writer: SignalWriter, log: (line: string) => void): void {
-  const files = spillFilesOf(dbPath);
-  for (const runId of new Set(files.map((file) => file.runId))) {
-    const own = files.filter((file) => file.runId === runId);
-    const run = writer.spillOf(runId);
-    if (run && !run.stopped) {
-      try {
-        const rows = replayRun(runId, own, run.position ?? { file: own[0].file, end: HEADER_BYTES }, writer, log);
-        if (rows > 0) log(`run ${runId} was killed before committing everything it drained: replayed ${rows} signals from its spill files`);
-      } catch (error) {
-        log(`could not replay the spill of run ${runId} (${(error as Error).message}): keeping ${own.map((file) => file.path).join(', ')} for the next start`);
-        continue;
-      }
-    }
-    for (const { path } of own) removeFile(path);
   }
 }

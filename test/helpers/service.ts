@@ -20,6 +20,8 @@ export function stormPath(): string {
 
 export interface StormResult {
   code: number | null;
+  /** The storm's pid: other tests on the host may storm the same numbers. */
+  pid: number;
   /** Wall-clock ns at which signal i (a multiple of 1000) had been sent. */
   sentAt: Map<number, number>;
   /** Signals per second over the whole storm. */
@@ -41,7 +43,7 @@ export function runStorm(first: number, count: number, victim?: { pid: number; a
       }
       const stamps = [...sentAt.values()];
       const span = (stamps[stamps.length - 1] - stamps[0]) / 1e9;
-      resolve({ code, sentAt, rate: span > 0 ? (stamps.length - 1) * 1000 / span : 0 });
+      resolve({ code, pid: child.pid!, sentAt, rate: span > 0 ? (stamps.length - 1) * 1000 / span : 0 });
     }),
   );
 }

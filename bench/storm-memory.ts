@@ -1,0 +1,148 @@
+// The recorder's memory in a storm and at rest (issue 10 items 3 and 5,
+// issue 15 item 4): idle RSS and CPU on a quiet recorder, then two
+// processes sending signal 0 flat out (test/helpers/storm.c: kill(n, 0)
+// to numbered pids that do not exist, so this run's signals are told apart
+// from anything else the host sends); peak RSS (VmHWM), drops, how long
+// after the storm every row is committed, and the rows/s written.
+//   node dist/bench/storm-memory.js [--per-proc N] [--rounds R] [--idle-seconds S] [--out FILE]
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runChecked } from './proc';
+import { cpuPercent, Recorder, sampleProcess, type ProcSample } from './recorder';
+import { findRepoRoot, scratchDir } from './workspace';
+
+/** The two storms' sequence numbers start above any pid. */
+const FIRSTS = [10_000_000, 20_000_000];
+
+interface Round {
+  idleRssMiB: number;
+  idleCpuPercent: number;
+  sent: number;
+  stormSeconds: number;
+  peakRssMiB: number;
+  drops: number;
+  rows: number;
+  catchUpSeconds: number;
+  rowsPerSecond: number;
+}
+
+function argument(name: string, fallback: string): string {
+  const at = process.argv.indexOf(name);
+  return at === -1 ? fallback : process.argv[at + 1];
+}
+
+function stormRows(recorder: Recorder, perProc: number): number {
+  return recorder.read((db) => {
+    const count = db.prepare('SELECT count(*) AS n FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0');
+    return FIRSTS.reduce((sum, first) => sum + (count.get(first, first + perProc - 1) as { n: number }).n, 0);
+  });
+}
+
+async function buildStorm(): Promise<string> {
+  const binary = path.join(scratchDir(), 'storm');
+  await runChecked('cc', ['-O2', '-Wall', '-o', binary, path.join(findRepoRoot(), 'test', 'helpers', 'storm.c')]);
+  return binary;
+}
+
+/** Both storms at once; resolves with the seconds from start to the last one's end. */
+async function runStorms(binary: string, perProc: number): Promise<number> {
+  const started = Date.now();
+  await Promise.all(
+    FIRSTS.map(
+      (first) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(binary, ['seq', String(first), String(perProc)], { stdio: 'ignore' });
+          child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`storm exited with ${code}`))));
+        }),
+    ),
+  );
+  return (Date.now() - started) / 1000;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function round(storm: string, perProc: number, idleSeconds: number): Promise<Round> {
+  const recorder = new Recorder();
+  await recorder.start();
+  try {
+    // Idle: let start-up settle, then measure a quiet stretch.
+    await sleep(5_000);
+    const idleFrom: ProcSample = recorder.sample();
+    await sleep(idleSeconds * 1000);
+    const idleTo = recorder.sample();
+    let peak = idleTo.hwmKiB;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, sampleProcess(recorder.pid).hwmKiB);
+    }, 100);
+    const stormSeconds = await runStorms(storm, perProc);
+    const sent = perProc * FIRSTS.length;
+    const stormEnd = Date.now();
+    // Caught up: every signal the storms sent is a committed row, or no row came for 15 s (drops).
+    let rows = stormRows(recorder, perProc);
+    let lastRowAt = Date.now();
+    while (rows < sent && Date.now() - lastRowAt < 15_000) {
+      // Counting scans the hot table: once a second, not to slow the writer it measures.
+      await sleep(1000);
+      const now = stormRows(recorder, perProc);
+      if (now > rows) lastRowAt = Date.now();
+      rows = now;
+    }
+    const catchUpSeconds = Math.max(0, lastRowAt - stormEnd) / 1000;
+    clearInterval(sampler);
+    peak = Math.max(peak, recorder.sample().hwmKiB);
+    await recorder.stop();
+    return {
+      idleRssMiB: idleTo.rssKiB / 1024,
+      idleCpuPercent: cpuPercent(idleFrom, idleTo),
+      sent,
+      stormSeconds,
+      peakRssMiB: peak / 1024,
+      drops: recorder.counts().drops,
+      rows: stormRows(recorder, perProc),
+      catchUpSeconds,
+      rowsPerSecond: rows / (stormSeconds + catchUpSeconds),
+    };
+  } finally {
+    await recorder.stop().catch(() => undefined);
+    recorder.remove();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function main(): Promise<void> {
+  const perProc = Number(argument('--per-proc', '3000000'));
+  const rounds = Number(argument('--rounds', '3'));
+  const idleSeconds = Number(argument('--idle-seconds', '20'));
+  const out = argument('--out', '');
+  const storm = await buildStorm();
+  const results: Round[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const result = await round(storm, perProc, idleSeconds);
+    console.log(JSON.stringify(result));
+    results.push(result);
+  }
+  const fields: (keyof Round)[] = ['idleRssMiB', 'idleCpuPercent', 'sent', 'stormSeconds', 'peakRssMiB', 'drops', 'rows', 'catchUpSeconds', 'rowsPerSecond'];
+  const lines = [
+    `| figure | median | min | max |`,
+    `|---|---|---|---|`,
+    ...fields.map((field) => {
+      const values = results.map((r) => r[field]);
+      const show = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+      return `| ${field} | ${show(median(values))} | ${show(Math.min(...values))} | ${show(Math.max(...values))} |`;
+    }),
+  ];
+  console.log(lines.join('\n'));
+  if (out) fs.writeFileSync(out, JSON.stringify({ perProc, rounds, idleSeconds, results }, null, 2) + '\n');
+}
+
+main().catch((error: Error) => {
+  console.error(error.message);
+  process.exitCode = 1;
+});

@@ -1,0 +1,92 @@
+// Start-up: checks, the one-recorder lock, the BPF object loaded and
+// attached, dead runs' spills replayed, and this run begun. Anything that
+// fails leaves nothing behind.
+import { hostname, release } from 'node:os';
+import { NativeError } from '../errors';
+import { openForWriting, type WritableDatabase } from '../store/database';
+import { SignalWriter } from '../store/writer';
+import { VERSION } from '../version';
+import { EVENT_SIZE } from './decode';
+import { nativeFailure } from './native-errors';
+import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
+import { compatExitTraced, loadAddon, programsFor, type Probe } from './probe';
+import { replaySpills } from './replay';
+
+export interface StartOptions {
+  dbPath: string;
+  ringBytes: number;
+  skipProbes: boolean;
+  excludedComms: string[];
+  /** Attach the raw sys_exit for ia32 compat sends too (their failures included). */
+  ia32: boolean;
+  /** Signal numbers to keep; empty keeps all. */
+  onlySignals: number[];
+  gid?: number;
+  log: (line: string) => void;
+  verbose: boolean;
+}
+
+export interface Started {
+  db: WritableDatabase;
+  writer: SignalWriter;
+  probe: Probe;
+  runId: number;
+}
+
+export function isoTime(ns: bigint): string {
+  return new Date(Number(ns / 1_000_000n)).toISOString();
+}
+
+export function wallNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function signalMask(signals: number[]): bigint {
+  return signals.reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n);
+}
+
+/** Every probe attached and the run begun; `then` finishes starting (throwing undoes everything). */
+export function startRecording<T>(options: StartOptions, then: (started: Started) => T): T {
+  checkPrivileges();
+  checkBtf();
+  // Takes the one-recorder lock before loading anything into the kernel.
+  const db = openForWriting(options.dbPath, { gid: options.gid, lock: true, warn: options.log });
+  let probe: Probe | undefined;
+  try {
+    const addon = loadAddon();
+    const exits = { via: chooseSyscallExitsVia(options.log), ia32: options.ia32 };
+    probe = new addon.Probe({
+      ringBytes: options.ringBytes,
+      wakeupBytes: Math.max(EVENT_SIZE, Math.floor(options.ringBytes / 4)),
+      skipProbes: options.skipProbes,
+      onlySignals: signalMask(options.onlySignals),
+      excludedComms: options.excludedComms,
+      compatExitTraced: compatExitTraced(exits),
+      log: (level, line) => {
+        if (options.verbose || level === 'warn') options.log(`libbpf ${level}: ${line.trimEnd()}`);
+      },
+    });
+    for (const program of programsFor(exits)) probe.attach(program);
+    const writer = new SignalWriter(db);
+    // Before this run begins: the gap a dead run left then starts after its replayed signals.
+    replaySpills(options.dbPath, db, writer, options.log);
+    const startedNs = wallNs();
+    const runId = writer.beginRun({
+      startedNs,
+      host: hostname(),
+      kernel: release(),
+      version: VERSION,
+      recorderPid: process.pid,
+      ringBytes: options.ringBytes,
+    });
+    for (const gap of writer.closeUncleanRuns(runId, startedNs))
+      options.log(`run ${gap.runId} did not stop cleanly: nothing was recorded from ${isoTime(gap.fromNs)} to ${isoTime(gap.toNs)} (recorded as an unclean shutdown)`);
+    return then({ db, writer, probe, runId });
+  } catch (error) {
+    void probe?.close();
+    db.recorderLock?.close();
+    db.close();
+    if (error instanceof NativeError) throw nativeFailure(error);
+    throw error;
+  }
+}
