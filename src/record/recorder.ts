@@ -5,11 +5,10 @@ import { NativeError } from '../errors';
 import { Notifier } from '../service/notify';
 import { closeWriting, openForWriting, type WritableDatabase } from '../store/database';
 import { Retention, type RetentionPolicy } from '../store/retention';
-import { SignalWriter, type SignalRow, type SpillPosition } from '../store/writer';
-import { errnoName, type Origin } from '../names';
-import { Assembler } from './assemble';
+import { SignalWriter, type SpillPosition } from '../store/writer';
+import { errnoName } from '../names';
 import { CgroupNames } from './cgroups';
-import { decode, EVENT_SIZE } from './decode';
+import { EVENT_SIZE, wallSpan } from './decode';
 import { checkBtf, checkPrivileges } from './preflight';
 import { loadAddon, PROGRAMS, type Probe, type ProbeStats } from './probe';
 import { nativeFailure } from './native-errors';
@@ -70,9 +69,7 @@ const HANDOVERS_PER_BATCH_INTERVAL = 4;
 /** How often held rows are retried while the database cannot be written. */
 const RETRY_MS = 1000;
 const RETENTION_INTERVAL_MS = 1000;
-/** Held rows written per transaction when the database takes writes again. */
-const CATCH_UP_ROWS = 50_000;
-/** --max-held default: about 150 MB of rows (~300 bytes each in memory). */
+/** --max-held default: 64 MB of records (128 bytes each). */
 export const DEFAULT_MAX_HELD_ROWS = 500_000;
 /**
  * --nice default, like auditd's priority_boost of 4: at 100 000 signals/s
@@ -108,17 +105,25 @@ function signalMask(signals: number[]): bigint {
   return signals.reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n);
 }
 
+/** A batch of records (struct sigaudit_event) not yet written, with what dates it and where it ends in the spill. */
+interface HeldBatch {
+  records: Buffer;
+  /** CLOCK_REALTIME - CLOCK_BOOTTIME when it was drained. */
+  offsetNs: bigint;
+  spill?: SpillPosition;
+  /** Write the fan-out records still waiting for their syscall's SEND, as orphans (at shutdown). */
+  drain?: boolean;
+}
+
 export class Recorder {
   private recorded = 0;
   private dropped = 0n;
   private lastStats: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n, spillErrno: 0 };
   private lastStatsNs = wallNs();
-  /** Rows not yet written (the database refused them), oldest first, in batches with where each ends in the spill. */
-  private held: { rows: SignalRow[]; spill?: SpillPosition }[] = [];
+  /** Records not yet written (the database refused them), oldest first. */
+  private held: HeldBatch[] = [];
   private heldRows = 0;
-  /** Relabels of written rows that could not be applied yet. */
-  private heldRelabels: { id: bigint; origin: Origin }[] = [];
-  /** Rows that did not fit in the hold: counted, and recorded as a drop window once the database takes it. */
+  /** Records that did not fit in the hold: counted, and recorded as a drop window once the database takes it. */
   private overflow: { count: bigint; fromNs: bigint; toNs: bigint } | undefined;
   private writeFailure: string | undefined;
   private failingSinceMs = 0;
@@ -140,8 +145,6 @@ export class Recorder {
   private archiveQueued = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly handoverMs: number;
-  private readonly assembler = new Assembler();
-  private readonly cgroups = new CgroupNames();
   private stopping: Promise<RecordSummary> | undefined;
 
   private constructor(
@@ -175,7 +178,8 @@ export class Recorder {
         },
       });
       for (const program of PROGRAMS) probe.attach(program);
-      const writer = new SignalWriter(db);
+      const cgroups = new CgroupNames();
+      const writer = new SignalWriter(db, { nameCgroups: (ids) => cgroups.newNames(ids) });
       // Before this run begins: the gap a dead run left then starts after its replayed signals.
       replaySpills(options.dbPath, writer, options.log);
       const startedNs = wallNs();
@@ -252,12 +256,10 @@ export class Recorder {
   }
 
   private onBatch(records: Buffer, spillFile: number, spillEnd: number): void {
-    const events = decode(records);
-    this.eventsSinceArchiveTick += events.length;
-    if (events.length * 1000 >= BURST_EVENTS_PER_SECOND * this.handoverMs) this.burst = true;
-    const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
-    this.heldRelabels.push(...assembled.relabels);
-    this.store(assembled.rows, spillFile === -1 ? undefined : { file: spillFile, end: spillEnd });
+    const events = records.length / EVENT_SIZE;
+    this.eventsSinceArchiveTick += events;
+    if (events * 1000 >= BURST_EVENTS_PER_SECOND * this.handoverMs) this.burst = true;
+    this.store({ records, offsetNs: loadAddon().realtimeOffset(), spill: spillFile === -1 ? undefined : { file: spillFile, end: spillEnd } });
     if (this.writeFailure === undefined && this.retention.overSize()) this.prune();
   }
 
@@ -269,80 +271,67 @@ export class Recorder {
   }
 
   /**
-   * Writes the rows, after any rows still held. When the database refuses
-   * (disk full, I/O error, read-only), the rows are held in memory, oldest
+   * Writes a batch, after any batches still held. When the database refuses
+   * (disk full, I/O error, read-only), records are held in memory, oldest
    * first, up to --max-held; what does not fit is counted as dropped and
    * recorded as a drop window once the database takes writes again.
    */
-  private store(rows: SignalRow[], spill?: SpillPosition): void {
+  private store(batch: HeldBatch): void {
+    const records = batch.records.length / EVENT_SIZE;
     if (this.held.length === 0 && this.writeFailure === undefined) {
       // The usual case: straight to the database, whatever the batch's size.
-      if (rows.length === 0) return;
-      this.held.push({ rows, spill });
-      this.heldRows += rows.length;
+      if (records === 0 && !batch.drain) return;
+      this.held.push(batch);
+      this.heldRows += records;
       this.flushHeld();
       if (this.writeFailure !== undefined && this.heldRows > this.options.maxHeldRows) {
         // Refused: keep what fits in the hold, like any later batch.
         this.held = [];
         this.heldRows = 0;
-        this.hold(rows, spill);
+        this.hold(batch);
       }
       return;
     }
-    if (rows.length > 0) this.hold(rows, spill);
+    if (records > 0 || batch.drain) this.hold(batch);
     this.flushHeld();
   }
 
-  private hold(rows: SignalRow[], spill?: SpillPosition): void {
-    const room = this.options.maxHeldRows - this.heldRows;
-    let kept = rows;
-    if (rows.length > room) {
-      // Cut at the start of a send, so a send's rows stay together.
-      let cut = Math.max(0, room);
-      while (cut > 0 && rows[cut].fanout !== 0) cut--;
-      kept = rows.slice(0, cut);
-      const lost = rows.slice(cut);
-      const fromNs = lost.reduce((min, row) => (row.tsNs < min ? row.tsNs : min), lost[0].tsNs);
-      const toNs = lost.reduce((max, row) => (row.tsNs > max ? row.tsNs : max), lost[0].tsNs);
+  private hold(batch: HeldBatch): void {
+    const room = Math.max(0, this.options.maxHeldRows - this.heldRows);
+    const records = batch.records.length / EVENT_SIZE;
+    let kept = batch;
+    if (records > room) {
+      kept = { ...batch, records: batch.records.subarray(0, room * EVENT_SIZE) };
+      const lost = records - room;
+      const { fromNs, toNs } = wallSpan(batch.records.subarray(room * EVENT_SIZE), batch.offsetNs);
       if (!this.overflow) {
         this.overflow = { count: 0n, fromNs, toNs };
         this.options.log(`memory hold full (${this.heldRows} rows, --max-held ${this.options.maxHeldRows}): counting further signals as dropped until ${this.options.dbPath} takes writes`);
       }
-      this.overflow.count += BigInt(lost.length);
+      this.overflow.count += BigInt(lost);
       if (fromNs < this.overflow.fromNs) this.overflow.fromNs = fromNs;
       if (toNs > this.overflow.toNs) this.overflow.toNs = toNs;
-      this.dropped += BigInt(lost.length);
+      this.dropped += BigInt(lost);
     }
-    if (kept.length > 0) {
-      this.held.push({ rows: kept, spill });
-      this.heldRows += kept.length;
+    if (kept.records.length > 0 || kept.drain) {
+      this.held.push(kept);
+      this.heldRows += kept.records.length / EVENT_SIZE;
     }
   }
 
-  /** Writes held rows in order, a transaction per chunk, until done or refused. */
+  /** Writes held batches in order, a transaction each, until done or refused. */
   private flushHeld(): void {
     const catchingUp = this.writeFailure !== undefined;
     let written = 0;
     try {
       while (this.held.length > 0) {
-        // A chunk: whole batches up to CATCH_UP_ROWS (at least one batch).
-        let take = 1;
-        let rows = this.held[0].rows.length;
-        while (take < this.held.length && rows + this.held[take].rows.length <= CATCH_UP_ROWS) rows += this.held[take++].rows.length;
-        const batches = this.held.slice(0, take);
-        const chunk = take === 1 ? batches[0].rows : batches.flatMap((batch) => batch.rows);
-        const spill = batches.reduce<SpillPosition | undefined>((last, batch) => batch.spill ?? last, undefined);
-        this.writer.write(chunk, this.cgroups.newNames(chunk), { runId: this.runId, seenNs: wallNs(), spill });
-        this.held.splice(0, take);
-        this.heldRows -= chunk.length;
-        this.recorded += chunk.length;
-        written += chunk.length;
-        if (spill) this.spillCommitted(spill);
-      }
-      while (this.heldRelabels.length > 0) {
-        const { id, origin } = this.heldRelabels[0];
-        this.writer.relabel(id, origin);
-        this.heldRelabels.shift();
+        const batch = this.held[0];
+        const { rows } = this.writer.ingest(batch.records, batch.offsetNs, { runId: this.runId, seenNs: wallNs(), spill: batch.spill }, batch.drain);
+        this.held.shift();
+        this.heldRows -= batch.records.length / EVENT_SIZE;
+        this.recorded += rows;
+        written += rows;
+        if (batch.spill) this.spillCommitted(batch.spill);
       }
     } catch (error) {
       this.writeFailed(error as Error);
@@ -466,8 +455,8 @@ export class Recorder {
       for (const timer of this.timers) clearInterval(timer);
       this.options.notifier?.stopping(`stopping: ${this.statusLine()}`);
       const final = await this.probe.close();
-      const orphans = this.assembler.drain(loadAddon().realtimeOffset());
-      this.store(orphans);
+      // Fan-out records still waiting for their syscall's SEND are written as orphans.
+      this.store({ records: Buffer.alloc(0), offsetNs: loadAddon().realtimeOffset(), drain: true });
       if (this.held.length > 0) {
         // The last chance to write them: they are lost when this process ends.
         const lost = BigInt(this.heldRows);

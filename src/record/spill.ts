@@ -9,9 +9,7 @@ import { closeSync, openSync, readdirSync, readSync, unlinkSync, writeSync } fro
 import { basename, dirname, join } from 'node:path';
 import { secureFile } from '../store/database';
 import type { SignalWriter, SpillPosition } from '../store/writer';
-import { Assembler, type Assembled } from './assemble';
-import { CgroupNames } from './cgroups';
-import { decode, EVENT_SIZE } from './decode';
+import { EVENT_SIZE, wallSpan } from './decode';
 
 const MAGIC = 'sigaudit-spill-1';
 /**
@@ -125,15 +123,11 @@ function readHeader(fd: number): bigint | undefined {
  * Returns how many rows it wrote.
  */
 function replayRun(runId: number, files: { file: number; path: string }[], from: SpillPosition, writer: SignalWriter, log: (line: string) => void): number {
-  const assembler = new Assembler();
-  const cgroups = new CgroupNames();
   let rows = 0;
   let position = from;
-  const write = (assembled: Assembled, to: SpillPosition) => {
-    const newest = assembled.rows.reduce((max, row) => (row.tsNs > max ? row.tsNs : max), 0n);
-    writer.write(assembled.rows, cgroups.newNames(assembled.rows), { runId, seenNs: newest, spill: to, replayed: true });
-    for (const { id, origin } of assembled.relabels) writer.relabel(id, origin);
-    rows += assembled.rows.length;
+  const write = (records: Buffer, offsetNs: bigint, to: SpillPosition, drain = false) => {
+    const seenNs = records.length === 0 ? 0n : wallSpan(records, offsetNs).toNs;
+    rows += writer.ingest(records, offsetNs, { runId, seenNs, spill: to, replayed: true }, drain).rows;
     position = to;
   };
   let offsetNs: bigint | undefined;
@@ -155,16 +149,14 @@ function replayRun(runId: number, files: { file: number; path: string }[], from:
         const whole = read - (read % EVENT_SIZE);
         if (whole === 0) break;
         at += whole;
-        write(assembler.assemble(decode(chunk.subarray(0, whole)), offsetNs), { file, end: at });
+        write(chunk.subarray(0, whole), offsetNs, { file, end: at });
       }
     } finally {
       closeSync(fd);
     }
   }
-  if (offsetNs !== undefined) {
-    const orphans = assembler.drain(offsetNs);
-    if (orphans.length > 0) write({ rows: orphans, relabels: [] }, position);
-  }
+  // Fan-out records still waiting for their syscall's SEND are written as orphans.
+  if (offsetNs !== undefined) write(Buffer.alloc(0), offsetNs, position, true);
   return rows;
 }
 

@@ -1,9 +1,10 @@
-// Turns decoded records into rows: joins a syscall's fan-out targets to the
-// record that carries its return value, stamps wall-clock time, and labels
-// where a kernel-generated signal came from.
-import { Flag, Kind, type RawEvent } from './decode';
-import { RESULTS, SOURCES, type Origin, type Source } from '../names';
-import type { SignalRow } from '../store/writer';
+// The write path before the C ingest (src/store/ingest.ts), kept as the
+// writepath bench's reference: decoded records turned into row objects in
+// TypeScript (fan-out joins, wall-clock time, origin labels), then written
+// by SignalWriter.write, 22 bound values a row.
+import { Flag, Kind, type RawEvent } from '../src/record/decode';
+import { RESULTS, SOURCES, type Origin, type Source } from '../src/names';
+import type { SignalRow } from '../src/store/writer';
 
 const SI_USER = 0;
 const SI_KERNEL = 0x80;
