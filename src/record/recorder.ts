@@ -57,6 +57,14 @@ const ARCHIVE_CHUNK_ROWS = 2_000;
 /** Signals arriving faster than this mean a burst is on: the mover waits. */
 const BURST_EVENTS_PER_SECOND = 40_000;
 const MAX_HOT_ROWS = 1_000_000;
+/**
+ * A clean stop moves what is left in the hot table into the indexed
+ * archive, so reports on a stopped recorder's database never scan it, in
+ * chunks this large, for at most this long (the unit's TimeoutStopSec= is
+ * 60 s); what is left then is moved by the next recorder.
+ */
+const STOP_ARCHIVE_CHUNK_ROWS = 100_000;
+const STOP_ARCHIVE_BUDGET_MS = 40_000;
 const MAX_BATCH_EVENTS = 65_536;
 const DRAIN_POLL_MS = 10;
 /**
@@ -449,6 +457,20 @@ export class Recorder {
     }
   }
 
+  /** Moves the hot table into the archive, within STOP_ARCHIVE_BUDGET_MS. */
+  private archiveAll(): void {
+    if (this.writeFailure !== undefined) return;
+    const started = Date.now();
+    try {
+      while (this.writer.hotRows > 0 && Date.now() - started < STOP_ARCHIVE_BUDGET_MS) this.writer.archive(STOP_ARCHIVE_CHUNK_ROWS);
+    } catch (error) {
+      this.options.log(`could not move the last rows into the indexed archive (${(error as Error).message}): the next recorder moves them`);
+      return;
+    }
+    if (this.writer.hotRows > 0)
+      this.options.log(`stopping with ${this.writer.hotRows} rows not yet moved into the indexed archive (${STOP_ARCHIVE_BUDGET_MS / 1000}s spent moving): reports scan them until the next recorder moves them`);
+  }
+
   /** Detaches, drains what the kernel still holds, writes it, and closes. */
   stop(): Promise<RecordSummary> {
     this.stopping ??= (async () => {
@@ -466,6 +488,7 @@ export class Recorder {
         this.heldRows = 0;
       }
       this.checkStats(final);
+      this.archiveAll();
       // Everything drained is written or counted: nothing to replay.
       this.spill.removeAll();
       closeWriting(this.db);
