@@ -115,8 +115,14 @@ export class RecordIntake {
     const kills = new Map(this.recentKills);
     const oomKills: KillRow[] = [];
     const fanouts: number[] = [];
-    let lastSenderCgroup = -1n;
-    let lastDeliveredCgroup = -1n;
+    // A cgroup id is read as two 32-bit words, and made a BigInt only when it differs from the last one seen.
+    const seen = { sender: [-1, -1], delivered: [-1, -1] };
+    const see = (last: number[], word: number) => {
+      if (u32[word] === last[0] && u32[word + 1] === last[1]) return;
+      last[0] = u32[word];
+      last[1] = u32[word + 1];
+      cgroups.add(u64[word / 2]);
+    };
     for (let i = 0; i < count; i++) {
       const w = i * words;
       const flags = u32[w + OFFSETS.flags / 4];
@@ -130,13 +136,9 @@ export class RecordIntake {
         continue;
       }
       if (kind !== Kind.Send && kind !== Kind.Fanout && kind !== Kind.Kernel) continue;
-      if ((flags & Flag.InInterrupt) === 0) {
-        const cgroup = u64[(w + OFFSETS.sender_cgroup / 4) / 2];
-        if (cgroup !== lastSenderCgroup) cgroups.add((lastSenderCgroup = cgroup));
-      }
+      if ((flags & Flag.InInterrupt) === 0) see(seen.sender, w + OFFSETS.sender_cgroup / 4);
       if ((flags & Flag.Delivered) === 0) continue;
-      const cgroup = u64[(w + OFFSETS.delivered_cgroup / 4) / 2];
-      if (cgroup !== lastDeliveredCgroup) cgroups.add((lastDeliveredCgroup = cgroup));
+      see(seen.delivered, w + OFFSETS.delivered_cgroup / 4);
       if (kind === Kind.Kernel && i32[w + OFFSETS.signal / 4] === SIGNALS.SIGKILL && i32[w + OFFSETS.si_code / 4] === SI_KERNEL) {
         const deliveredPid = u32[w + OFFSETS.delivered_pid / 4];
         kills.delete(deliveredPid);
@@ -169,8 +171,12 @@ export class RecordIntake {
     const count = records.length / EVENT_SIZE;
     const key = (i: number) => `${u32[i * words + OFFSETS.sender_tid / 4]}:${u64[(i * words + OFFSETS.boot_ns / 4) / 2]}`;
     const sent = new Set<string>();
-    // A SEND joins only the FANOUT records before it: look from each fan-out onwards.
-    for (let i = fanouts[0]; i < count; i++) if (u32[i * words + OFFSETS.kind / 4] === Kind.Send) sent.add(key(i));
+    // A SEND joins only the FANOUT records before it: look from the first fan-out onwards,
+    // at the SENDs of threads that fanned out (a key only for those).
+    const tids = new Set(fanouts.map((i) => u32[i * words + OFFSETS.sender_tid / 4]));
+    for (let i = fanouts[0]; i < count; i++) {
+      if (u32[i * words + OFFSETS.kind / 4] === Kind.Send && tids.has(u32[i * words + OFFSETS.sender_tid / 4])) sent.add(key(i));
+    }
     const newest = u64[((count - 1) * words + OFFSETS.boot_ns / 4) / 2];
     const waits = new Set(fanouts.filter((i) => !sent.has(key(i)) && newest - u64[(i * words + OFFSETS.boot_ns / 4) / 2] <= ORPHAN_AFTER_NS));
     if (waits.size === 0) return { kept: records, carried: Buffer.alloc(0) };
