@@ -63,7 +63,7 @@ const MAX_HOT_ROWS = 1_000_000;
  * chunks this large, for at most this long (the unit's TimeoutStopSec= is
  * 60 s); what is left then is moved by the next recorder.
  */
-const STOP_ARCHIVE_CHUNK_ROWS = 100_000;
+const STOP_ARCHIVE_CHUNK_ROWS = 20_000;
 const STOP_ARCHIVE_BUDGET_MS = 40_000;
 const MAX_BATCH_EVENTS = 65_536;
 const DRAIN_POLL_MS = 10;
@@ -462,7 +462,11 @@ export class Recorder {
     if (this.writeFailure !== undefined) return;
     const started = Date.now();
     try {
-      while (this.writer.hotRows > 0 && Date.now() - started < STOP_ARCHIVE_BUDGET_MS) this.writer.archive(STOP_ARCHIVE_CHUNK_ROWS);
+      while (this.writer.hotRows > 0 && Date.now() - started < STOP_ARCHIVE_BUDGET_MS) {
+        this.writer.archive(STOP_ARCHIVE_CHUNK_ROWS);
+        // The archive's indexes make moved rows larger: --max-db-size holds through the move too.
+        if (this.retention.overSize()) this.prune();
+      }
     } catch (error) {
       this.options.log(`could not move the last rows into the indexed archive (${(error as Error).message}): the next recorder moves them`);
       return;
