@@ -188,6 +188,7 @@ export class Recorder {
       for (const program of PROGRAMS) probe.attach(program);
       const cgroups = new CgroupNames();
       const writer = new SignalWriter(db, { nameCgroups: (ids) => cgroups.newNames(ids) });
+      writer.prepareIngest();
       // Before this run begins: the gap a dead run left then starts after its replayed signals.
       replaySpills(options.dbPath, writer, options.log);
       const startedNs = wallNs();

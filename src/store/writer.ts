@@ -137,8 +137,7 @@ export class SignalWriter {
     this.ingestBatch = db.transaction((batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined) => {
       const cgroups = batch.cgroups.size > 0 && this.options.nameCgroups ? this.options.nameCgroups(batch.cgroups) : [];
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
-      this.insertRecords ??= this.prepareIngest();
-      const rows = batch.records.length === 0 ? 0 : this.insertRecords.run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
+      const rows = batch.records.length === 0 ? 0 : this.prepareIngest().run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
       for (const kill of batch.oomKills) {
         const key = { tsNs: kill.tsNs, deliveredPid: kill.deliveredPid };
         if (this.markOom.run({ ...key, fromId: kill.fromId }).changes === 0) this.markArchivedOom.run(key);
@@ -148,10 +147,17 @@ export class SignalWriter {
     });
   }
 
-  /** The extension is loaded on first use, so a writer that never ingests works without it. */
-  private prepareIngest(): Database.Statement {
-    loadExtension(this.db);
-    return this.db.prepare(INGEST_SQL);
+  /**
+   * Loads sigaudit's SQLite extension for ingest, on first use so that a
+   * writer that never ingests works without it; the recorder calls it at
+   * start, so a missing extension stops it there with the fix.
+   */
+  prepareIngest(): Database.Statement {
+    if (!this.insertRecords) {
+      loadExtension(this.db);
+      this.insertRecords = this.db.prepare(INGEST_SQL);
+    }
+    return this.insertRecords;
   }
 
   /** The commit that holds rows also dates them, and says how far the spill is committed, for crash recovery. */
