@@ -14,11 +14,11 @@
       "libraries": ["-lbpf", "-lelf", "-lz"]
     },
     {
-      "target_name": "report_lines",
+      "target_name": "sigaudit_sqlite",
       "type": "loadable_module",
       "product_extension": "so",
-      "sources": ["native/report-lines.c"],
-      "include_dirs": ["<!(node -p \"require('path').join(require('path').dirname(require.resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')\")"],
+      "sources": ["native/extension.c", "native/report-lines.c", "native/ingest.c"],
+      "include_dirs": ["bpf", "<!(node -p \"require('path').join(require('path').dirname(require.resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')\")"],
       "cflags": ["-std=c11", "-O2"]
     },
     {

@@ -14,6 +14,7 @@ import { buildLoadgen, runLoad, LoadResult } from './loadgen';
 import { runQueries } from './querysuite';
 import type { ExtraResults } from './sections';
 import { measureStorage } from './storage';
+import { measureWritePaths } from './writepath';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
@@ -40,9 +41,11 @@ interface BenchConfig {
   storageTimeoutMs: number;
   /** Rows of the generated database the queries run on. */
   queryRows: number;
+  /** Records replayed through each write path per round. */
+  writePathRecords: number;
 }
 
-const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'storage', 'queries'] as const;
+const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries'] as const;
 type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
@@ -65,9 +68,11 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--t
 
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
                   runs), completeness with 200k signals, a ramp of 1 s steps, storage of
-                  100k recorded signals, queries on a 1M-row generated database
+                  100k recorded signals, 500k records through each write path,
+                  queries on a 1M-row generated database
                   (default is the full mode, ~30 minutes: more workloads, 11 rounds of
-                  ~1 s runs, 2M signals, 10 s steps, 1M recorded signals, 10M-row database)
+                  ~1 s runs, 2M signals, 10 s steps, 2M records through each write path,
+                  1M recorded signals, 10M-row database)
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
@@ -128,6 +133,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
     storageSignals: quick ? 100_000 : 1_000_000,
     storageTimeoutMs: quick ? 30_000 : 300_000,
     queryRows: quick ? 1_000_000 : 10_000_000,
+    writePathRecords: quick ? 500_000 : 2_000_000,
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
@@ -275,6 +281,9 @@ async function main(argv: string[]): Promise<number> {
   await section('ramp', async () => {
     extra.ramp = await measureRamp(binary, config.rampRates, config.rampSeconds, config.rampIdleMs);
     extra.kernelCost = await measureKernelCost(binary, Math.min(config.completenessSignals, 1_000_000));
+  });
+  await section('writepath', async () => {
+    extra.writePath = measureWritePaths(config.writePathRecords, Math.max(7, config.rounds));
   });
   await section('storage', async () => {
     extra.recorderStorage = await measureRecorderStorage(binary, config.storageSignals, config.storageTimeoutMs);

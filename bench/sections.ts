@@ -7,6 +7,7 @@ import type { QueryFigures } from './querysuite';
 import type { CostSummary } from './report';
 import type { Summary } from './stats';
 import type { StorageFigures } from './storage';
+import type { WritePathFigures } from './writepath';
 
 export interface ExtraResults {
   /** Collateral (unrelated syscalls) and the kill loop, sigaudit next to the reference tracer. */
@@ -17,6 +18,7 @@ export interface ExtraResults {
   recorderStorage?: RecorderStorage;
   generatedStorage?: StorageFigures;
   queries?: QueryFigures;
+  writePath?: WritePathFigures[];
   /** Seconds each section took, and the load average when it began. */
   sectionSeconds: Record<string, number>;
   sectionLoad: Record<string, string>;
@@ -191,6 +193,19 @@ export function extraSections(extra: ExtraResults): Section[] {
       intro: `\`kernel.bpf_stats_enabled=1\` during ${int(k.sent)} kill(self,0) calls with the recorder attached (bpftool prog show: run_time_ns ÷ run_cnt). All programs together: ${k.nsPerSignal.toFixed(0)} ns of BPF time per signal; during ${int(k.unrelatedCalls)} getppid calls that followed, ${k.nsPerUnrelatedCall.toFixed(0)} ns per call (the raw sys_enter/sys_exit programs run on every system call). bpf_stats itself adds two clock reads per run.`,
       headers: ['program', 'runs', 'ns per run', 'total ms'],
       rows: k.programs.filter((p) => p.runCount > 0).map((p) => [p.name, int(p.runCount), p.nsPerRun.toFixed(0), (p.runTimeNs / 1e6).toFixed(1)]),
+    });
+  }
+  if (extra.writePath) {
+    const k = (s: Summary) => range(s, (v) => `${Math.round(v / 1000)}k`);
+    sections.push({
+      title: 'Write path',
+      intro:
+        'Rows per second written into a fresh database, the same synthetic records in batches of 16,384 (bench/writepath.ts): ' +
+        '`ingest` = SignalWriter.ingest (records decoded in C by sigaudit_records, one INSERT … SELECT per batch); ' +
+        '`reference` = the path before it (decode, row objects, 22 bound values a row). Rounds interleave the two; median (min–max). ' +
+        'Per CPU-second divides by the process\'s user + system time, which a busy host disturbs less than wall-clock time.',
+      headers: ['records', 'rows', 'rounds', 'ingest rows/s', 'reference rows/s', 'ingest per CPU-s', 'reference per CPU-s'],
+      rows: extra.writePath.map((w) => [w.mix, int(w.rows), String(w.rounds), k(w.ingest.wall), k(w.reference.wall), k(w.ingest.cpu), k(w.reference.cpu)]),
     });
   }
   const stores = [extra.generatedStorage, extra.recorderStorage].filter((s): s is StorageFigures => s !== undefined);

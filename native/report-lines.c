@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * An SQLite extension with two SQL functions that build export lines, loaded
- * by src/export into its read connections. Which columns, their names and
+ * SQL functions that build export lines, part of the SQLite extension
+ * (native/extension.c) that src/export loads into its read connections. Which columns, their names and
  * their order stay in TypeScript (src/export/sql-format.ts); these only write
  * values out. They replace printf (which turns every integer into a text
  * value before copying it, ~2 us of a row's ~6.6 us), strftime (which goes
@@ -18,11 +18,13 @@
  *                                     only if the rows did not come in order.
  */
 #include <sqlite3ext.h>
-SQLITE_EXTENSION_INIT1
+SQLITE_EXTENSION_INIT3
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "extension.h"
 
 struct buffer {
 	char *data;
@@ -260,10 +262,8 @@ static void lines_final(sqlite3_context *context)
 	sqlite3_free(lines->lines);
 }
 
-int sqlite3_reportlines_init(sqlite3 *db, char **error, const sqlite3_api_routines *api)
+int register_report_lines(sqlite3 *db)
 {
-	(void)error;
-	SQLITE_EXTENSION_INIT2(api);
 	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
 	int rc = sqlite3_create_function(db, "sigaudit_csv_record", -1, flags, NULL, csv_record, NULL, NULL);
 	if (rc == SQLITE_OK)

@@ -31,6 +31,15 @@ function countFrom(dbPath: string, pids: number[]): number {
   }
 }
 
+function hotRows(dbPath: string): number {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM signals_hot').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 function drops(dbPath: string): { total: number; windows: { from_ns: bigint; to_ns: bigint; count: number }[] } {
   const db = new Database(dbPath, { readonly: true });
   try {
@@ -67,6 +76,15 @@ describe('bursts', kernelTestOptions, () => {
     assert.match(stderr, new RegExp(`dropped ${dropped.total}\\n`));
   });
 
+  it('moves what is still in the hot table into the archive on a clean stop right after a burst', async () => {
+    const recorder = await startRecorder();
+    const pids = await burst(1, 100_000);
+    const { code, stderr } = await recorder.stop();
+    assert.equal(code, 0, stderr);
+    assert.equal(countFrom(recorder.dbPath, pids), 100_000);
+    assert.equal(hotRows(recorder.dbPath), 0, 'reports on the stopped recorder\'s database scan no unindexed rows');
+  });
+
   it('moves a burst from the hot table into the archive once it is over, with no further signal', async () => {
     const recorder = await startRecorder();
     try {
@@ -75,9 +93,7 @@ describe('bursts', kernelTestOptions, () => {
       let hot = -1;
       for (let waited = 0; waited < 60_000 && hot !== 0; waited += 250) {
         await new Promise((resolve) => setTimeout(resolve, 250));
-        const db = new Database(recorder.dbPath, { readonly: true });
-        hot = (db.prepare('SELECT count(*) AS n FROM signals_hot').get() as { n: number }).n;
-        db.close();
+        hot = hotRows(recorder.dbPath);
       }
       assert.equal(hot, 0, 'the hot table is empty again');
     } finally {

@@ -5,8 +5,7 @@
 // same output.
 import type Database from 'better-sqlite3';
 import { constants } from 'node:os';
-import { join } from 'node:path';
-import { SigauditError } from '../errors';
+import { loadExtension } from '../store/extension';
 import { COLUMNS } from './columns';
 import { signalName } from '../names';
 
@@ -81,13 +80,7 @@ export const COLUMN_SQL: Record<(typeof COLUMNS)[number], string> = {
  * order without sorting rows that come in order.
  */
 export function loadLineFunctions(db: Database.Database): void {
-  const path = join(__dirname, '..', '..', '..', 'build', 'Release', 'report_lines.node');
-  try {
-    // SQLite finds the entry point by the file's name: sqlite3_reportlines_init.
-    db.loadExtension(path);
-  } catch (error) {
-    throw new SigauditError('EEXTENSION', `cannot load the export's SQLite extension ${path}: ${(error as Error).message}`, 'build sigaudit again: npm run build (or npm ci) in its directory');
-  }
+  loadExtension(db);
 }
 
 /** One CSV record (with its newline) per row. */

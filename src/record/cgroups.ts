@@ -3,7 +3,7 @@
 // gone by the time someone asks, so names are resolved while recording.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CgroupName, SignalRow } from '../store/writer';
+import type { CgroupName } from '../store/writer';
 
 /** The cgroup2 mount point: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts. */
 export function cgroup2Mount(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
@@ -37,19 +37,15 @@ export class CgroupNames {
   constructor(private readonly mount = cgroup2Mount()) {}
 
   /**
-   * Names for the cgroups of `rows` not yet stored, to be written with the
-   * batch that first uses them. An id the last scan missed waits for the
-   * next one, so a cgroup created just before its first signal is still
-   * named.
+   * Names for the cgroup ids a batch refers to that are not yet stored, to
+   * be written with the batch that first uses them. An id the last scan
+   * missed waits for the next one, so a cgroup created just before its
+   * first signal is still named.
    */
-  newNames(rows: SignalRow[]): CgroupName[] {
+  newNames(ids: Iterable<bigint>): CgroupName[] {
     const now = Date.now();
-    const see = (id: bigint | null) => {
-      if (id !== null && id !== 0n && !this.stored.has(id) && !this.gone.has(id) && !this.pending.has(id)) this.pending.set(id, now);
-    };
-    for (const row of rows) {
-      see(row.senderCgroup);
-      see(row.deliveredCgroup);
+    for (const id of ids) {
+      if (id !== 0n && !this.stored.has(id) && !this.gone.has(id) && !this.pending.has(id)) this.pending.set(id, now);
     }
     if (this.pending.size === 0) return [];
     if ([...this.pending.keys()].some((id) => !this.known.has(id)) && now - this.lastScan >= RESCAN_INTERVAL_MS) this.rescan(now);

@@ -132,3 +132,15 @@ export function decode(input: Buffer): RawEvent[] {
   }
   return events;
 }
+
+/** The wall-clock span of some whole records, dated with offsetNs (CLOCK_REALTIME - CLOCK_BOOTTIME). */
+export function wallSpan(records: Buffer, offsetNs: bigint): { fromNs: bigint; toNs: bigint } {
+  let fromNs = records.readBigUInt64LE(OFFSETS.boot_ns);
+  let toNs = fromNs;
+  for (let at = EVENT_SIZE; at < records.length; at += EVENT_SIZE) {
+    const bootNs = records.readBigUInt64LE(at + OFFSETS.boot_ns);
+    if (bootNs < fromNs) fromNs = bootNs;
+    if (bootNs > toNs) toNs = bootNs;
+  }
+  return { fromNs: fromNs + offsetNs, toNs: toNs + offsetNs };
+}

@@ -1,20 +1,10 @@
-// The one step from drained records to committed rows: decode, assemble,
-// write, in one transaction. Everything that writes signals calls it, so a
-// faster writer (records decoded in C) replaces its body and nothing else.
-import type { WritableDatabase } from '../store/database';
+// The one step from drained records to committed rows, in one transaction:
+// the writer's C ingest (src/store/ingest.ts). Everything that writes
+// signals calls it.
 import type { RunProgress, SignalWriter } from '../store/writer';
-import { Assembler } from './assemble';
-import { CgroupNames } from './cgroups';
-import { decode } from './decode';
 
 export class Ingest {
-  private readonly assembler = new Assembler();
-  private readonly cgroups = new CgroupNames();
-
-  constructor(
-    private readonly db: WritableDatabase,
-    readonly writer: SignalWriter,
-  ) {}
+  constructor(readonly writer: SignalWriter) {}
 
   /**
    * Writes whole 128-byte records, and `progress`, in one transaction;
@@ -22,24 +12,11 @@ export class Ingest {
    * nothing is remembered: the same records can be ingested again.
    */
   ingest(records: Buffer, realtimeOffsetNs: bigint, progress: RunProgress): number {
-    const restore = this.assembler.checkpoint();
-    try {
-      return this.db.transaction(() => {
-        const { rows, relabels } = this.assembler.assemble(decode(records), realtimeOffsetNs);
-        this.writer.write(rows, this.cgroups.newNames(rows), progress);
-        for (const { id, origin } of relabels) this.writer.relabel(id, origin);
-        return rows.length;
-      }).immediate();
-    } catch (error) {
-      restore();
-      throw error;
-    }
+    return this.writer.ingest(records, realtimeOffsetNs, progress).rows;
   }
 
   /** Fan-out records still waiting for their syscall's exit, written as rows without a return value (at the end). */
   finish(realtimeOffsetNs: bigint, progress: RunProgress): number {
-    const rows = this.assembler.drain(realtimeOffsetNs);
-    if (rows.length > 0) this.writer.write(rows, this.cgroups.newNames(rows), progress);
-    return rows.length;
+    return this.writer.ingest(Buffer.alloc(0), realtimeOffsetNs, progress, true).rows;
   }
 }

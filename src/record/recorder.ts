@@ -140,7 +140,7 @@ export class Recorder {
   static start(options: RecordOptions): Recorder {
     return startRecording(options, ({ db, writer, probe, runId }) => {
       const spill = new SpillFiles(options.dbPath, runId, options.gid, () => loadAddon().realtimeOffset());
-      const recorder = new Recorder(options, db, probe, runId, spill, new Ingest(db, writer), new Retention(db, writer, options.retention, runId));
+      const recorder = new Recorder(options, db, probe, runId, spill, new Ingest(writer), new Retention(db, writer, options.retention, runId));
       raisePriority(options.nice, options.log);
       probe.start((segments) => recorder.received(segments), {
         pollMs: DRAIN_POLL_MS,
@@ -233,6 +233,7 @@ export class Recorder {
       this.closed = true;
       if (this.committer.failure === undefined) {
         this.checkStats(final);
+        if (this.committer.failure === undefined) this.archive.moveAll(() => this.retention.wrote(wallNs()), this.options.log);
         // Everything drained is written or counted: nothing to replay.
         this.spill.removeAll();
       } else {

@@ -2,28 +2,17 @@
 // from their spill files after the committed position, each chunk in a
 // transaction that also advances the position, so a replay cut short
 // resumes and never doubles.
-import type { WritableDatabase } from '../store/database';
 import type { SignalWriter, SpillPosition } from '../store/writer';
-import { EVENT_SIZE, OFFSETS } from './decode';
+import { EVENT_SIZE, wallSpan } from './decode';
 import { Ingest } from './ingest';
 import { removeFile, spillFilesOf, SpillReader, spillStart } from './spill';
 
 /** Records replayed per transaction. */
 const REPLAY_CHUNK_BYTES = 8192 * EVENT_SIZE;
 
-/** When the newest of `records` was sent, in wall-clock time: the dead run was recording until then. */
-function newestNs(records: Buffer, realtimeOffsetNs: bigint): bigint {
-  let newest = 0n;
-  for (let at = 0; at < records.length; at += EVENT_SIZE) {
-    const bootNs = records.readBigUInt64LE(at + OFFSETS.boot_ns);
-    if (bootNs > newest) newest = bootNs;
-  }
-  return newest + realtimeOffsetNs;
-}
-
 /** Returns how many rows it wrote. */
-function replayRun(runId: number, files: { file: number; path: string }[], from: SpillPosition, db: WritableDatabase, writer: SignalWriter, log: (line: string) => void): number {
-  const ingest = new Ingest(db, writer);
+function replayRun(runId: number, files: { file: number; path: string }[], from: SpillPosition, writer: SignalWriter, log: (line: string) => void): number {
+  const ingest = new Ingest(writer);
   let rows = 0;
   let position = from;
   let offsetNs: bigint | undefined;
@@ -41,7 +30,8 @@ function replayRun(runId: number, files: { file: number; path: string }[], from:
       reader.at = file === position.file ? Math.max(position.end, spillStart()) : spillStart();
       for (let records = reader.read(); records.length > 0; records = reader.read()) {
         position = { file, end: reader.at };
-        seenNs = newestNs(records, offsetNs);
+        // The dead run was recording until the newest of them was sent.
+        seenNs = wallSpan(records, offsetNs).toNs;
         rows += ingest.ingest(records, offsetNs, { runId, seenNs, spill: position, replayed: true });
       }
     } finally {
@@ -58,14 +48,14 @@ function replayRun(runId: number, files: { file: number; path: string }[], from:
  * not know, hold nothing to replay. A replay that fails is logged and its
  * files kept for the next start: recording goes on.
  */
-export function replaySpills(dbPath: string, db: WritableDatabase, writer: SignalWriter, log: (line: string) => void): void {
+export function replaySpills(dbPath: string, writer: SignalWriter, log: (line: string) => void): void {
   const files = spillFilesOf(dbPath);
   for (const runId of new Set(files.map((file) => file.runId))) {
     const own = files.filter((file) => file.runId === runId);
     const run = writer.spillOf(runId);
     if (run && !run.stopped) {
       try {
-        const rows = replayRun(runId, own, run.position ?? { file: own[0].file, end: spillStart() }, db, writer, log);
+        const rows = replayRun(runId, own, run.position ?? { file: own[0].file, end: spillStart() }, writer, log);
         if (rows > 0) log(`run ${runId} was killed before committing everything it drained: replayed ${rows} signals from its spill files`);
       } catch (error) {
         log(`could not replay the spill of run ${runId} (${(error as Error).message}): keeping ${own.map((file) => file.path).join(', ')} for the next start`);

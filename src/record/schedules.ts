@@ -14,6 +14,14 @@ const ARCHIVE_CHUNK_ROWS = 2_000;
 /** Signals arriving faster than this mean a burst is on: the mover waits. */
 const BURST_EVENTS_PER_SECOND = 40_000;
 const MAX_HOT_ROWS = 1_000_000;
+/**
+ * A clean stop moves what is left in the hot table into the indexed
+ * archive, so reports on a stopped recorder's database never scan it, in
+ * chunks this large, for at most this long (the unit's TimeoutStopSec= is
+ * 60 s); what is left then is moved by the next recorder.
+ */
+const STOP_ARCHIVE_CHUNK_ROWS = 20_000;
+const STOP_ARCHIVE_BUDGET_MS = 40_000;
 
 /** Moves rows from the hot table to the indexed archive, except during a burst. */
 export class ArchiveSchedule {
@@ -47,6 +55,26 @@ export class ArchiveSchedule {
     this.eventsSinceTick = 0;
     this.lastTickMs = now;
     if (!this.queued) this.move();
+  }
+
+  /**
+   * At a clean stop: moves the hot table into the archive, within
+   * STOP_ARCHIVE_BUDGET_MS. `moved` runs after each chunk: the archive's
+   * indexes make moved rows larger, so --max-db-size holds through the move too.
+   */
+  moveAll(moved: () => void, log: (line: string) => void): void {
+    const started = Date.now();
+    try {
+      while (this.writer.hotRows > 0 && Date.now() - started < STOP_ARCHIVE_BUDGET_MS) {
+        this.writer.archive(STOP_ARCHIVE_CHUNK_ROWS);
+        moved();
+      }
+    } catch (error) {
+      log(`could not move the last rows into the indexed archive (${(error as Error).message}): the next recorder moves them`);
+      return;
+    }
+    if (this.writer.hotRows > 0)
+      log(`stopping with ${this.writer.hotRows} rows not yet moved into the indexed archive (${STOP_ARCHIVE_BUDGET_MS / 1000}s spent moving): reports scan them until the next recorder moves them`);
   }
 
   /** One chunk, then another turn after the chunks that arrived meanwhile. */

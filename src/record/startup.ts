@@ -6,6 +6,7 @@ import { NativeError } from '../errors';
 import { openForWriting, type WritableDatabase } from '../store/database';
 import { SignalWriter } from '../store/writer';
 import { VERSION } from '../version';
+import { CgroupNames } from './cgroups';
 import { EVENT_SIZE } from './decode';
 import { nativeFailure } from './native-errors';
 import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
@@ -67,9 +68,12 @@ export function startRecording<T>(options: StartOptions, then: (started: Started
       },
     });
     for (const program of programsFor(exits)) probe.attach(program);
-    const writer = new SignalWriter(db);
+    const cgroups = new CgroupNames();
+    const writer = new SignalWriter(db, { nameCgroups: (ids) => cgroups.newNames(ids) });
+    // A missing SQLite extension stops the recorder here, with the fix, not at the first batch.
+    writer.prepareIngest();
     // Before this run begins: the gap a dead run left then starts after its replayed signals.
-    replaySpills(options.dbPath, db, writer, options.log);
+    replaySpills(options.dbPath, writer, options.log);
     const startedNs = wallNs();
     const runId = writer.beginRun({
       startedNs,

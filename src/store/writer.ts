@@ -2,6 +2,8 @@
 // and moving rows from the unindexed hot table into the indexed archive.
 import type Database from 'better-sqlite3';
 import type { Origin, Result, Source } from '../names';
+import { loadExtension } from './extension';
+import { INGEST_SQL, RecordIntake, type PreparedBatch } from './ingest';
 
 /** One row of the signals table: a task a signal reached, or a send that reached none. */
 export interface SignalRow {
@@ -71,21 +73,29 @@ export interface RunInfo {
   ringBytes: number;
 }
 
+export interface WriterOptions {
+  /** Names for cgroup ids not yet stored (src/record/cgroups.ts), written with the batch that first uses them. */
+  nameCgroups?: (ids: Set<bigint>) => CgroupName[];
+}
+
 export class SignalWriter {
   private nextId: bigint;
+  private readonly intake = new RecordIntake();
+  private insertRecords: Database.Statement | undefined;
+  private readonly markOom: Database.Statement;
+  private readonly markArchivedOom: Database.Statement;
+  private readonly ingestBatch: (batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined) => number;
   /** Rows waiting in signals_hot to be archived. */
   hotRows: number;
   private readonly insertSignal: Database.Statement;
   private readonly insertCgroup: Database.Statement;
-  private readonly updateOrigin: Database.Statement;
-  private readonly updateArchivedOrigin: Database.Statement;
   private readonly insertDrop: Database.Statement;
   private readonly updateRun: Database.Statement;
   private readonly touchRun: Database.Statement;
   private readonly markSpill: Database.Statement;
   private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => void;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: Database.Database, private readonly options: WriterOptions = {}) {
     const last = db
       .prepare('SELECT max(id) AS id FROM signals')
       .safeIntegers(true)
@@ -99,12 +109,6 @@ export class SignalWriter {
     this.insertCgroup = db.prepare(
       'INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit',
     );
-    this.updateOrigin = db.prepare(
-      'UPDATE signals_hot SET origin = @origin WHERE id = @id',
-    );
-    this.updateArchivedOrigin = db.prepare(
-      'UPDATE signals_archive SET origin = @origin WHERE id = @id',
-    );
     this.insertDrop = db.prepare(
       'INSERT INTO drops (run_id, from_ns, to_ns, count, reason) VALUES (?, ?, ?, ?, ?)',
     );
@@ -113,6 +117,10 @@ export class SignalWriter {
     );
     this.touchRun = db.prepare('UPDATE runs SET last_seen_ns = max(coalesce(last_seen_ns, 0), ?) WHERE id = ?');
     this.markSpill = db.prepare('UPDATE runs SET spill_file = ?, spill_end = ?, events = events + ? WHERE id = ?');
+    // The OOM mark follows its SIGKILL closely: the row is among the last written, or just archived.
+    const oomRow = `ts_ns = @tsNs AND delivered_pid = @deliveredPid AND signal = 9 AND si_code = 128 AND source = 'kernel'`;
+    this.markOom = db.prepare(`UPDATE signals_hot SET origin = 'oom' WHERE id >= @fromId AND ${oomRow}`);
+    this.markArchivedOom = db.prepare(`UPDATE signals_archive SET origin = 'oom' WHERE ${oomRow}`);
     this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
@@ -124,12 +132,39 @@ export class SignalWriter {
           row.ret, row.result, row.siCode, row.origin,
         );
       }
-      // The commit that holds these rows also dates them, and says how far
-      // the spill is committed, for crash recovery.
-      if (!progress) return;
-      this.touchRun.run(progress.seenNs, progress.runId);
-      if (progress.spill) this.markSpill.run(progress.spill.file, progress.spill.end, progress.replayed ? rows.length : 0, progress.runId);
+      this.noteProgress(progress, rows.length);
     });
+    this.ingestBatch = db.transaction((batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined) => {
+      const cgroups = batch.cgroups.size > 0 && this.options.nameCgroups ? this.options.nameCgroups(batch.cgroups) : [];
+      for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
+      const rows = batch.records.length === 0 ? 0 : this.prepareIngest().run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
+      for (const kill of batch.oomKills) {
+        const key = { tsNs: kill.tsNs, deliveredPid: kill.deliveredPid };
+        if (this.markOom.run({ ...key, fromId: kill.fromId }).changes === 0) this.markArchivedOom.run(key);
+      }
+      this.noteProgress(progress, rows);
+      return rows;
+    });
+  }
+
+  /**
+   * Loads sigaudit's SQLite extension for ingest, on first use so that a
+   * writer that never ingests works without it; the recorder calls it at
+   * start, so a missing extension stops it there with the fix.
+   */
+  prepareIngest(): Database.Statement {
+    if (!this.insertRecords) {
+      loadExtension(this.db);
+      this.insertRecords = this.db.prepare(INGEST_SQL);
+    }
+    return this.insertRecords;
+  }
+
+  /** The commit that holds rows also dates them, and says how far the spill is committed, for crash recovery. */
+  private noteProgress(progress: RunProgress | undefined, rows: number): void {
+    if (!progress) return;
+    this.touchRun.run(progress.seenNs, progress.runId);
+    if (progress.spill) this.markSpill.run(progress.spill.file, progress.spill.end, progress.replayed ? rows : 0, progress.runId);
   }
 
   beginRun(info: RunInfo): number {
@@ -183,6 +218,30 @@ export class SignalWriter {
     this.hotRows += rows.length;
   }
 
+  /**
+   * Writes a batch of raw records (whole struct sigaudit_event, as drained
+   * or replayed from a spill) in one transaction, with `progress`, and
+   * returns how many rows it wrote. `offsetNs` is CLOCK_REALTIME -
+   * CLOCK_BOOTTIME for the batch. Fan-out records whose syscall's SEND has
+   * not come yet wait for the next batch; `drain` writes them now, as
+   * orphans. Records of kinds sigaudit_records does not know write no row.
+   * On failure nothing was written and nothing changed: the same records
+   * can be ingested again.
+   */
+  ingest(records: Buffer, offsetNs: bigint, progress?: RunProgress, drain = false): { rows: number } {
+    const batch = this.intake.prepare(records, offsetNs, this.nextId, drain);
+    const rows = this.ingestBatch(batch, offsetNs, progress);
+    batch.commit();
+    this.nextId += BigInt(rows);
+    this.hotRows += rows;
+    return { rows };
+  }
+
+  /** Whether fan-out records wait for a later batch (ingest with drain writes them). */
+  get waitingFanouts(): boolean {
+    return this.intake.holding;
+  }
+
   /** Whether run `runId` stopped cleanly and how far its spill is committed; undefined for an unknown run. */
   spillOf(runId: number): { stopped: boolean; position?: SpillPosition } | undefined {
     const run = this.db.prepare('SELECT stop_reason, spill_file, spill_end FROM runs WHERE id = ?').get(runId) as
@@ -190,11 +249,6 @@ export class SignalWriter {
       | undefined;
     if (!run) return undefined;
     return { stopped: run.stop_reason === 'stopped', position: run.spill_file === null ? undefined : { file: run.spill_file, end: run.spill_end! } };
-  }
-
-  /** Relabels a row already written (the OOM killer's mark comes after its SIGKILL). */
-  relabel(id: bigint, origin: Origin): void {
-    if (this.updateOrigin.run({ origin, id }).changes === 0) this.updateArchivedOrigin.run({ origin, id });
   }
 
   recordDrop(runId: number, fromNs: bigint, toNs: bigint, count: bigint, reason: string): void {

@@ -1,9 +1,10 @@
-// Turns decoded records into rows: joins a syscall's fan-out targets to the
-// record that carries its return value, stamps wall-clock time, and labels
-// where a kernel-generated signal came from.
-import { Flag, Kind, type RawEvent } from './decode';
-import { RESULTS, SOURCES, type Origin, type Source } from '../names';
-import type { SignalRow } from '../store/writer';
+// The write path before the C ingest (src/store/ingest.ts), kept as the
+// writepath bench's reference: decoded records turned into row objects in
+// TypeScript (fan-out joins, wall-clock time, origin labels), then written
+// by SignalWriter.write, 22 bound values a row.
+import { Flag, Kind, type RawEvent } from '../src/record/decode';
+import { RESULTS, SOURCES, type Origin, type Source } from '../src/names';
+import type { SignalRow } from '../src/store/writer';
 
 const SI_USER = 0;
 const SI_KERNEL = 0x80;
@@ -128,21 +129,6 @@ export class Assembler {
     const newest = events.length > 0 ? events[events.length - 1].bootNs : 0n;
     this.flushOrphans(out, offsetNs, (bootNs) => newest - bootNs > ORPHAN_AFTER_NS);
     return out;
-  }
-
-  /**
-   * What assemble() changes, to put back if its rows could not be written,
-   * so the same records can be assembled again.
-   */
-  checkpoint(): () => void {
-    const waiting = [...this.waiting].map(([key, entry]): [string, { event: RawEvent; rows: RawEvent[] }] => [key, { event: entry.event, rows: [...entry.rows] }]);
-    const recentKills = [...this.recentKills];
-    return () => {
-      this.waiting.clear();
-      for (const [key, entry] of waiting) this.waiting.set(key, entry);
-      this.recentKills.clear();
-      for (const [pid, row] of recentKills) this.recentKills.set(pid, row);
-    };
   }
 
   /** Everything still waiting, as rows without a return value (at shutdown). */

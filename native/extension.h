@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* The parts of the SQLite extension (native/extension.c) and what they share. */
+#ifndef SIGAUDIT_EXTENSION_H
+#define SIGAUDIT_EXTENSION_H
+
+#include <stddef.h>
+
+/* native/report-lines.c: the export's line functions. */
+int register_report_lines(sqlite3 *db);
+/* native/ingest.c: sigaudit_records, the recorder's batches as rows. */
+int register_ingest(sqlite3 *db);
+
+/* Bytes as a text result, each invalid UTF-8 sequence replaced by U+FFFD as Node's decoder does. */
+void result_utf8(sqlite3_context *context, const char *bytes, size_t length);
+
+#endif /* SIGAUDIT_EXTENSION_H */

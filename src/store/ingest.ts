@@ -1,0 +1,188 @@
+// The recorder's write path: a batch of raw records (struct sigaudit_event)
+// goes to SQLite in one INSERT ... SELECT over sigaudit_records
+// (native/ingest.c), which decodes them in C. What the rows mean is decided
+// here, in SQL: source and result names, which target fields a sending path
+// has, and where a kernel-generated signal came from. What stays in
+// TypeScript is the state that spans batches: fan-out records waiting for
+// their syscall's SEND, and the kernel SIGKILLs an OOM mark may relabel.
+import { Flag, Kind, OFFSETS, EVENT_SIZE } from '../record/decode';
+import { RESULTS, SOURCES, type Source } from '../names';
+
+/** Fan-out records wait this long (boot time) for their syscall's SEND. */
+const ORPHAN_AFTER_NS = 2_000_000_000n;
+/** Kernel SIGKILLs remembered so a later OOM mark can label them. */
+const RECENT_KILLS = 256;
+
+const SIGNALS = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
+  SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGCHLD: 17, SIGCONT: 18, SIGTSTP: 20, SIGTTIN: 21,
+  SIGTTOU: 22, SIGXCPU: 24, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
+} as const;
+const SI_USER = 0;
+const SI_KERNEL = 0x80;
+const SI_TIMER = -2;
+const CLD_EXITED = 1;
+const CLD_CONTINUED = 6;
+const FAULT_SIGNALS = [SIGNALS.SIGSEGV, SIGNALS.SIGBUS, SIGNALS.SIGFPE, SIGNALS.SIGILL, SIGNALS.SIGTRAP];
+const TIMER_SIGNALS = [SIGNALS.SIGALRM, SIGNALS.SIGVTALRM, SIGNALS.SIGPROF, SIGNALS.SIGXCPU];
+const TTY_SIGNALS = [
+  SIGNALS.SIGINT, SIGNALS.SIGQUIT, SIGNALS.SIGTSTP, SIGNALS.SIGHUP, SIGNALS.SIGCONT,
+  SIGNALS.SIGTTIN, SIGNALS.SIGTTOU, SIGNALS.SIGWINCH,
+];
+const TARGETS_THREAD: Source[] = ['tkill', 'tgkill', 'rt_tgsigqueueinfo'];
+
+const sourceNumber = (source: Source) => SOURCES.indexOf(source);
+const list = (values: readonly number[]) => values.join(', ');
+const names = (column: string, values: readonly string[], otherwise: string) =>
+  `CASE ${column} ${values.map((name, i) => `WHEN ${i} THEN '${name}'`).join(' ')} ELSE ${otherwise} END`;
+
+/**
+ * Where a kernel-generated signal came from, as far as its context tells,
+ * over sigaudit_records' columns (the 'oom' label comes later, from the
+ * OOM killer's mark). A SIGPIPE the kernel sends a task about its own write
+ * has the sender as its target; a SIGKILL with SI_USER inside write(2) is
+ * cgroup.kill.
+ */
+const ORIGIN_SQL = `CASE
+    WHEN kind != ${Kind.Kernel} THEN NULL
+    WHEN si_code = ${SI_TIMER} OR (flags & ${Flag.InInterrupt} AND signal IN (${list(TIMER_SIGNALS)})) THEN 'timer'
+    WHEN signal IN (${list(FAULT_SIGNALS)}) AND si_code > 0 THEN 'fault'
+    WHEN signal = ${SIGNALS.SIGCHLD} AND si_code BETWEEN ${CLD_EXITED} AND ${CLD_CONTINUED} THEN 'child'
+    WHEN signal = ${SIGNALS.SIGPIPE} AND si_code = ${SI_USER} AND delivered_tid IS sender_tid THEN 'pipe'
+    WHEN signal = ${SIGNALS.SIGKILL} AND si_code = ${SI_USER} AND flags & ${Flag.DuringWrite} THEN 'cgroup_kill'
+    WHEN signal IN (${list(TTY_SIGNALS)}) AND si_code = ${SI_KERNEL} THEN 'tty'
+    ELSE 'kernel' END`;
+
+/**
+ * The row of each record, in the signals table's column order. A syscall's
+ * target is the pid it was given, except pidfd_send_signal without a pid
+ * behind the pidfd, where it is the task reached; only the thread-directed
+ * paths have a target tid.
+ */
+export const INGEST_SQL = `INSERT INTO signals_hot
+  SELECT id, ts_ns, fanout, ${names('source', SOURCES, `'kernel'`)},
+    sender_pid, sender_tid, sender_comm, sender_uid, sender_auid, sender_ppid, sender_cgroup,
+    CASE WHEN kind = ${Kind.Kernel} THEN NULL
+      WHEN source != ${sourceNumber('pidfd_send_signal')} OR flags & ${Flag.TargetFromPidfd} THEN target_pid
+      ELSE delivered_pid END,
+    CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN target_tid END,
+    delivered_pid, delivered_tid, delivered_comm, delivered_cgroup, signal, ret,
+    ${names('result', RESULTS, 'NULL')}, si_code, ${ORIGIN_SQL}
+  FROM sigaudit_records(@records, @firstId, @offsetNs)`;
+
+/** A kernel SIGKILL's row, found again by its time and target when an OOM mark follows it. */
+export interface KillRow {
+  tsNs: bigint;
+  deliveredPid: number;
+  /** No row before this id can be it. */
+  fromId: bigint;
+}
+
+/** What one batch needs besides its records: computed without changing any state until committed. */
+export interface PreparedBatch {
+  /** The records for sigaudit_records: fan-outs carried in from earlier batches first, ones carried on left out. */
+  records: Buffer;
+  /** cgroup ids the rows refer to. */
+  cgroups: Set<bigint>;
+  /** Kernel SIGKILLs the OOM killer marked. */
+  oomKills: KillRow[];
+  commit(): void;
+}
+
+/**
+ * The cross-batch state. FANOUT records come before their syscall's SEND,
+ * which may be in a later batch: those whose SEND is not in their batch
+ * wait here and go in front of the next one, until ORPHAN_AFTER_NS have
+ * passed; sigaudit_records then writes them as orphans.
+ */
+export class RecordIntake {
+  private waiting: Buffer = Buffer.alloc(0);
+  private recentKills = new Map<number, KillRow>();
+
+  /** `drain`: nothing waits any more (at shutdown, or the end of a replay). */
+  prepare(input: Buffer, offsetNs: bigint, firstId: bigint, drain = false): PreparedBatch {
+    if (input.length % EVENT_SIZE !== 0)
+      throw new Error(`batch of ${input.length} bytes is not a whole number of ${EVENT_SIZE}-byte records`);
+    const all = this.waiting.length === 0 ? input : Buffer.concat([this.waiting, input]);
+    // Typed-array views need 4-byte alignment: copy a batch that lacks it.
+    const records = all.byteOffset % 8 === 0 ? all : Buffer.from(all);
+    const u32 = new Uint32Array(records.buffer, records.byteOffset, records.length / 4);
+    const i32 = new Int32Array(records.buffer, records.byteOffset, records.length / 4);
+    const u64 = new BigUint64Array(records.buffer, records.byteOffset, records.length / 8);
+    const words = EVENT_SIZE / 4;
+    const count = records.length / EVENT_SIZE;
+    const cgroups = new Set<bigint>();
+    const kills = new Map(this.recentKills);
+    const oomKills: KillRow[] = [];
+    const fanouts: number[] = [];
+    // A cgroup id is read as two 32-bit words, and made a BigInt only when it differs from the last one seen.
+    const seen = { sender: [-1, -1], delivered: [-1, -1] };
+    const see = (last: number[], word: number) => {
+      if (u32[word] === last[0] && u32[word + 1] === last[1]) return;
+      last[0] = u32[word];
+      last[1] = u32[word + 1];
+      cgroups.add(u64[word / 2]);
+    };
+    for (let i = 0; i < count; i++) {
+      const w = i * words;
+      const flags = u32[w + OFFSETS.flags / 4];
+      const kind = u32[w + OFFSETS.kind / 4];
+      if (kind === Kind.Fanout) fanouts.push(i);
+      if (kind === Kind.OomVictim) {
+        const pid = u32[w + OFFSETS.delivered_pid / 4];
+        const kill = kills.get(pid);
+        if (kill) oomKills.push(kill);
+        kills.delete(pid);
+        continue;
+      }
+      if (kind !== Kind.Send && kind !== Kind.Fanout && kind !== Kind.Kernel) continue;
+      if ((flags & Flag.InInterrupt) === 0) see(seen.sender, w + OFFSETS.sender_cgroup / 4);
+      if ((flags & Flag.Delivered) === 0) continue;
+      see(seen.delivered, w + OFFSETS.delivered_cgroup / 4);
+      if (kind === Kind.Kernel && i32[w + OFFSETS.signal / 4] === SIGNALS.SIGKILL && i32[w + OFFSETS.si_code / 4] === SI_KERNEL) {
+        const deliveredPid = u32[w + OFFSETS.delivered_pid / 4];
+        kills.delete(deliveredPid);
+        kills.set(deliveredPid, { tsNs: u64[(w + OFFSETS.boot_ns / 4) / 2] + offsetNs, deliveredPid, fromId: firstId });
+        if (kills.size > RECENT_KILLS) kills.delete(kills.keys().next().value as number);
+      }
+    }
+    cgroups.delete(0n);
+    const { kept, carried } = drain ? { kept: records, carried: Buffer.alloc(0) } : this.carry(records, fanouts, u32, u64);
+    return {
+      records: kept,
+      cgroups,
+      oomKills,
+      commit: () => {
+        this.waiting = carried;
+        this.recentKills = kills;
+      },
+    };
+  }
+
+  /** Whether fan-out records wait for a later batch. */
+  get holding(): boolean {
+    return this.waiting.length > 0;
+  }
+
+  /** Splits off the FANOUT records whose SEND is not in this batch and that may still come. */
+  private carry(records: Buffer, fanouts: number[], u32: Uint32Array, u64: BigUint64Array): { kept: Buffer; carried: Buffer } {
+    if (fanouts.length === 0) return { kept: records, carried: Buffer.alloc(0) };
+    const words = EVENT_SIZE / 4;
+    const count = records.length / EVENT_SIZE;
+    const key = (i: number) => `${u32[i * words + OFFSETS.sender_tid / 4]}:${u64[(i * words + OFFSETS.boot_ns / 4) / 2]}`;
+    const sent = new Set<string>();
+    // A SEND joins only the FANOUT records before it: look from the first fan-out onwards,
+    // at the SENDs of threads that fanned out (a key only for those).
+    const tids = new Set(fanouts.map((i) => u32[i * words + OFFSETS.sender_tid / 4]));
+    for (let i = fanouts[0]; i < count; i++) {
+      if (u32[i * words + OFFSETS.kind / 4] === Kind.Send && tids.has(u32[i * words + OFFSETS.sender_tid / 4])) sent.add(key(i));
+    }
+    const newest = u64[((count - 1) * words + OFFSETS.boot_ns / 4) / 2];
+    const waits = new Set(fanouts.filter((i) => !sent.has(key(i)) && newest - u64[(i * words + OFFSETS.boot_ns / 4) / 2] <= ORPHAN_AFTER_NS));
+    if (waits.size === 0) return { kept: records, carried: Buffer.alloc(0) };
+    const kept: Buffer[] = [];
+    const carried: Buffer[] = [];
+    for (let i = 0; i < count; i++) (waits.has(i) ? carried : kept).push(records.subarray(i * EVENT_SIZE, (i + 1) * EVENT_SIZE));
+    return { kept: Buffer.concat(kept), carried: Buffer.concat(carried) };
+  }
+}
