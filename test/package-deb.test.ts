@@ -81,7 +81,7 @@ describe('the Debian package', kernelTestOptions, () => {
       `${INSTALL_DIR}/dist/src/index.js`,
       `${INSTALL_DIR}/build/Release/sigaudit.node`,
       `${INSTALL_DIR}/build/Release/notify.node`,
-      `${INSTALL_DIR}/build/Release/report_lines.node`,
+      `${INSTALL_DIR}/build/Release/sigaudit_sqlite.node`,
       `${INSTALL_DIR}/migrations/0010-initial.sql`,
       `${INSTALL_DIR}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`,
       `${INSTALL_DIR}/node_modules/commander/package.json`,

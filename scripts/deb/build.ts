@@ -13,7 +13,7 @@ import { manPage } from './manpage';
 const ROOT = join(__dirname, '..', '..', '..');
 /** Where the package puts the program: the checkout's layout, so every path the code finds beside itself holds. */
 export const INSTALL_DIR = '/usr/lib/sigaudit';
-export const ADDONS = ['sigaudit.node', 'notify.node', 'report_lines.node'];
+export const ADDONS = ['sigaudit.node', 'notify.node', 'sigaudit_sqlite.node'];
 
 function run(command: string, args: string[], cwd = ROOT): string {
   return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
