@@ -5,7 +5,7 @@
 // --max-held, and what does not fit is counted and recorded as a drop
 // window once the database takes writes again. Every write failure goes
 // through one place, failed(), which reports it.
-import { Kind, OFFSETS, EVENT_SIZE } from './decode';
+import { EVENT_SIZE, Kind, OFFSETS, wallSpan } from './decode';
 import type { Chunk } from './backlog';
 import type { Ingest } from './ingest';
 import type { SpillPosition } from '../store/writer';
@@ -37,17 +37,6 @@ function signalsIn(records: Buffer): number {
   let count = 0;
   for (let at = 0; at < records.length; at += EVENT_SIZE) if (records.readUInt32LE(at + OFFSETS.kind) !== Kind.OomVictim) count++;
   return count;
-}
-
-function timeRange(records: Buffer, realtimeOffsetNs: bigint): { fromNs: bigint; toNs: bigint } {
-  let fromNs = records.readBigUInt64LE(OFFSETS.boot_ns);
-  let toNs = fromNs;
-  for (let at = EVENT_SIZE; at < records.length; at += EVENT_SIZE) {
-    const bootNs = records.readBigUInt64LE(at + OFFSETS.boot_ns);
-    if (bootNs < fromNs) fromNs = bootNs;
-    if (bootNs > toNs) toNs = bootNs;
-  }
-  return { fromNs: fromNs + realtimeOffsetNs, toNs: toNs + realtimeOffsetNs };
 }
 
 export class Committer {
@@ -139,7 +128,7 @@ export class Committer {
   }
 
   private overflowed(lost: Buffer, realtimeOffsetNs: bigint): void {
-    const { fromNs, toNs } = timeRange(lost, realtimeOffsetNs);
+    const { fromNs, toNs } = wallSpan(lost, realtimeOffsetNs);
     if (!this.overflow) {
       this.overflow = { count: 0n, fromNs, toNs };
       this.options.log(`memory hold full (${this.heldRecords} rows, --max-held ${this.options.maxHeldRecords}): counting further signals as dropped until ${this.options.dbPath} takes writes`);
