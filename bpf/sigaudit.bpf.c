@@ -110,6 +110,8 @@ static __always_inline void count(__u32 counter)
 		*value += 1;
 }
 
+#include "flood.h"
+
 static __always_inline __u64 wakeup_flag(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
@@ -437,6 +439,8 @@ static __always_inline int enter_signal_syscall(struct pt_regs *regs, long nr)
 	e.source = source;
 	e.result = SIGAUDIT_RESULT_NONE;
 	e.boot_ns = bpf_ktime_get_boot_ns();
+	if (!flood_take_token((__u32)bpf_get_current_uid_gid(), e.boot_ns))
+		e.flags |= FLOOD_OVER_BUDGET;
 	/* Sender details are read at exit, straight into the ring buffer. */
 	tid = task->pid;
 	if (bpf_map_update_elem(&inflight, &tid, &e, BPF_ANY))
@@ -464,11 +468,13 @@ static __always_inline int exit_signal_syscall(long nr, long ret)
 	pending = bpf_map_lookup_elem(&inflight, &tid);
 	if (!pending)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = flood_summarise(pending) ? NULL : bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+		flood_ring_full(pending->flags & FLOOD_PROTECTED, pending->source, pending->signal,
+				pending->target_pid, ret, pending->result);
 	} else {
 		__builtin_memcpy(e, pending, sizeof(*e));
+		e->flags &= ~FLOOD_PENDING_FLAGS;
 		fill_sender(e, task);
 		e->ret = ret;
 		bpf_ringbuf_submit(e, wakeup_flag());
@@ -524,12 +530,16 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 
 	if (pending) {
 		/* A task reached by the syscall in flight on this thread. */
+		bool summarised = flood_on_delivery(pending, task, sig);
+
 		pending->deliveries++;
 		if (!(pending->flags & SIGAUDIT_FLAG_DELIVERED)) {
 			fill_delivered(pending, task, result);
 			pending->si_code = si_code_of(info);
 			return 0;
 		}
+		if (summarised)
+			return 0;
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
 			count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
@@ -537,7 +547,7 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 		}
 		__builtin_memcpy(e, pending, sizeof(*e));
 		e->kind = SIGAUDIT_KIND_FANOUT;
-		e->flags &= ~SIGAUDIT_FLAG_DELIVERED;
+		e->flags &= ~(SIGAUDIT_FLAG_DELIVERED | FLOOD_PENDING_FLAGS);
 		fill_sender(e, current);
 		fill_delivered(e, task, result);
 		bpf_ringbuf_submit(e, wakeup_flag());
@@ -548,9 +558,20 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 	 * cgroup.kill), or one from a path not traced above. */
 	if (!signal_wanted(sig))
 		return 0;
+	if (!in_interrupt && flood_budget_on()) {
+		__u64 comm[SIGAUDIT_COMM_LEN / sizeof(__u64)];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (comm_excluded((const char *)comm) || flood_summarise_kernel(task, sig, result))
+			return 0;
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+		if (in_interrupt)
+			count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+		else
+			flood_ring_full(flood_protected(task, sig), SIGAUDIT_SOURCE_KERNEL, sig, task->tgid,
+					0, result);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
