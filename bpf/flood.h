@@ -2,8 +2,8 @@
 /*
  * Flood resistance, included by sigaudit.bpf.c after its maps and counters.
  *
- * Each uid has a budget of detailed records (a token bucket, kept as the
- * time its next token is due). A send beyond it, or one that finds less
+ * Each uid (each process, for root) has a budget of detailed records (a
+ * token bucket, kept as the time its next token is due). A send beyond it, or one that finds less
  * than half the ring buffer free, is counted in a summary map instead of
  * recorded, unless it is protected: it reached a task of another uid, or
  * it is fatal to a task it reached. Protected sends always try the ring
@@ -32,12 +32,12 @@ const volatile __u64 flood_burst_ns = 0;
 /* Distinct (sender, signal, target, result) keys per swap interval. */
 #define FLOOD_SUMMARY_ENTRIES 16384
 
-/* Per uid: when the next token is due (CLOCK_BOOTTIME); LRU, so many
- * uids cannot fill it. */
+/* Per budget (flood_budget_of): when the next token is due
+ * (CLOCK_BOOTTIME); LRU, so many uids cannot fill it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
-	__type(key, __u32);
+	__type(key, __u64);
 	__type(value, __u64);
 } flood_budgets SEC(".maps");
 
@@ -74,19 +74,31 @@ static __always_inline bool flood_budget_on(void)
 	return flood_interval_ns != 0;
 }
 
-/* Takes one token from uid's bucket; false when it is empty. Two CPUs
- * racing may both take the same token: the budget is approximate, the
- * accounting of what happens to each send is not. */
-static __always_inline bool flood_take_token(__u32 uid, __u64 now)
+/* Whose budget the current task spends: its uid's, as a user could fork
+ * around a budget per process; but root's processes each have their own,
+ * since root can stop the recorder anyway and one busy root daemon should
+ * not cost every other root process its detail. */
+static __always_inline __u64 flood_budget_of(void)
 {
-	__u64 *due, next;
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+
+	return uid != 0 ? uid : bpf_get_current_pid_tgid() & 0xffffffff00000000ULL;
+}
+
+/* Takes one token from the current task's bucket; false when it is empty.
+ * Two CPUs racing may both take the same token: the budget is approximate,
+ * the accounting of what happens to each send is not. */
+static __always_inline bool flood_take_token(__u64 now)
+{
+	__u64 budget, *due, next;
 
 	if (!flood_budget_on())
 		return true;
-	due = bpf_map_lookup_elem(&flood_budgets, &uid);
+	budget = flood_budget_of();
+	due = bpf_map_lookup_elem(&flood_budgets, &budget);
 	if (!due) {
 		next = now + flood_interval_ns;
-		bpf_map_update_elem(&flood_budgets, &uid, &next, BPF_ANY);
+		bpf_map_update_elem(&flood_budgets, &budget, &next, BPF_ANY);
 		return true;
 	}
 	next = *due > now ? *due : now;
@@ -236,7 +248,7 @@ static __always_inline bool flood_summarise_kernel(struct task_struct *task, int
 {
 	if (!flood_budget_on() || flood_protected(task, sig))
 		return false;
-	if (flood_take_token((__u32)bpf_get_current_uid_gid(), bpf_ktime_get_boot_ns()) &&
+	if (flood_take_token(bpf_ktime_get_boot_ns()) &&
 	    flood_ring_has_headroom())
 		return false;
 	flood_count(SIGAUDIT_SOURCE_KERNEL, sig, task->tgid, 0, result, 0);

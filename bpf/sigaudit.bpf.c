@@ -439,7 +439,7 @@ static __always_inline int enter_signal_syscall(struct pt_regs *regs, long nr)
 	e.source = source;
 	e.result = SIGAUDIT_RESULT_NONE;
 	e.boot_ns = bpf_ktime_get_boot_ns();
-	if (!flood_take_token((__u32)bpf_get_current_uid_gid(), e.boot_ns))
+	if (!flood_take_token(e.boot_ns))
 		e.flags |= FLOOD_OVER_BUDGET;
 	/* Sender details are read at exit, straight into the ring buffer. */
 	tid = task->pid;
