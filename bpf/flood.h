@@ -29,8 +29,11 @@ const volatile __u64 flood_burst_ns = 0;
 #define FLOOD_PROTECTED (1U << 31)
 #define FLOOD_PENDING_FLAGS (FLOOD_OVER_BUDGET | FLOOD_PROTECTED)
 
-/* Distinct (sender, signal, target, result) keys per swap interval. */
-#define FLOOD_SUMMARY_ENTRIES 16384
+/* Distinct (sender, signal, target, result) keys per swap interval, in
+ * each of the two maps: a flood at ever new targets fills the first within
+ * the second and goes on in the coarse one, and every key is a record the
+ * recorder decodes, so a few thousand are enough. */
+#define FLOOD_SUMMARY_ENTRIES 4096
 
 /* Per budget (flood_budget_of): when the next token is due
  * (CLOCK_BOOTTIME); LRU, so many uids cannot fill it. */

@@ -12,13 +12,15 @@ CREATE TABLE summaries (
   -- 'summarised', or 'dropped' (also counted in the run's drops).
   outcome TEXT NOT NULL,
   source TEXT NOT NULL,
+  -- 0: several processes of the uid, folded into one row (src/record/summaries.ts).
   sender_pid INTEGER NOT NULL,
   sender_comm TEXT NOT NULL,
   sender_uid INTEGER NOT NULL,
   signal INTEGER NOT NULL,
   -- As given to the syscall (the task reached, for a kernel signal);
-  -- target_pid, ret and result are NULL when the summary map was full and
-  -- the kernel kept a coarser key.
+  -- target_pid, ret and result are NULL when the kernel's summary map was
+  -- full and it kept a coarser key, or when the sender had too many for a
+  -- row each.
   target_pid INTEGER,
   ret INTEGER,
   result TEXT

@@ -32,10 +32,10 @@ export interface FloodBudgetFlag {
   burst: number;
 }
 
-/** --flood-budget: RATE[/BURST] (burst defaults to ten seconds at RATE), or off. */
-export function parseFloodBudget(text: string): FloodBudgetFlag | undefined {
+/** --flood-budget: RATE[/BURST] (burst defaults to ten seconds at RATE), or 'off' (commander takes undefined for no value). */
+export function parseFloodBudget(text: string): FloodBudgetFlag | 'off' {
   const trimmed = text.trim();
-  if (trimmed === 'off') return undefined;
+  if (trimmed === 'off') return 'off';
   const match = /^(\d+)(?:\/(\d+))?$/.exec(trimmed);
   const rate = match ? Number(match[1]) : 0;
   const burst = match?.[2] === undefined ? rate * 10 : Number(match[2]);

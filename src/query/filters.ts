@@ -206,7 +206,8 @@ export function describeSends(sender: SummarisedSends, sends: bigint): string {
   const target = sender.target ?? (sender.targets > 1 ? `${sender.targets} targets` : 'any');
   const signal = signalName(sender.signal) || '0';
   const what = sender.source === 'kernel' ? `${signal} raised by the kernel for ${target}` : `${sender.source}(${target}, ${signal})`;
-  return `${sender.comm}[${sender.pid}] (uid ${sender.uid}) sent ${count(sends)} × ${what}`;
+  const who = sender.pid === 0 ? `processes of uid ${sender.uid}` : `${sender.comm}[${sender.pid}] (uid ${sender.uid})`;
+  return `${who} sent ${count(sends)} × ${what}`;
 }
 
 /**

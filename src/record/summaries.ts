@@ -22,8 +22,58 @@ export interface SummaryRow {
 }
 
 /**
+ * Rows one sender may have per signal and outcome in a batch (about a
+ * second): a flood at ever new targets, or with ever new results, would
+ * otherwise write a row per target, and fill the disk through its
+ * summaries. Beyond it, they become one row without target, ret and result.
+ */
+const ROWS_PER_SENDER = 8;
+/** Rows one uid may have in a batch; beyond it, its processes' rows fold into one per signal with sender_pid 0. */
+const ROWS_PER_UID = 64;
+
+/** Folds `rows` into one per distinct `keyOf`, keeping what they share. */
+function fold(rows: SummaryRow[], keyOf: (row: SummaryRow) => string, coarse: (row: SummaryRow) => Partial<SummaryRow>): SummaryRow[] {
+  const folded = new Map<string, SummaryRow>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const seen = folded.get(key);
+    if (!seen) {
+      folded.set(key, { ...row, ...coarse(row) });
+      continue;
+    }
+    seen.count += row.count;
+    if (row.firstNs < seen.firstNs) seen.firstNs = row.firstNs;
+    if (row.lastNs > seen.lastNs) seen.lastNs = row.lastNs;
+  }
+  return [...folded.values()];
+}
+
+/** Bounds the rows of each sender and each uid (ROWS_PER_SENDER, ROWS_PER_UID). */
+function bounded(rows: SummaryRow[]): SummaryRow[] {
+  const groups = (keyOf: (row: SummaryRow) => string) => {
+    const map = new Map<string, SummaryRow[]>();
+    for (const row of rows) {
+      const key = keyOf(row);
+      const group = map.get(key);
+      if (group) group.push(row);
+      else map.set(key, [row]);
+    }
+    return map;
+  };
+  const signalKey = (row: SummaryRow) => `${row.senderUid}:${row.source}:${row.signal}:${row.outcome}`;
+  const noTarget = () => ({ targetPid: null, ret: null, result: null });
+  rows = [...groups((row) => `${row.senderPid}:${signalKey(row)}`).values()].flatMap((group) =>
+    group.length <= ROWS_PER_SENDER ? group : fold(group, () => '', noTarget),
+  );
+  return [...groups((row) => String(row.senderUid)).values()].flatMap((group) =>
+    group.length <= ROWS_PER_UID ? group : fold(group, signalKey, () => ({ ...noTarget(), senderPid: 0, senderComm: '' })),
+  );
+}
+
+/**
  * The summaries among a batch's records, dated with `offsetNs`
- * (CLOCK_REALTIME - CLOCK_BOOTTIME) and credited to run `runId`.
+ * (CLOCK_REALTIME - CLOCK_BOOTTIME) and credited to run `runId`, at most
+ * ROWS_PER_SENDER and ROWS_PER_UID of them.
  */
 export function summaryRows(events: RawEvent[], offsetNs: bigint, runId: number): SummaryRow[] {
   const rows: SummaryRow[] = [];
@@ -48,5 +98,5 @@ export function summaryRows(events: RawEvent[], offsetNs: bigint, runId: number)
       result: coarse ? null : (RESULTS[event.result] ?? null),
     });
   }
-  return rows;
+  return rows.length === 0 ? rows : bounded(rows);
 }

@@ -148,7 +148,7 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
     `covers     ${report.fromNs === null ? 'nothing yet' : `${time(report.fromNs)} to ${time(report.toNs)}${output.utc ? '' : ' (local time)'}`}`,
     `recording  ${report.recording ? `yes, pid ${report.runs.find((run) => run.recording)!.recorderPid}` : 'no'}`,
     `dropped    ${report.dropped === 0 ? 'nothing' : `${count(report.dropped)} signals in ${count(report.dropWindows)} windows`}`,
-    `summarised ${report.summarised === 0 ? 'nothing' : `${count(report.summarised)} sends beyond their sender's --flood-budget, counted not recorded`}`,
+    `summarised ${report.summarised === 0 ? 'nothing' : `${count(report.summarised)} sends beyond --flood-budget (counted, not recorded)`}`,
   ];
   let text = `${lines.join('\n')}\n`;
   if (report.runs.length > 0) {
