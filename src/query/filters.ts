@@ -165,7 +165,7 @@ export interface SummarisedSends {
   uid: number;
   source: Source;
   signal: number;
-  /** 'self', the one pid addressed, or null for several (`targets` of them) or unknown (coarse summaries). */
+  /** 'self', the one pid addressed, or null for several (`targets` of them) or none known (coarse summaries only). */
   target: 'self' | number | null;
   targets: number;
 }
@@ -179,7 +179,7 @@ export interface SummarisedSends {
 function summariesIn(db: Database.Database, from: bigint, to: bigint): DropWindow[] {
   const rows = db
     .prepare(`SELECT min(first_ns) AS from_ns, max(last_ns) AS to_ns, sum(count) AS count, outcome, sender_pid,
-        max(sender_comm) AS comm, sender_uid, source, signal, count(DISTINCT coalesce(target_pid, -1)) AS targets,
+        max(sender_comm) AS comm, sender_uid, source, signal, count(DISTINCT target_pid) AS targets,
         max(CASE WHEN target_pid IS NULL THEN NULL WHEN target_pid = sender_pid THEN 'self' ELSE target_pid END) AS target
       FROM summaries WHERE last_ns >= @from AND first_ns <= @to
       GROUP BY outcome, sender_pid, sender_uid, source, signal ORDER BY 1`)
@@ -187,7 +187,8 @@ function summariesIn(db: Database.Database, from: bigint, to: bigint): DropWindo
     .all({ from, to }) as Record<string, bigint | string>[];
   return rows.map((row) => {
     const targets = Number(row.targets);
-    const target = targets !== 1 || row.target === null ? null : row.target === 'self' ? 'self' : Number(row.target);
+    // Rows without a target (coarse) leave the one target the others name.
+    const target = targets !== 1 ? null : row.target === 'self' ? 'self' : Number(row.target);
     return {
       fromNs: row.from_ns as bigint,
       toNs: row.to_ns as bigint,

@@ -154,7 +154,7 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
   if (report.runs.length > 0) {
     text += `\nruns (${report.runs.length} newest of ${report.runCount})\n`;
     text += renderTable(
-      [{ header: 'RUN', align: 'right' }, { header: 'STARTED' }, { header: 'STOPPED' }, { header: 'RECORDED', align: 'right' }, { header: 'SUMMARISED', align: 'right' }, { header: 'DROPPED', align: 'right' }, { header: 'STATE', flex: true, min: 8 }],
+      [{ header: 'RUN', align: 'right' }, { header: 'STARTED' }, { header: 'STOPPED' }, { header: 'EVENTS', align: 'right' }, { header: 'SUMMARY', align: 'right' }, { header: 'DROPS', align: 'right' }, { header: 'STATE', flex: true, min: 8 }],
       report.runs.map((run) => [
         String(run.id),
         time(run.startedNs),
