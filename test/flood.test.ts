@@ -26,8 +26,9 @@ function flood(args: string[], launcher = AS_NOBODY): Promise<Flood> {
   const child = spawn(launcher[0], [...launcher.slice(1), flooderPath(), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  // 'close', not 'exit': only then has all of stdout been read.
   return new Promise((resolve, reject) =>
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(stdout) as Flood) : reject(new Error(`flooder exited with ${code}`)))),
+    child.once('close', (code) => (code === 0 ? resolve(JSON.parse(stdout) as Flood) : reject(new Error(`flooder exited with ${code}`)))),
   );
 }
 
