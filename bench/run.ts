@@ -14,6 +14,7 @@ import { buildLoadgen, runLoad, LoadResult } from './loadgen';
 import { runQueries } from './querysuite';
 import type { ExtraResults } from './sections';
 import { measureStorage } from './storage';
+import { measureFlood } from './flood';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
@@ -40,9 +41,11 @@ interface BenchConfig {
   storageTimeoutMs: number;
   /** Rows of the generated database the queries run on. */
   queryRows: number;
+  /** Lengths of the floods of the flood section. */
+  floodSeconds: number[];
 }
 
-const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'storage', 'queries'] as const;
+const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'storage', 'queries', 'flood'] as const;
 type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
@@ -65,9 +68,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--t
 
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
                   runs), completeness with 200k signals, a ramp of 1 s steps, storage of
-                  100k recorded signals, queries on a 1M-row generated database
-                  (default is the full mode, ~30 minutes: more workloads, 11 rounds of
-                  ~1 s runs, 2M signals, 10 s steps, 1M recorded signals, 10M-row database)
+                  100k recorded signals, queries on a 1M-row generated database, a 1-minute
+                  flood (default is the full mode, ~45 minutes: more workloads, 11 rounds
+                  of ~1 s runs, 2M signals, 10 s steps, 1M recorded signals, 10M-row
+                  database, floods of 1 and 10 minutes)
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
@@ -128,6 +132,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
     storageSignals: quick ? 100_000 : 1_000_000,
     storageTimeoutMs: quick ? 30_000 : 300_000,
     queryRows: quick ? 1_000_000 : 10_000_000,
+    floodSeconds: quick ? [60] : [60, 600],
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
@@ -283,6 +288,11 @@ async function main(argv: string[]): Promise<number> {
     extra.queries = await runQueries(config.queryRows, 5, log);
     log(`storage of ${extra.queries.dbPath} (dbstat reads every page)`);
     extra.generatedStorage = measureStorage(`generated, ${(config.queryRows / 1e6).toFixed(0)}M realistic rows`, extra.queries.dbPath);
+  });
+
+  await section('flood', async () => {
+    extra.flood = [];
+    for (const seconds of config.floodSeconds) extra.flood.push(await measureFlood(binary, seconds, log));
   });
 
   const report = buildReport(

@@ -13,6 +13,9 @@ export interface ProbeOptions {
   excludedComms: string[];
   /** A raw sys_exit program will see compat syscalls end (see compatExitTraced). */
   compatExitTraced: boolean;
+  /** One detailed record per uid every floodIntervalNs, bursts up to floodBurstNs ahead (bpf/flood.h); 0n: no budget. */
+  floodIntervalNs: bigint;
+  floodBurstNs: bigint;
   log: (level: 'warn' | 'info' | 'debug', line: string) => void;
 }
 
@@ -24,6 +27,8 @@ export interface DrainOptions {
   maxBatchEvents: number;
   /** Batches handed over but not yet written, past which draining pauses. */
   maxQueuedBytes: number;
+  /** How often the kernel's summary map is swapped out and its counts delivered as SUMMARY records; 0: never. */
+  summaryMs: number;
   /** A spill file to append every drained record to (the addon owns it from now on), and its number. */
   spillFd?: number;
   spillFile?: number;
@@ -39,6 +44,10 @@ export type OnBatch = (records: Buffer, spillFile: number, spillEnd: number) => 
 export interface ProbeStats {
   ringbufDrops: bigint;
   inflightDrops: bigint;
+  /** Sends to summarise that found even the coarse summary key's map full. */
+  summaryDrops: bigint;
+  /** Why the last swap of the summary map failed (an errno), or 0. */
+  summaryErrno: number;
   /** Why writing the current spill file failed (an errno), or 0. */
   spillErrno: number;
 }

@@ -14,6 +14,7 @@ import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
 import { compatExitTraced, loadAddon, programsFor, type Probe, type ProbeStats } from './probe';
 import { nativeFailure } from './native-errors';
 import { replaySpills, SpillFiles } from './spill';
+import { summaryRows } from './summaries';
 import { VERSION } from '../version';
 
 export interface RecordOptions {
@@ -30,6 +31,8 @@ export interface RecordOptions {
   maxQueuedBytes: number;
   /** Rows held in memory while the database cannot be written; past it they are counted drops. */
   maxHeldRows: number;
+  /** Detailed records per second and burst per uid before sends are summarised (bpf/flood.h); undefined: no budget. */
+  floodBudget?: FloodBudget;
   /** Niceness to run at, if the recorder runs at a higher (less favoured) one. */
   nice: number;
   /** The group that may read the database; undefined leaves groups alone. */
@@ -41,6 +44,11 @@ export interface RecordOptions {
   notifier?: Notifier;
 }
 
+export interface FloodBudget {
+  rate: number;
+  burst: number;
+}
+
 export interface RecordSummary {
   runId: number;
   recorded: number;
@@ -48,6 +56,8 @@ export interface RecordSummary {
 }
 
 const STATS_INTERVAL_MS = 1000;
+/** How often the addon takes the kernel's summary map: a summary row covers about this long. */
+const SUMMARY_INTERVAL_MS = 1000;
 const ARCHIVE_INTERVAL_MS = 250;
 /**
  * The mover moves one chunk per turn of the event loop and yields between
@@ -83,6 +93,17 @@ export const DEFAULT_MAX_HELD_ROWS = 500_000;
  * spill: 15 000-44 000 in 20 kills); at -4, under 150 ms in 11 of 13 runs.
  */
 export const DEFAULT_NICE = -4;
+/**
+ * --flood-budget default, per uid. Signals that leave the uid or kill
+ * their target are never summarised, so the budget only meets a uid's
+ * non-fatal signals to itself (probes, SIGUSR1 to its own workers, Go's
+ * SIGURG preemption): a thousand in a burst, then 100 a second, is about
+ * 1% of what the recorder writes (100 000 signals/s), and at most 8.6M
+ * rows a day per flooding uid, so one user cannot make --max-db-size
+ * prune everyone's older records within hours. Beyond it the sends are
+ * still counted, in summaries.
+ */
+export const DEFAULT_FLOOD_BUDGET: FloodBudget = { rate: 100, burst: 1000 };
 
 function isoTime(ns: bigint): string {
   return new Date(Number(ns / 1_000_000n)).toISOString();
@@ -106,6 +127,13 @@ function raisePriority(nice: number, log: (line: string) => void): void {
   }
 }
 
+/** The budget as bpf/flood.h keeps it: one token every interval, a burst of `burst` tokens. */
+function floodBudgetNs(budget: FloodBudget | undefined): { floodIntervalNs: bigint; floodBurstNs: bigint } {
+  if (!budget) return { floodIntervalNs: 0n, floodBurstNs: 0n };
+  const intervalNs = BigInt(Math.max(1, Math.round(1e9 / budget.rate)));
+  return { floodIntervalNs: intervalNs, floodBurstNs: intervalNs * BigInt(budget.burst) };
+}
+
 function signalMask(signals: number[]): bigint {
   return signals.reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n);
 }
@@ -113,7 +141,7 @@ function signalMask(signals: number[]): bigint {
 export class Recorder {
   private recorded = 0;
   private dropped = 0n;
-  private lastStats: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n, spillErrno: 0 };
+  private lastStats: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n, summaryDrops: 0n, spillErrno: 0, summaryErrno: 0 };
   private lastStatsNs = wallNs();
   /** Rows not yet written (the database refused them), oldest first, in batches with where each ends in the spill. */
   private held: { rows: SignalRow[]; spill?: SpillPosition }[] = [];
@@ -174,6 +202,7 @@ export class Recorder {
         onlySignals: signalMask(options.onlySignals),
         excludedComms: options.excludedComms,
         compatExitTraced: compatExitTraced(exits),
+        ...floodBudgetNs(options.floodBudget),
         log: (level, line) => {
           if (options.verbose || level === 'warn') options.log(`libbpf ${level}: ${line.trimEnd()}`);
         },
@@ -202,6 +231,7 @@ export class Recorder {
         flushMs: recorder.handoverMs,
         maxBatchEvents: MAX_BATCH_EVENTS,
         maxQueuedBytes: options.maxQueuedBytes,
+        summaryMs: options.floodBudget ? SUMMARY_INTERVAL_MS : 0,
         ...recorder.nextSpillFile(),
       });
       recorder.timers.push(setInterval(() => recorder.checkStats(), STATS_INTERVAL_MS));
@@ -259,7 +289,9 @@ export class Recorder {
     const events = decode(records);
     this.eventsSinceArchiveTick += events.length;
     if (events.length * 1000 >= BURST_EVENTS_PER_SECOND * this.handoverMs) this.burst = true;
-    const assembled = this.assembler.assemble(events, loadAddon().realtimeOffset());
+    const offsetNs = loadAddon().realtimeOffset();
+    this.writer.queueSummaries(summaryRows(events, offsetNs, this.runId));
+    const assembled = this.assembler.assemble(events, offsetNs);
     this.heldRelabels.push(...assembled.relabels);
     this.store(assembled.rows, spillFile === -1 ? undefined : { file: spillFile, end: spillEnd });
     if (this.writeFailure === undefined && this.retention.overSize()) this.prune();
@@ -281,7 +313,7 @@ export class Recorder {
   private store(rows: SignalRow[], spill?: SpillPosition): void {
     if (this.held.length === 0 && this.writeFailure === undefined) {
       // The usual case: straight to the database, whatever the batch's size.
-      if (rows.length === 0) return;
+      if (rows.length === 0 && !this.writer.hasQueuedSummaries) return;
       this.held.push({ rows, spill });
       this.heldRows += rows.length;
       this.flushHeld();
@@ -408,7 +440,10 @@ export class Recorder {
     const windows: [bigint, string][] = [
       [stats.ringbufDrops - this.lastStats.ringbufDrops, 'ring_buffer_full'],
       [stats.inflightDrops - this.lastStats.inflightDrops, 'inflight_map_full'],
+      [stats.summaryDrops - this.lastStats.summaryDrops, 'summary_map_full'],
     ];
+    if (stats.summaryErrno !== 0 && this.lastStats.summaryErrno === 0)
+      this.options.log(`cannot swap the kernel's summary map (${errnoName(-stats.summaryErrno)}): summaries stay in the kernel, and sends are dropped once it is full`);
     const kernelDropped = windows.reduce((sum, [count]) => sum + (count > 0n ? count : 0n), 0n);
     try {
       this.db.transaction(() => {

@@ -12,6 +12,7 @@ import type { SignalWriter, SpillPosition } from '../store/writer';
 import { Assembler, type Assembled } from './assemble';
 import { CgroupNames } from './cgroups';
 import { decode, EVENT_SIZE } from './decode';
+import { summaryRows } from './summaries';
 
 const MAGIC = 'sigaudit-spill-1';
 /**
@@ -155,7 +156,9 @@ function replayRun(runId: number, files: { file: number; path: string }[], from:
         const whole = read - (read % EVENT_SIZE);
         if (whole === 0) break;
         at += whole;
-        write(assembler.assemble(decode(chunk.subarray(0, whole)), offsetNs), { file, end: at });
+        const events = decode(chunk.subarray(0, whole));
+        writer.queueSummaries(summaryRows(events, offsetNs, runId));
+        write(assembler.assemble(events, offsetNs), { file, end: at });
       }
     } finally {
       closeSync(fd);

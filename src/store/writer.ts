@@ -2,6 +2,7 @@
 // and moving rows from the unindexed hot table into the indexed archive.
 import type Database from 'better-sqlite3';
 import type { Origin, Result, Source } from '../names';
+import type { SummaryRow } from '../record/summaries';
 
 /** One row of the signals table: a task a signal reached, or a send that reached none. */
 export interface SignalRow {
@@ -83,6 +84,10 @@ export class SignalWriter {
   private readonly updateRun: Database.Statement;
   private readonly touchRun: Database.Statement;
   private readonly markSpill: Database.Statement;
+  private readonly insertSummary: Database.Statement;
+  private readonly addSummarised: Database.Statement;
+  /** Summaries drained but not committed: the next write() commits them with its rows. */
+  private queuedSummaries: SummaryRow[] = [];
   private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => void;
 
   constructor(private readonly db: Database.Database) {
@@ -113,7 +118,13 @@ export class SignalWriter {
     );
     this.touchRun = db.prepare('UPDATE runs SET last_seen_ns = max(coalesce(last_seen_ns, 0), ?) WHERE id = ?');
     this.markSpill = db.prepare('UPDATE runs SET spill_file = ?, spill_end = ?, events = events + ? WHERE id = ?');
+    this.insertSummary = db.prepare(
+      `INSERT INTO summaries (run_id, first_ns, last_ns, count, outcome, source, sender_pid, sender_comm, sender_uid, signal, target_pid, ret, result)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.addSummarised = db.prepare('UPDATE runs SET summarised = summarised + ? WHERE id = ?');
     this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => {
+      this.writeSummaries();
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
         row.id = this.nextId++;
@@ -175,12 +186,36 @@ export class SignalWriter {
     const firstId = this.nextId;
     try {
       this.writeBatch(rows, cgroups, progress);
+      this.queuedSummaries = [];
     } catch (error) {
       this.nextId = firstId;
       for (const row of rows) delete row.id;
       throw error;
     }
     this.hotRows += rows.length;
+  }
+
+  /**
+   * Summaries to commit with the next write(), in its transaction: they
+   * come before that write's rows in the spill, so the spill position it
+   * commits covers them, and a replay after a crash never counts them twice.
+   */
+  queueSummaries(rows: SummaryRow[]): void {
+    for (const row of rows) this.queuedSummaries.push(row);
+  }
+
+  get hasQueuedSummaries(): boolean {
+    return this.queuedSummaries.length > 0;
+  }
+
+  private writeSummaries(): void {
+    for (const row of this.queuedSummaries) {
+      this.insertSummary.run(
+        row.runId, row.firstNs, row.lastNs, row.count, row.outcome, row.source, row.senderPid, row.senderComm,
+        row.senderUid, row.signal, row.targetPid, row.ret, row.result,
+      );
+      if (row.outcome === 'summarised') this.addSummarised.run(row.count, row.runId);
+    }
   }
 
   /** Whether run `runId` stopped cleanly and how far its spill is committed; undefined for an unknown run. */
