@@ -62,7 +62,9 @@ export class Recorder {
   async start(): Promise<void> {
     this.startedAtSec = Math.floor(Date.now() / 1000);
     const cli = path.join(findRepoRoot(), 'dist', 'src', 'index.js');
-    const child = spawn(process.execPath, [cli, 'record', '--db', this.dbPath, ...this.extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Sections count every loadgen signal as a row, so no sender is
+    // summarised unless extraArgs (later, so it wins) sets a budget.
+    const child = spawn(process.execPath, [cli, 'record', '--db', this.dbPath, '--flood-budget', 'off', ...this.extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     child.on('error', () => {});

@@ -15,6 +15,7 @@ import { runQueries } from './querysuite';
 import type { ExtraResults } from './sections';
 import { measureStorage } from './storage';
 import { measureWritePaths } from './writepath';
+import { measureFlood } from './flood';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
@@ -43,9 +44,11 @@ interface BenchConfig {
   queryRows: number;
   /** Records replayed through each write path per round. */
   writePathRecords: number;
+  /** Lengths of the floods of the flood section. */
+  floodSeconds: number[];
 }
 
-const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries'] as const;
+const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries', 'flood'] as const;
 type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
@@ -69,10 +72,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--t
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
                   runs), completeness with 200k signals, a ramp of 1 s steps, storage of
                   100k recorded signals, 500k records through each write path,
-                  queries on a 1M-row generated database
-                  (default is the full mode, ~30 minutes: more workloads, 11 rounds of
+                  queries on a 1M-row generated database, a 1-minute flood
+                  (default is the full mode, ~45 minutes: more workloads, 11 rounds of
                   ~1 s runs, 2M signals, 10 s steps, 2M records through each write path,
-                  1M recorded signals, 10M-row database)
+                  1M recorded signals, 10M-row database, floods of 1 and 10 minutes)
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
@@ -134,6 +137,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
     storageTimeoutMs: quick ? 30_000 : 300_000,
     queryRows: quick ? 1_000_000 : 10_000_000,
     writePathRecords: quick ? 500_000 : 2_000_000,
+    floodSeconds: quick ? [60] : [60, 600],
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
@@ -292,6 +296,11 @@ async function main(argv: string[]): Promise<number> {
     extra.queries = await runQueries(config.queryRows, 5, log);
     log(`storage of ${extra.queries.dbPath} (dbstat reads every page)`);
     extra.generatedStorage = measureStorage(`generated, ${(config.queryRows / 1e6).toFixed(0)}M realistic rows`, extra.queries.dbPath);
+  });
+
+  await section('flood', async () => {
+    extra.flood = [];
+    for (const seconds of config.floodSeconds) extra.flood.push(await measureFlood(binary, seconds, log));
   });
 
   const report = buildReport(

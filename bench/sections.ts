@@ -3,6 +3,7 @@
 // as tables for the terminal and for latest.md.
 import { auditStateLine, type HostCost } from './collateral';
 import type { CompletenessSummary, KernelCost, RampResult, RecorderStorage } from './completeness';
+import type { FloodResult } from './flood';
 import type { QueryFigures } from './querysuite';
 import type { CostSummary } from './report';
 import type { Summary } from './stats';
@@ -19,6 +20,7 @@ export interface ExtraResults {
   generatedStorage?: StorageFigures;
   queries?: QueryFigures;
   writePath?: WritePathFigures[];
+  flood?: FloodResult[];
   /** Seconds each section took, and the load average when it began. */
   sectionSeconds: Record<string, number>;
   sectionLoad: Record<string, string>;
@@ -246,6 +248,28 @@ export function extraSections(extra: ExtraResults): Section[] {
         ...q.timings.map((t) => [t.report, `${t.hourMs.toFixed(1)} ms`, `${t.allMs.toFixed(1)} ms`]),
         ...(q.statusMs === undefined ? [] : [['status', '', `${q.statusMs.toFixed(1)} ms`]]),
         ...q.exports.map((e) => [`export --format ${e.format}`, '', `${int(e.rowsPerSecond)} rows/s (${e.seconds.toFixed(1)} s, max RSS ${e.maxRssMiB} MiB)`]),
+      ],
+    });
+  }
+  if (extra.flood?.length) {
+    const floods = extra.flood;
+    sections.push({
+      title: 'Flood',
+      intro:
+        'Two processes of uid 65534 send kill(self, 0) flat out (bench/loadgen.c, restarted every ~5 s) while root kills a fresh `sleep` ' +
+        'with `/bin/kill -TERM` every second; the recorder runs with the default --flood-budget (100/s, burst 1000 per uid) and ring (16 MiB). ' +
+        "The flood's sends: recorded + summarised + dropped, against the load generator's own count.",
+      headers: ['', ...floods.map((f) => `${f.seconds / 60} min`)],
+      rows: [
+        ["root's kills recorded", ...floods.map((f) => `${int(f.killsRecorded)} of ${int(f.kills)}`)],
+        ['flood: sent (loadgen)', ...floods.map((f) => int(f.sent))],
+        ['flood: recorded', ...floods.map((f) => int(f.recorded))],
+        ['flood: summarised', ...floods.map((f) => int(f.summarised))],
+        ['flood: dropped', ...floods.map((f) => int(f.dropped))],
+        ['recorded + summarised + dropped = sent', ...floods.map((f) => (f.identity ? 'yes' : `no (${int(f.recorded + f.summarised + f.dropped - f.sent)} off)`))],
+        ['drops of the whole run', ...floods.map((f) => int(f.runDropped))],
+        ['recorder peak RSS (VmHWM)', ...floods.map((f) => mib(f.peakRssBytes))],
+        ['rows left unarchived at stop', ...floods.map((f) => int(f.hotRowsAtStop))],
       ],
     });
   }

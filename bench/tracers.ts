@@ -389,7 +389,8 @@ export class SigauditTracer implements Tracer {
   async start(): Promise<void> {
     const dbPath = path.join(fs.mkdtempSync(path.join(scratchDir(), 'sigaudit-')), 'bench.db');
     this.dbPath = dbPath;
-    const child = spawn(process.execPath, [this.cli(), 'record', '--db', dbPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Every loadgen signal is a row, as with the other tracers: no budget.
+    const child = spawn(process.execPath, [this.cli(), 'record', '--db', dbPath, '--flood-budget', 'off'], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));

@@ -117,6 +117,8 @@ static __always_inline void count(__u32 counter)
 		*value += 1;
 }
 
+#include "flood.h"
+
 static __always_inline __u64 wakeup_flag(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
@@ -428,27 +430,38 @@ static __always_inline bool pending_is_current(struct sigaudit_event *pending, _
 	       bpf_ktime_get_boot_ns() - pending->boot_ns <= INFLIGHT_MAX_AGE_NS;
 }
 
+/* The exit decides what becomes of the send: recorded, summarised (beyond its
+ * sender's budget and reaching no task it protects), or dropped. A send that
+ * reached no task is first seen here, so it spends its token here; one that
+ * reached a task spent it at its first delivery. */
 static __always_inline int exit_signal_syscall(struct pt_regs *regs, __u32 source, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	bool compat = in_compat_syscall(task);
 	int sig = signal_arg(regs, compat, source);
-	struct sigaudit_event *pending, *e;
+	struct sigaudit_event *pending, *e, unreached;
+	const struct sigaudit_event *send;
 
 	if (!signal_wanted(sig) || sender_excluded())
 		return 0;
 	pending = bpf_task_storage_get(&inflight, task, NULL, 0);
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+	if (pending && pending_is_current(pending, source, sig)) {
+		send = pending;
 	} else {
-		if (pending && pending_is_current(pending, source, sig)) {
-			__builtin_memcpy(e, pending, sizeof(*e));
-		} else {
-			__builtin_memset(e, 0, sizeof(*e));
-			fill_syscall(e, task, regs, compat, source);
-			e->boot_ns = bpf_ktime_get_boot_ns();
-		}
+		__builtin_memset(&unreached, 0, sizeof(unreached));
+		fill_syscall(&unreached, task, regs, compat, source);
+		unreached.boot_ns = bpf_ktime_get_boot_ns();
+		if (!flood_take_token(unreached.boot_ns))
+			unreached.flags |= FLOOD_OVER_BUDGET;
+		send = &unreached;
+	}
+	e = flood_summarise(send) ? NULL : bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		flood_ring_full(send->flags & FLOOD_PROTECTED, send->source, send->signal,
+				send->target_pid, ret, send->result);
+	} else {
+		__builtin_memcpy(e, send, sizeof(*e));
+		e->flags &= ~FLOOD_PENDING_FLAGS;
 		fill_sender(e, task);
 		e->ret = ret;
 		bpf_ringbuf_submit(e, wakeup_flag());
@@ -575,10 +588,22 @@ static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, 
 		return 0;
 	if (compat && !compat_exit_traced) {
 		/* No exit will come: the send is recorded here, once per task
-		 * reached, with the return value a delivery implies. */
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		 * reached, with the return value a delivery implies, and each
+		 * such record spends a token and is decided here. */
+		bool protected = flood_protected(task, sig);
+		bool over_budget = !flood_take_token(bpf_ktime_get_boot_ns());
+		long implied_ret = result == TRACE_SIGNAL_OVERFLOW_FAIL ? -EAGAIN : 0;
+
+		if (flood_budget_on() && !protected && (over_budget || !flood_ring_has_headroom()))
+			e = NULL;
+		else
+			e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
-			count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+			flood_ring_full(protected, source, sig,
+					source == SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL
+						? pid_of_pidfd(current, syscall_arg(regs, compat, 0))
+						: (int)syscall_arg(regs, compat, 0),
+					implied_ret, result);
 			return 0;
 		}
 		__builtin_memset(e, 0, sizeof(*e));
@@ -586,7 +611,7 @@ static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, 
 		e->boot_ns = bpf_ktime_get_boot_ns();
 		e->si_code = si_code_of(info);
 		e->deliveries = 1;
-		e->ret = result == TRACE_SIGNAL_OVERFLOW_FAIL ? -EAGAIN : 0;
+		e->ret = implied_ret;
 		fill_sender(e, current);
 		fill_delivered(e, task, result);
 		bpf_ringbuf_submit(e, wakeup_flag());
@@ -604,10 +629,17 @@ static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, 
 		pending->boot_ns = bpf_ktime_get_boot_ns();
 		pending->si_code = si_code_of(info);
 		pending->deliveries = 1;
+		/* The send is first seen here: it spends its token now, once. */
+		if (!flood_take_token(pending->boot_ns))
+			pending->flags |= FLOOD_OVER_BUDGET;
+		flood_on_delivery(pending, task, sig);
 		fill_delivered(pending, task, result);
 		return 0;
 	}
 	pending->deliveries++;
+	/* A fan-out of a send beyond budget is kept only where it is protected. */
+	if (flood_on_delivery(pending, task, sig))
+		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
@@ -615,7 +647,7 @@ static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, 
 	}
 	__builtin_memcpy(e, pending, sizeof(*e));
 	e->kind = SIGAUDIT_KIND_FANOUT;
-	e->flags &= ~SIGAUDIT_FLAG_DELIVERED;
+	e->flags &= ~(SIGAUDIT_FLAG_DELIVERED | FLOOD_PENDING_FLAGS);
 	fill_sender(e, current);
 	fill_delivered(e, task, result);
 	bpf_ringbuf_submit(e, wakeup_flag());
@@ -649,9 +681,20 @@ int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info, struct task_
 	 * cgroup.kill), or one from a path not traced above. */
 	if (!signal_wanted(sig))
 		return 0;
+	if (!in_interrupt && flood_budget_on()) {
+		__u64 comm[SIGAUDIT_COMM_LEN / sizeof(__u64)];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (comm_excluded((const char *)comm) || flood_summarise_kernel(task, sig, result))
+			return 0;
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+		if (in_interrupt)
+			count(SIGAUDIT_COUNTER_RINGBUF_DROPS);
+		else
+			flood_ring_full(flood_protected(task, sig), SIGAUDIT_SOURCE_KERNEL, sig, task->tgid,
+					0, result);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));

@@ -27,6 +27,13 @@ enum sigaudit_kind {
 	/* The OOM killer chose delivered_pid as its victim; it follows the
 	 * SIGKILL it sent, so user space can label that signal. */
 	SIGAUDIT_KIND_OOM_VICTIM = 4,
+	/* Sends the kernel counted instead of recording (bpf/flood.h), read
+	 * from its summary map by the addon: sender_uid, sender_pid (tgid),
+	 * sender_comm, source, signal, target_pid (as given), ret and result
+	 * are the key; boot_ns is the first send, last_ns the last, deliveries
+	 * the number of sends. flags tell summarised from dropped sends and
+	 * whether the key was coarsened. */
+	SIGAUDIT_KIND_SUMMARY = 5,
 };
 
 /* The sending path. The numbers are this project's, not syscall numbers, so
@@ -54,6 +61,12 @@ enum sigaudit_flag {
 	/* The current task was inside a write(2) when the kernel generated
 	 * the signal: with SIGKILL and SI_USER this is cgroup.kill. */
 	SIGAUDIT_FLAG_DURING_WRITE = 1 << 4,
+	/* SUMMARY: these sends were lost (the ring was full even for a
+	 * protected signal), not summarised. */
+	SIGAUDIT_FLAG_SUMMARY_DROPPED = 1 << 5,
+	/* SUMMARY: the summary map was full, so target_pid, ret and result
+	 * were left out of the key (they read 0) to fit. */
+	SIGAUDIT_FLAG_SUMMARY_COARSE = 1 << 6,
 };
 
 /* Indexes into the per-CPU counters array. */
@@ -62,7 +75,10 @@ enum sigaudit_counter {
 	SIGAUDIT_COUNTER_RINGBUF_DROPS = 0,
 	/* The in-flight send's task storage could not take an entry. */
 	SIGAUDIT_COUNTER_INFLIGHT_DROPS = 1,
-	SIGAUDIT_COUNTER_COUNT = 2,
+	/* A send to be summarised found the summary map full even for its
+	 * coarse key. */
+	SIGAUDIT_COUNTER_SUMMARY_DROPS = 2,
+	SIGAUDIT_COUNTER_COUNT = 3,
 };
 
 /* Values of `result`, as the signal_generate tracepoint reports them
@@ -72,7 +88,10 @@ enum sigaudit_counter {
 struct sigaudit_event {
 	__u64 boot_ns; /* CLOCK_BOOTTIME: a send's first delivery, else its exit; generation for kernel signals */
 	__u64 sender_cgroup; /* cgroup v2 id of the sender */
-	__u64 delivered_cgroup; /* cgroup v2 id of the task reached */
+	union {
+		__u64 delivered_cgroup; /* cgroup v2 id of the task reached */
+		__u64 last_ns; /* SUMMARY: the last send counted */
+	};
 	__s64 ret; /* syscall return value (SEND only) */
 	__u32 kind; /* enum sigaudit_kind */
 	__u32 source; /* enum sigaudit_source */
@@ -89,9 +108,28 @@ struct sigaudit_event {
 	__s32 signal;
 	__s32 si_code;
 	__s32 result; /* enum trace_signal_result, or SIGAUDIT_RESULT_NONE */
-	__u32 deliveries; /* SEND: how many tasks the syscall reached */
+	__u32 deliveries; /* SEND: how many tasks the syscall reached; SUMMARY: sends counted */
 	char sender_comm[SIGAUDIT_COMM_LEN];
 	char delivered_comm[SIGAUDIT_COMM_LEN];
+};
+
+/* A summary map's key (bpf/flood.h): one sender's sends of one kind. */
+struct sigaudit_summary_key {
+	__u32 sender_uid;
+	__u32 sender_pid;
+	__u32 source;
+	__s32 signal;
+	__s32 target_pid;
+	__s32 ret;
+	__s32 result;
+	__u32 flags; /* SIGAUDIT_FLAG_SUMMARY_* */
+};
+
+struct sigaudit_summary_value {
+	__u64 count;
+	__u64 first_ns; /* CLOCK_BOOTTIME */
+	__u64 last_ns;
+	char sender_comm[SIGAUDIT_COMM_LEN];
 };
 
 /*

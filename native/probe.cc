@@ -5,6 +5,7 @@
 // choices and storage all live in TypeScript (src/record).
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -101,7 +102,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
   }
 
   // new Probe({ ringBytes, wakeupBytes, skipProbes, onlySignals, excludedComms,
-  // compatExitTraced, log })
+  // compatExitTraced, floodIntervalNs, floodBurstNs, log })
   // opens the object, sets its read-only filters and loads it.
   explicit Probe(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Probe>(info) {
     Napi::Env env = info.Env();
@@ -116,6 +117,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
     skel_->rodata->only_signals = options.Get("onlySignals").As<Napi::BigInt>().Uint64Value(&lossless);
     skel_->rodata->wakeup_bytes = options.Get("wakeupBytes").ToNumber().Int64Value();
     skel_->rodata->compat_exit_traced = options.Get("compatExitTraced").ToBoolean();
+    skel_->rodata->flood_interval_ns = options.Get("floodIntervalNs").As<Napi::BigInt>().Uint64Value(&lossless);
+    skel_->rodata->flood_burst_ns = options.Get("floodBurstNs").As<Napi::BigInt>().Uint64Value(&lossless);
     Napi::Array comms = options.Get("excludedComms").As<Napi::Array>();
     if (comms.Length() > SIGAUDIT_MAX_EXCLUDED_COMMS)
       throw Fail(env, "exclude-comm", E2BIG,
@@ -132,6 +135,10 @@ class Probe : public Napi::ObjectWrap<Probe> {
 
     err = sigaudit_bpf__load(skel_);
     if (err) throw Fail(env, "load", -err, "loading the BPF program into the kernel failed");
+    current_summaries_[0] = skel_->maps.summaries_a;
+    current_summaries_[1] = skel_->maps.coarse_summaries_a;
+    spare_summaries_[0] = skel_->maps.summaries_b;
+    spare_summaries_[1] = skel_->maps.coarse_summaries_b;
     FlushLog(env);
   }
 
@@ -174,7 +181,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
   }
 
   // start(onSegments, { pollMs, flushMs, maxBatchEvents, maxQueuedBytes,
-  // maxMemoryBytes, spillFd?, spillFile? }): a thread drains the ring
+  // maxMemoryBytes, summaryMs, spillFd?, spillFile? }): a thread drains the ring
   // buffer continuously into the spill file, so the kernel side never waits
   // on SQLite and the backlog lives on disk. Every flushMs JavaScript
   // learns how far the file grew (see Segment) and reads it at its pace.
@@ -188,6 +195,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     max_batch_events_ = options.Get("maxBatchEvents").ToNumber().Uint32Value();
     max_queued_bytes_ = options.Get("maxQueuedBytes").ToNumber().Int64Value();
     max_memory_bytes_ = options.Get("maxMemoryBytes").ToNumber().Int64Value();
+    summary_ms_ = options.Get("summaryMs").ToNumber().Int32Value();
 
     if (options.Has("spillFd")) SwapSpill(options.Get("spillFd").ToNumber().Int32Value(),
                                           options.Get("spillFile").ToNumber().Int64Value());
@@ -272,14 +280,83 @@ class Probe : public Napi::ObjectWrap<Probe> {
       }
       // Periodic work of the drain thread goes here, once per flush interval.
       auto now = std::chrono::steady_clock::now();
+      DrainSummariesWhenDue(now);
       if (now - last_flush >= std::chrono::milliseconds(flush_ms_)) {
         Flush();
         last_flush = now;
       }
     }
     ring_buffer__consume(ring_);
+    // The programs are detached: this takes the last of the counts.
+    if (summary_ms_ > 0) DrainSummaries();
     Spill();
     Flush();
+  }
+
+  void DrainSummariesWhenDue(std::chrono::steady_clock::time_point now) {
+    if (summary_ms_ <= 0 || now - last_summaries_ < std::chrono::milliseconds(summary_ms_)) return;
+    last_summaries_ = now;
+    DrainSummaries();
+  }
+
+  // Puts an empty map in each of the kernel's summary slots (bpf/flood.h)
+  // and turns what the maps they replace counted into SUMMARY records among
+  // the drained ones (so they are spilled and delivered like any record),
+  // then empties those for next time.
+  void DrainSummaries() {
+    for (uint32_t slot = 0; slot < 2; slot++) {
+      bpf_map *spare = spare_summaries_[slot];
+      int spare_fd = bpf_map__fd(spare);
+      // A map-in-map update returns only after synchronize_rcu()
+      // (maybe_wait_bpf_programs, kernel/bpf/syscall.c): no program is
+      // still counting into the old map, so reading and emptying it loses
+      // nothing.
+      if (bpf_map_update_elem(bpf_map__fd(skel_->maps.summaries), &slot, &spare_fd, BPF_ANY)) {
+        summary_errno_ = errno;
+        continue;
+      }
+      spare_summaries_[slot] = current_summaries_[slot];
+      current_summaries_[slot] = spare;
+      TakeSummaries(bpf_map__fd(spare_summaries_[slot]));
+    }
+    Spill();
+  }
+
+  void TakeSummaries(int fd) {
+    std::vector<sigaudit_summary_key> keys;
+    sigaudit_summary_key key, next;
+    for (void *prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+      keys.push_back(next);
+      key = next;
+    }
+    for (const sigaudit_summary_key &counted : keys) {
+      sigaudit_summary_value value;
+      if (bpf_map_lookup_elem(fd, &counted, &value) == 0) AppendSummary(counted, value);
+      bpf_map_delete_elem(fd, &counted);
+    }
+  }
+
+  void AppendSummary(const sigaudit_summary_key &key, const sigaudit_summary_value &value) {
+    sigaudit_event e = {};
+    e.kind = SIGAUDIT_KIND_SUMMARY;
+    e.boot_ns = value.first_ns;
+    e.last_ns = value.last_ns;
+    e.source = key.source;
+    e.flags = key.flags;
+    e.sender_pid = key.sender_pid;
+    e.sender_uid = key.sender_uid;
+    e.target_pid = key.target_pid;
+    e.signal = key.signal;
+    e.ret = key.ret;
+    e.result = key.result;
+    memcpy(e.sender_comm, value.sender_comm, sizeof(e.sender_comm));
+    // deliveries is 32 bits: a larger count goes out in several records.
+    for (uint64_t left = value.count; left > 0;) {
+      e.deliveries = uint32_t(std::min<uint64_t>(left, UINT32_MAX));
+      left -= e.deliveries;
+      auto *bytes = reinterpret_cast<const uint8_t *>(&e);
+      drained_.insert(drained_.end(), bytes, bytes + sizeof(e));
+    }
   }
 
   // Appends the records drained since the last call to the spill file, so
@@ -364,7 +441,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     int cpus = libbpf_num_possible_cpus();
     std::vector<uint64_t> values(cpus > 0 ? cpus : 1);
     Napi::Object stats = Napi::Object::New(env);
-    const char *names[SIGAUDIT_COUNTER_COUNT] = {"ringbufDrops", "inflightDrops"};
+    const char *names[SIGAUDIT_COUNTER_COUNT] = {"ringbufDrops", "inflightDrops", "summaryDrops"};
     for (uint32_t key = 0; key < SIGAUDIT_COUNTER_COUNT; key++) {
       uint64_t total = 0;
       if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), values.data(),
@@ -374,6 +451,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     }
     std::lock_guard<std::mutex> lock(spill_mutex_);
     stats["spillErrno"] = Napi::Number::New(env, spill_errno_);
+    stats["summaryErrno"] = Napi::Number::New(env, summary_errno_.load());
     return stats;
   }
 
@@ -458,6 +536,14 @@ class Probe : public Napi::ObjectWrap<Probe> {
   uint32_t max_batch_events_ = 65536;
   int64_t max_queued_bytes_ = 256 << 20;
   int64_t max_memory_bytes_ = 64 << 20;
+  // Summaries: how often they are swapped out (0: never), the maps the
+  // kernel counts into now and their spares, by slot, and why the last
+  // swap failed (an errno, or 0).
+  int summary_ms_ = 0;
+  std::chrono::steady_clock::time_point last_summaries_;
+  bpf_map *current_summaries_[2] = {};
+  bpf_map *spare_summaries_[2] = {};
+  std::atomic<int> summary_errno_{0};
 };
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {

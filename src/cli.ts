@@ -12,12 +12,12 @@ import { renderWhoKilled, whoKilled } from './query/who-killed';
 import { writeReport } from './report';
 import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
-import { DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './record/recorder';
+import { DEFAULT_FLOOD_BUDGET, DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './record/recorder';
 import { loadAddon } from './record/probe';
 import { Notifier } from './service/notify';
 import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninstallService } from './service/install';
 import { TAIL_FORMATS, tail, type TailFormat } from './tail';
-import { collect, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
+import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { usageError } from './errors';
@@ -153,12 +153,16 @@ export function buildCli(): Command {
       new Option('--nice <n>', 'scheduling niceness of the recorder (-20..19), so a signal storm from busy processes does not starve it')
         .default(DEFAULT_NICE).argParser(parseNice).env('SIGAUDIT_NICE'),
     )
+    .addOption(
+      new Option('--flood-budget <rate[/burst]>', 'signals per second (and burst) each uid may have recorded in detail; beyond it, sends that stay within the uid and are not fatal are counted as summaries: e.g. 100/1000, or off')
+        .default(DEFAULT_FLOOD_BUDGET, '100/1000').argParser(parseFloodBudget).env('SIGAUDIT_FLOOD_BUDGET'),
+    )
     .option('-v, --verbose', "show libbpf's log and each retention deletion", false)
     .addHelpText(
       'after',
       `
 Environment: SIGAUDIT_DB, SIGAUDIT_RETAIN, SIGAUDIT_MAX_DB_SIZE, SIGAUDIT_GROUP,
-SIGAUDIT_MAX_HELD, SIGAUDIT_MAX_QUEUED and SIGAUDIT_NICE set the flags of the same name (a flag
+SIGAUDIT_MAX_HELD, SIGAUDIT_MAX_QUEUED, SIGAUDIT_NICE and SIGAUDIT_FLOOD_BUDGET set the flags of the same name (a flag
 wins). As a systemd service (sigaudit install-service), the unit reads them from
 /etc/default/sigaudit, where SIGAUDIT_OPTIONS holds any other flags.
 
@@ -180,6 +184,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
         maxQueuedBytes: flags.maxQueued,
         maxHeldRows: flags.maxHeld,
         nice: flags.nice,
+        floodBudget: flags.floodBudget === 'off' ? undefined : flags.floodBudget,
         gid: recordingGroup(flags.group),
         retention: { retainNs: flags.retain, maxBytes: flags.maxDbSize },
         log,

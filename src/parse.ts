@@ -26,6 +26,24 @@ export function parsePositiveInt(text: string): number {
   return Number(text);
 }
 
+/** Detailed records per second per uid, and the burst before the rate applies. */
+export interface FloodBudgetFlag {
+  rate: number;
+  burst: number;
+}
+
+/** --flood-budget: RATE[/BURST] (burst defaults to ten seconds at RATE), or 'off' (commander takes undefined for no value). */
+export function parseFloodBudget(text: string): FloodBudgetFlag | 'off' {
+  const trimmed = text.trim();
+  if (trimmed === 'off') return 'off';
+  const match = /^(\d+)(?:\/(\d+))?$/.exec(trimmed);
+  const rate = match ? Number(match[1]) : 0;
+  const burst = match?.[2] === undefined ? rate * 10 : Number(match[2]);
+  if (!match || rate <= 0 || rate > 1_000_000_000 || burst <= 0 || burst > 1_000_000_000)
+    throw new InvalidArgumentError(`expected RATE[/BURST] per uid in signals per second (e.g. 100/1000), or off, got "${text}"`);
+  return { rate, burst };
+}
+
 /** A niceness, -20 (most favoured) to 19. */
 export function parseNice(text: string): number {
   if (!/^[-+]?\d+$/.test(text.trim()) || Number(text) < -20 || Number(text) > 19)

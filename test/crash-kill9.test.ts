@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { kernelTestOptions } from './helpers/kernel';
-import { CLI, startRecorder, tempDbPath } from './helpers/recorder';
+import { CLI, EVERY_SIGNAL, startRecorder, tempDbPath } from './helpers/recorder';
 import { runStorm, withDb, type StormResult } from './helpers/service';
 
 const ROUNDS = 20;
@@ -76,12 +76,12 @@ describe('crash safety: kill -9 at random points', kernelTestOptions, () => {
     for (let round = 0; round < ROUNDS; round++) {
       if (round % 5 === 4) {
         // During start-up: opening, migrating, loading or attaching.
-        const child = spawn(process.execPath, [CLI, 'record', '--db', dbPath], { stdio: 'ignore' });
+        const child = spawn(process.execPath, [CLI, 'record', '--db', dbPath, ...EVERY_SIGNAL], { stdio: 'ignore' });
         await new Promise((resolve) => setTimeout(resolve, Math.floor(next() * 600)));
         child.kill('SIGKILL');
         await new Promise((resolve) => child.once('exit', resolve));
       } else {
-        const recorder = await startRecorder(dbPath);
+        const recorder = await startRecorder(dbPath, EVERY_SIGNAL);
         checkReplayed();
         killedRuns++;
         const first = FIRST + round * STORM;
@@ -98,7 +98,7 @@ describe('crash safety: kill -9 at random points', kernelTestOptions, () => {
       previous = now;
     }
     // The next recorder replays the last round, closes every dead run as unclean, and stops cleanly.
-    const last = await startRecorder(dbPath);
+    const last = await startRecorder(dbPath, EVERY_SIGNAL);
     checkReplayed();
     t.diagnostic(`largest gap on a hard kill: ${gapNote}`);
     // What the issue allows: one --batch-ms (200 ms) of the storm. Only what the ring buffer held is lost.

@@ -7,7 +7,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { kernelTestOptions } from './helpers/kernel';
-import { settle, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
+import { EVERY_SIGNAL, settle, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
 import { runStorm, withDb } from './helpers/service';
 
 const STORM = 20_000;
@@ -40,7 +40,7 @@ describe('crash safety: the spill', kernelTestOptions, () => {
     const dbPath = tempDbPath();
 
     // 1. Drained, not committed: the first handover is 2.5 s after the start.
-    const first = await startRecorder(dbPath, ['--batch-ms', '10000']);
+    const first = await startRecorder(dbPath, ['--batch-ms', '10000', ...EVERY_SIGNAL]);
     const firstStorm = await runStorm(FIRST, STORM);
     assert.equal(firstStorm.code, 0);
     await settle(300);
@@ -48,7 +48,7 @@ describe('crash safety: the spill', kernelTestOptions, () => {
     assert.ok(readRows(dbPath, FIRST, firstStorm.pid).count < STORM, 'premise: the kill came before the storm was committed');
     assert.ok(spillFiles(dbPath).length > 0, 'the dead run left its spill');
 
-    const second = await startRecorder(dbPath);
+    const second = await startRecorder(dbPath, EVERY_SIGNAL);
     assert.match(second.stderr(), /run 1 was killed before committing everything it drained: replayed \d+ signals from its spill files/);
     const replayed = readRows(dbPath, FIRST, firstStorm.pid);
     assert.deepEqual({ count: replayed.count, distinct: replayed.distinct }, { count: STORM, distinct: STORM });
@@ -69,7 +69,7 @@ describe('crash safety: the spill', kernelTestOptions, () => {
     // A file the kill cut short while creating it holds nothing, and must not stop the start.
     writeFileSync(`${dbPath}-spill-2-7`, 'sigaudit-sp');
 
-    const third = await startRecorder(dbPath);
+    const third = await startRecorder(dbPath, EVERY_SIGNAL);
     const stopped = await third.stop();
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.match(stopped.stderr, /skipping \S+-spill-2-7: not a sigaudit spill file/);

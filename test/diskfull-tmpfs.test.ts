@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
-import { startRecorder, type RunningRecorder } from './helpers/recorder';
+import { EVERY_SIGNAL, startRecorder, type RunningRecorder } from './helpers/recorder';
 import { withDb } from './helpers/service';
 
 /** A signal nothing else on the host sends (the benchmarks here use SIGUSR2). */
@@ -73,7 +73,7 @@ describe('disk full', kernelTestOptions, () => {
 
   it('holds signals while the disk is full and writes every one once space is freed', async () => {
     const dir = join(mount, 'held');
-    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--skip-probes']);
+    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--skip-probes', ...EVERY_SIGNAL]);
     try {
       const filler = fill(mount);
       // The WAL reuses the space it has: send until a write needs more.
@@ -100,7 +100,7 @@ describe('disk full', kernelTestOptions, () => {
   it('counts and records what does not fit in --max-held: rows + drops = sent', async () => {
     const dir = join(mount, 'overflow');
     // --skip-probes: other processes' kill(pid, 0) would count in the hold and the drops.
-    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--skip-probes', '--max-held', '3000']);
+    const recorder = await startRecorder(join(dir, 'sigaudit.db'), ['--only-signals', 'RTMIN+7', '--skip-probes', '--max-held', '3000', ...EVERY_SIGNAL]);
     try {
       const filler = fill(mount);
       const pids = await sendUntil(recorder, /cannot write .*sigaudit\.db: SQLITE_FULL/, 2_000);

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { kernelTestOptions } from './helpers/kernel';
-import { startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
+import { EVERY_SIGNAL, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
 import { runStorm, withDb } from './helpers/service';
 
 /** 1.5M records of 128 bytes: 192 MB queued, and as rows in memory it would be about 450 MB. */
@@ -43,7 +43,7 @@ async function waitFor(what: string, check: () => boolean, recorder: RunningReco
 describe('backlog on disk', kernelTestOptions, () => {
   it('queues a storm in the spill file, not in memory, while the database is locked, then writes all of it', async () => {
     const dbPath = tempDbPath();
-    const recorder = await startRecorder(dbPath);
+    const recorder = await startRecorder(dbPath, EVERY_SIGNAL);
     const pid = recorder.process.pid!;
     let lock: Database.Database | undefined = new Database(dbPath);
     try {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
-import { startRecorder } from './helpers/recorder';
+import { EVERY_SIGNAL, startRecorder } from './helpers/recorder';
 
 const SIGUSR2 = 12;
 
@@ -52,7 +52,7 @@ function drops(dbPath: string): { total: number; windows: { from_ns: bigint; to_
 
 describe('bursts', kernelTestOptions, () => {
   it('records 600 000 signals from two processes as exactly that many rows, with no drops', async () => {
-    const recorder = await startRecorder();
+    const recorder = await startRecorder(undefined, EVERY_SIGNAL);
     const pids = await burst(2, 300_000);
     const { code, stderr } = await recorder.stop();
     assert.equal(code, 0, stderr);
@@ -64,7 +64,7 @@ describe('bursts', kernelTestOptions, () => {
   it('counts every event a too-small ring buffer drops: recorded + dropped = sent', async () => {
     // Only SIGUSR2 is recorded (not even the signal 0 checks a shell makes), so nothing
     // else on the host competes for the ring, and every drop is one of the burst.
-    const recorder = await startRecorder(undefined, ['--ring-size', '16K', '--only-signals', 'USR2', '--skip-probes']);
+    const recorder = await startRecorder(undefined, ['--ring-size', '16K', '--only-signals', 'USR2', '--skip-probes', ...EVERY_SIGNAL]);
     const pids = await burst(2, 200_000);
     const { code, stderr } = await recorder.stop();
     assert.equal(code, 0, stderr);
@@ -77,7 +77,7 @@ describe('bursts', kernelTestOptions, () => {
   });
 
   it('moves what is still in the hot table into the archive on a clean stop right after a burst', async () => {
-    const recorder = await startRecorder();
+    const recorder = await startRecorder(undefined, EVERY_SIGNAL);
     const pids = await burst(1, 100_000);
     const { code, stderr } = await recorder.stop();
     assert.equal(code, 0, stderr);
@@ -86,7 +86,7 @@ describe('bursts', kernelTestOptions, () => {
   });
 
   it('moves a burst from the hot table into the archive once it is over, with no further signal', async () => {
-    const recorder = await startRecorder();
+    const recorder = await startRecorder(undefined, EVERY_SIGNAL);
     try {
       await burst(1, 100_000);
       // Patience, not a speed check: the mover must get there by itself.

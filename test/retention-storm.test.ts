@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
-import { runCli, startRecorder } from './helpers/recorder';
+import { EVERY_SIGNAL, runCli, startRecorder } from './helpers/recorder';
 import { withDb } from './helpers/service';
 
 const BOUND = 8 * 1024 * 1024;
@@ -14,7 +14,7 @@ const SIGNAL = 42; // SIGRTMIN+8: nothing else here sends it
 
 describe('retention during a storm', kernelTestOptions, () => {
   it('keeps the file under --max-db-size 8MiB through 600 000 signals, answering queries meanwhile', async (t) => {
-    const recorder = await startRecorder(undefined, ['--max-db-size', '8MiB', '--only-signals', 'RTMIN+8', '--skip-probes']);
+    const recorder = await startRecorder(undefined, ['--max-db-size', '8MiB', '--only-signals', 'RTMIN+8', '--skip-probes', ...EVERY_SIGNAL]);
     const size = (suffix = '') => (existsSync(recorder.dbPath + suffix) ? statSync(recorder.dbPath + suffix).size : 0);
     let largest = 0;
     let largestWal = 0;

@@ -4,7 +4,8 @@
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { usageError } from '../errors';
-import { SOURCES, signalNumber, type Source } from '../names';
+import { SOURCES, signalName, signalNumber, type Source } from '../names';
+import { count } from './format';
 import { dateToNs, longTime } from './time';
 
 /** `syscall` is every source but the kernel. */
@@ -151,8 +152,63 @@ export interface DropWindow {
   toNs: bigint;
   /** Signals lost (dropped, or deleted by retention); null when unknown (the recorder was down). */
   count: bigint | null;
-  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'. */
+  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'; 'summarised' / 'dropped_by_sender' (with `sender`). */
   reason: string;
+  /** Whose sends a summary window counts (migrations/0070-summaries.sql). */
+  sender?: SummarisedSends;
+}
+
+/** One sender's sends of one signal that the kernel counted instead of recording. */
+export interface SummarisedSends {
+  pid: number;
+  comm: string;
+  uid: number;
+  source: Source;
+  signal: number;
+  /** 'self', the one pid addressed, or null for several (`targets` of them) or none known (coarse summaries only). */
+  target: 'self' | number | null;
+  targets: number;
+}
+
+/**
+ * The summaries overlapping the window, one per sender, signal and
+ * outcome: sends beyond the sender's --flood-budget ('summarised'), and
+ * protected sends the ring had no room for ('dropped_by_sender', also in
+ * the drops table's count).
+ */
+function summariesIn(db: Database.Database, from: bigint, to: bigint): DropWindow[] {
+  const rows = db
+    .prepare(`SELECT min(first_ns) AS from_ns, max(last_ns) AS to_ns, sum(count) AS count, outcome, sender_pid,
+        max(sender_comm) AS comm, sender_uid, source, signal, count(DISTINCT target_pid) AS targets,
+        max(CASE WHEN target_pid IS NULL THEN NULL WHEN target_pid = sender_pid THEN 'self' ELSE target_pid END) AS target
+      FROM summaries WHERE last_ns >= @from AND first_ns <= @to
+      GROUP BY outcome, sender_pid, sender_uid, source, signal ORDER BY 1`)
+    .safeIntegers(true)
+    .all({ from, to }) as Record<string, bigint | string>[];
+  return rows.map((row) => {
+    const targets = Number(row.targets);
+    // Rows without a target (coarse) leave the one target the others name.
+    const target = targets !== 1 ? null : row.target === 'self' ? 'self' : Number(row.target);
+    return {
+      fromNs: row.from_ns as bigint,
+      toNs: row.to_ns as bigint,
+      count: row.count as bigint,
+      reason: row.outcome === 'dropped' ? 'dropped_by_sender' : 'summarised',
+      sender: {
+        pid: Number(row.sender_pid), comm: row.comm as string, uid: Number(row.sender_uid), source: row.source as Source,
+        signal: Number(row.signal), target, targets,
+      },
+    };
+  });
+}
+
+/** "loadgen[4242] (uid 65534) sent 19,850,113 × kill(self, 0)" */
+export function describeSends(sender: SummarisedSends, sends: bigint): string {
+  const target = sender.target ?? (sender.targets > 1 ? `${sender.targets} targets` : 'any');
+  const signal = signalName(sender.signal) || '0';
+  const what = sender.source === 'kernel' ? `${signal} raised by the kernel for ${target}` : `${sender.source}(${target}, ${signal})`;
+  const who = sender.pid === 0 ? `processes of uid ${sender.uid}` : `${sender.comm}[${sender.pid}] (uid ${sender.uid})`;
+  return `${who} sent ${count(sends)} × ${what}`;
 }
 
 /**
@@ -168,24 +224,30 @@ export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
       ORDER BY 1`)
     .safeIntegers(true)
     .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string }[];
-  return rows.map((row) => ({ fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason }));
+  const windows: DropWindow[] = rows.map((row) => ({ fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason }));
+  return windows.concat(summariesIn(db, window.fromNs ?? -(2n ** 62n), window.toNs ?? 2n ** 62n)).sort((a, b) => (a.fromNs < b.fromNs ? -1 : a.fromNs > b.fromNs ? 1 : 0));
 }
 
 /** The drop windows as the json field `drops`. */
-export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string }[] {
+export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string; sender?: SummarisedSends }[] {
   return drops.map((drop) => ({
     from: new Date(Number(drop.fromNs / 1_000_000n)).toISOString(),
     to: new Date(Number(drop.toNs / 1_000_000n)).toISOString(),
     count: drop.count === null ? null : Number(drop.count),
     reason: drop.reason,
+    ...(drop.sender ? { sender: drop.sender } : {}),
   }));
 }
+
+/** Senders named in a warning; the rest are counted. */
+const NAMED_SENDERS = 5;
 
 /** The warning line for table output, and for stderr with csv/jsonl. */
 export function dropWarning(drops: DropWindow[], utc: boolean): string | undefined {
   if (drops.length === 0) return undefined;
   const parts: string[] = [];
-  const lost = drops.filter((drop) => drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_'));
+  const lost = drops.filter((drop) => !drop.sender && drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_'));
+  const bySender = drops.filter((drop) => drop.sender).sort((a, b) => (a.count! > b.count! ? -1 : a.count! < b.count! ? 1 : 0));
   const down = drops.filter((drop) => drop.reason === 'unclean_shutdown');
   const pruned = drops.filter((drop) => drop.reason.startsWith('retention_'));
   const total = (list: DropWindow[]) => list.reduce((sum, drop) => sum + (drop.count ?? 0n), 0n);
@@ -194,6 +256,9 @@ export function dropWarning(drops: DropWindow[], utc: boolean): string | undefin
   if (lost.length > 0) parts.push(`${total(lost)} signals were dropped ${when(lost)}`);
   if (down.length > 0) parts.push(`the recorder was down (crashed) ${when(down)}`);
   if (pruned.length > 0) parts.push(`retention deleted ${total(pruned)} rows ${when(pruned)}`);
+  for (const drop of bySender.slice(0, NAMED_SENDERS))
+    parts.push(`${describeSends(drop.sender!, drop.count!)} ${when([drop])} (${drop.reason === 'summarised' ? 'summarised' : 'dropped'})`);
+  if (bySender.length > NAMED_SENDERS) parts.push(`${bySender.length - NAMED_SENDERS} more senders' signals were summarised or dropped (see sigaudit status)`);
   return `warning: ${parts.join('; ')}; this answer may be incomplete (see sigaudit status)`;
 }
 

@@ -93,7 +93,7 @@ interface Part {
   from: string;
   terms: string[];
   params: Record<string, unknown>;
-  /** The count of one row: sum(sends) for a rollup, count(*) for rows. */
+  /** The count of one row: sum(sends) for a rollup, sum(weight) for rows. */
   measure: string;
   minute: string;
   key: string;
@@ -180,21 +180,29 @@ function busyPids(db: Database.Database, part: Part): { pids: number[]; bound: n
   return { pids, bound };
 }
 
-/** The row part: the archive's rows in [edges], and every hot row in the window. */
+/**
+ * Sends the kernel summarised (migrations/0070-summaries.sql) as rows of
+ * the signals columns, each weighing its count, so a flooder ranks by
+ * every send it made; the rollups hold none of them.
+ */
+const SUMMARISED_SENDS = `SELECT NULL, first_ns, 0, source, sender_pid, NULL, sender_comm, sender_uid, NULL, NULL, NULL,
+  target_pid, NULL, NULL, NULL, NULL, NULL, signal, ret, result, 0, NULL, count FROM summaries WHERE outcome = 'summarised'`;
+
+/** The row part: the archive's rows in [edges], every hot row in the window, and the summarised sends. */
 function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [bigint, bigint][]): Part {
   const { key, label, join } = keyExpressions(options.by, 's', false);
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
   const ranges = archiveRanges.map(([from, to], i) => {
     where.params[`rangeFrom${i}`] = from;
     where.params[`rangeTo${i}`] = to;
-    return `SELECT * FROM signals_archive WHERE ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
+    return `SELECT *, 1 AS weight FROM signals_archive WHERE ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
   });
-  const source = [...ranges, 'SELECT * FROM signals_hot'].join(' UNION ALL ');
+  const source = [...ranges, 'SELECT *, 1 AS weight FROM signals_hot', SUMMARISED_SENDS].join(' UNION ALL ');
   return {
     from: `(${source}) AS s ${join}`,
     terms: [...where.terms, options.filters.perTarget ? 's.delivered_pid IS NOT NULL' : 's.fanout = 0'],
     params: where.params,
-    measure: 'count(*)',
+    measure: 'sum(s.weight)',
     minute: `s.ts_ns / ${MINUTE_NS}`,
     key,
     label,

@@ -37,6 +37,8 @@ export const enum Kind {
   Fanout = 2,
   Kernel = 3,
   OomVictim = 4,
+  /** Counted sends of one key (src/record/summaries.ts): deliveredCgroup holds the last one's boot time. */
+  Summary = 5,
 }
 
 /** enum sigaudit_flag */
@@ -46,6 +48,8 @@ export const enum Flag {
   AuidUnset = 1 << 2,
   TargetFromPidfd = 1 << 3,
   DuringWrite = 1 << 4,
+  SummaryDropped = 1 << 5,
+  SummaryCoarse = 1 << 6,
 }
 
 export interface RawEvent {

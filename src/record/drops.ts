@@ -1,6 +1,7 @@
 // Drop accounting: turns the kernel's drop counters into drop windows (how
 // many, why, between when), adds the signals the database could not take,
 // and keeps the run's totals current, all in one transaction.
+import { errnoName } from '../names';
 import type { WritableDatabase } from '../store/database';
 import type { SignalWriter } from '../store/writer';
 import type { Overflow } from './committer';
@@ -9,7 +10,7 @@ import type { ProbeStats } from './probe';
 export class DropAccounting {
   /** Signals the kernel dropped, as recorded so far. */
   kernelDropped = 0n;
-  private last: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n, spillErrno: 0 };
+  private last: ProbeStats = { ringbufDrops: 0n, inflightDrops: 0n, summaryDrops: 0n, spillErrno: 0, summaryErrno: 0 };
   private lastNs: bigint;
 
   constructor(
@@ -37,7 +38,10 @@ export class DropAccounting {
     const windows: [bigint, string][] = [
       [stats.ringbufDrops - this.last.ringbufDrops, 'ring_buffer_full'],
       [stats.inflightDrops - this.last.inflightDrops, 'inflight_map_full'],
+      [stats.summaryDrops - this.last.summaryDrops, 'summary_map_full'],
     ];
+    if (stats.summaryErrno !== 0 && this.last.summaryErrno === 0)
+      this.log(`cannot swap the kernel's summary map (${errnoName(-stats.summaryErrno)}): summaries stay in the kernel, and sends are dropped once it is full`);
     const kernelDropped = windows.reduce((sum, [count]) => sum + (count > 0n ? count : 0n), 0n);
     this.db.transaction(() => {
       for (const [count, reason] of windows) {

@@ -13,6 +13,9 @@ export interface ProbeOptions {
   excludedComms: string[];
   /** A raw sys_exit program will see compat syscalls end (see compatExitTraced). */
   compatExitTraced: boolean;
+  /** One detailed record per uid every floodIntervalNs, bursts up to floodBurstNs ahead (bpf/flood.h); 0n: no budget. */
+  floodIntervalNs: bigint;
+  floodBurstNs: bigint;
   log: (level: 'warn' | 'info' | 'debug', line: string) => void;
 }
 
@@ -27,6 +30,8 @@ export interface DrainOptions {
   maxQueuedBytes: number;
   /** Of those, bytes held in memory because the spill could not take them. */
   maxMemoryBytes: number;
+  /** How often the kernel's summary map is swapped out and its counts delivered as SUMMARY records; 0: never. */
+  summaryMs: number;
   /** A spill file to append every drained record to (the addon owns it from now on), and its number. */
   spillFd?: number;
   spillFile?: number;
@@ -50,6 +55,10 @@ export type OnSegments = (segments: Segment[]) => void;
 export interface ProbeStats {
   ringbufDrops: bigint;
   inflightDrops: bigint;
+  /** Sends to summarise that found even the coarse summary key's map full. */
+  summaryDrops: bigint;
+  /** Why the last swap of the summary map failed (an errno), or 0. */
+  summaryErrno: number;
   /** Why writing the current spill file failed (an errno), or 0. */
   spillErrno: number;
 }

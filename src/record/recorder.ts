@@ -15,7 +15,7 @@ import { loadAddon, type Probe, type ProbeStats, type Segment } from './probe';
 import { ArchiveSchedule, RetentionSchedule } from './schedules';
 import { SpillFiles } from './spill';
 import { SpillRotation } from './spill-rotation';
-import { isoTime, startRecording, wallNs, type StartOptions } from './startup';
+import { isoTime, startRecording, wallNs, type FloodBudget, type StartOptions } from './startup';
 
 export interface RecordOptions extends StartOptions {
   batchMs: number;
@@ -37,6 +37,8 @@ export interface RecordSummary {
 }
 
 const STATS_INTERVAL_MS = 1000;
+/** How often the addon takes the kernel's summary map: a summary row covers about this long. */
+const SUMMARY_INTERVAL_MS = 1000;
 const ARCHIVE_INTERVAL_MS = 250;
 /** Records the drain thread collects before it appends them to the spill: its buffer stays this size (1 MiB). */
 const MAX_BATCH_EVENTS = 8_192;
@@ -68,6 +70,17 @@ export const DEFAULT_MAX_HELD_ROWS = 100_000;
  * spill: 15 000-44 000 in 20 kills); at -4, under 150 ms in 11 of 13 runs.
  */
 export const DEFAULT_NICE = -4;
+/**
+ * --flood-budget default, per uid. Signals that leave the uid or kill
+ * their target are never summarised, so the budget only meets a uid's
+ * non-fatal signals to itself (probes, SIGUSR1 to its own workers, Go's
+ * SIGURG preemption): a thousand in a burst, then 100 a second, is about
+ * 1% of what the recorder writes (100 000 signals/s), and at most 8.6M
+ * rows a day per flooding uid, so one user cannot make --max-db-size
+ * prune everyone's older records within hours. Beyond it the sends are
+ * still counted, in summaries.
+ */
+export const DEFAULT_FLOOD_BUDGET: FloodBudget = { rate: 100, burst: 1000 };
 
 /**
  * Linux keeps the niceness per thread: this sets the calling (JavaScript)
@@ -148,6 +161,7 @@ export class Recorder {
         maxBatchEvents: MAX_BATCH_EVENTS,
         maxQueuedBytes: options.maxQueuedBytes,
         maxMemoryBytes: MAX_MEMORY_QUEUE_BYTES,
+        summaryMs: options.floodBudget ? SUMMARY_INTERVAL_MS : 0,
         ...recorder.rotation.first(),
       });
       recorder.timers.push(setInterval(() => recorder.checkStats(), STATS_INTERVAL_MS));

@@ -22,9 +22,16 @@ export interface StartOptions {
   ia32: boolean;
   /** Signal numbers to keep; empty keeps all. */
   onlySignals: number[];
+  /** Detailed records per second and burst per uid before sends are summarised (bpf/flood.h); undefined: no budget. */
+  floodBudget?: FloodBudget;
   gid?: number;
   log: (line: string) => void;
   verbose: boolean;
+}
+
+export interface FloodBudget {
+  rate: number;
+  burst: number;
 }
 
 export interface Started {
@@ -40,6 +47,13 @@ export function isoTime(ns: bigint): string {
 
 export function wallNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** The budget as bpf/flood.h keeps it: one token every interval, a burst of `burst` tokens. */
+function floodBudgetNs(budget: FloodBudget | undefined): { floodIntervalNs: bigint; floodBurstNs: bigint } {
+  if (!budget) return { floodIntervalNs: 0n, floodBurstNs: 0n };
+  const intervalNs = BigInt(Math.max(1, Math.round(1e9 / budget.rate)));
+  return { floodIntervalNs: intervalNs, floodBurstNs: intervalNs * BigInt(budget.burst) };
 }
 
 function signalMask(signals: number[]): bigint {
@@ -63,6 +77,7 @@ export function startRecording<T>(options: StartOptions, then: (started: Started
       onlySignals: signalMask(options.onlySignals),
       excludedComms: options.excludedComms,
       compatExitTraced: compatExitTraced(exits),
+      ...floodBudgetNs(options.floodBudget),
       log: (level, line) => {
         if (options.verbose || level === 'warn') options.log(`libbpf ${level}: ${line.trimEnd()}`);
       },

@@ -3,7 +3,7 @@
 // (a kill(pid, 0) would be recorded).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isoTime } from '../export/columns';
-import { dataSpan, dropsIn, type DropWindow } from '../query/filters';
+import { dataSpan, describeSends, dropsIn, type DropWindow } from '../query/filters';
 import { count, json, renderTable, type OutputOptions, type Rendered } from '../query/format';
 import { longTime } from '../query/time';
 import { openForReading } from '../store/database';
@@ -23,6 +23,8 @@ export interface RunStatus {
   recorderPid: number;
   events: number;
   drops: number;
+  /** Sends counted in summaries, beyond their sender's --flood-budget. */
+  summarised: number;
   stopReason: string | null;
   /** stop_reason is NULL and its recorder process is alive: it records now. */
   recording: boolean;
@@ -45,6 +47,8 @@ export interface StatusReport {
   drops: DropWindow[];
   dropWindows: number;
   dropped: number;
+  /** Sends counted in summaries, over all runs. */
+  summarised: number;
 }
 
 /** Whether pid is a live sigaudit recorder (by /proc, so pid reuse by another program does not count). */
@@ -76,12 +80,13 @@ export function status(options: StatusOptions): StatusReport {
         recorderPid: Number(run.recorder_pid),
         events: Number(run.events),
         drops: Number(run.drops),
+        summarised: Number(run.summarised),
         stopReason: run.stop_reason as string | null,
         recording: alive,
         crashed: open && !alive,
       };
     });
-    const dropTotals = db.prepare('SELECT count(*) AS windows, coalesce(sum(count), 0) AS dropped FROM drops').get() as { windows: number; dropped: number };
+    const dropTotals = db.prepare('SELECT count(*) AS windows, coalesce(sum(count), 0) AS dropped, (SELECT coalesce(sum(summarised), 0) FROM runs) AS summarised FROM drops').get() as { windows: number; dropped: number; summarised: number };
     // Drops, crash windows and retention's deletions, newest last.
     const drops = dropsIn(db, {}).slice(-limit);
     return {
@@ -97,6 +102,7 @@ export function status(options: StatusOptions): StatusReport {
       drops,
       dropWindows: dropTotals.windows,
       dropped: dropTotals.dropped,
+      summarised: dropTotals.summarised,
     };
   } finally {
     db.close();
@@ -122,12 +128,16 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
         run_count: report.runCount,
         runs: report.runs.map((run) => ({
           id: run.id, started: t(run.startedNs), stopped: t(run.stoppedNs), host: run.host, version: run.version,
-          recorder_pid: run.recorderPid, events: run.events, drops: run.drops, stop_reason: run.stopReason,
+          recorder_pid: run.recorderPid, events: run.events, summarised: run.summarised, drops: run.drops, stop_reason: run.stopReason,
           recording: run.recording, crashed: run.crashed,
         })),
         dropped: report.dropped,
+        summarised: report.summarised,
         drop_windows: report.dropWindows,
-        drops: report.drops.map((drop) => ({ from: t(drop.fromNs), to: t(drop.toNs), count: drop.count === null ? null : Number(drop.count), reason: drop.reason })),
+        drops: report.drops.map((drop) => ({
+          from: t(drop.fromNs), to: t(drop.toNs), count: drop.count === null ? null : Number(drop.count), reason: drop.reason,
+          ...(drop.sender ? { sender: drop.sender } : {}),
+        })),
       }),
       warnings: [],
     };
@@ -138,17 +148,19 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
     `covers     ${report.fromNs === null ? 'nothing yet' : `${time(report.fromNs)} to ${time(report.toNs)}${output.utc ? '' : ' (local time)'}`}`,
     `recording  ${report.recording ? `yes, pid ${report.runs.find((run) => run.recording)!.recorderPid}` : 'no'}`,
     `dropped    ${report.dropped === 0 ? 'nothing' : `${count(report.dropped)} signals in ${count(report.dropWindows)} windows`}`,
+    `summarised ${report.summarised === 0 ? 'nothing' : `${count(report.summarised)} sends beyond --flood-budget (counted, not recorded)`}`,
   ];
   let text = `${lines.join('\n')}\n`;
   if (report.runs.length > 0) {
     text += `\nruns (${report.runs.length} newest of ${report.runCount})\n`;
     text += renderTable(
-      [{ header: 'RUN', align: 'right' }, { header: 'STARTED' }, { header: 'STOPPED' }, { header: 'EVENTS', align: 'right' }, { header: 'DROPS', align: 'right' }, { header: 'STATE', flex: true, min: 8 }],
+      [{ header: 'RUN', align: 'right' }, { header: 'STARTED' }, { header: 'STOPPED' }, { header: 'EVENTS', align: 'right' }, { header: 'SUMMARY', align: 'right' }, { header: 'DROPS', align: 'right' }, { header: 'STATE', flex: true, min: 8 }],
       report.runs.map((run) => [
         String(run.id),
         time(run.startedNs),
         run.stoppedNs === null ? '-' : time(run.stoppedNs),
         count(run.events),
+        count(run.summarised),
         count(run.drops),
         run.recording ? `recording (pid ${run.recorderPid})` : run.crashed ? 'did not stop cleanly' : run.stopReason ?? '',
       ]),
@@ -157,8 +169,11 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
   if (report.drops.length > 0) {
     text += `\nincomplete windows (${report.drops.length} newest): queries over them may miss signals\n`;
     text += renderTable(
-      [{ header: 'FROM' }, { header: 'TO' }, { header: 'DROPPED', align: 'right' }, { header: 'REASON', flex: true, min: 6 }],
-      report.drops.map((drop) => [time(drop.fromNs), time(drop.toNs), drop.count === null ? '?' : count(drop.count), drop.reason]),
+      [{ header: 'FROM' }, { header: 'TO' }, { header: 'SIGNALS', align: 'right' }, { header: 'REASON', flex: true, min: 6 }],
+      report.drops.map((drop) => [
+        time(drop.fromNs), time(drop.toNs), drop.count === null ? '?' : count(drop.count),
+        drop.sender ? `${drop.reason}: ${describeSends(drop.sender, drop.count!)}` : drop.reason,
+      ]),
     );
   }
   return { stdout: text, warnings: [] };

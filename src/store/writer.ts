@@ -2,6 +2,7 @@
 // and moving rows from the unindexed hot table into the indexed archive.
 import type Database from 'better-sqlite3';
 import type { Origin, Result, Source } from '../names';
+import type { SummaryRow } from '../record/summaries';
 import { loadExtension } from './extension';
 import { INGEST_SQL, RecordIntake, type PreparedBatch } from './ingest';
 
@@ -84,7 +85,7 @@ export class SignalWriter {
   private insertRecords: Database.Statement | undefined;
   private readonly markOom: Database.Statement;
   private readonly markArchivedOom: Database.Statement;
-  private readonly ingestBatch: (batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined) => number;
+  private readonly ingestBatch: (batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined, summaries: SummaryRow[]) => number;
   /** Rows waiting in signals_hot to be archived. */
   hotRows: number;
   private readonly insertSignal: Database.Statement;
@@ -93,6 +94,8 @@ export class SignalWriter {
   private readonly updateRun: Database.Statement;
   private readonly touchRun: Database.Statement;
   private readonly markSpill: Database.Statement;
+  private readonly insertSummary: Database.Statement;
+  private readonly addSummarised: Database.Statement;
   private readonly writeBatch: (rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => void;
 
   constructor(private readonly db: Database.Database, private readonly options: WriterOptions = {}) {
@@ -121,6 +124,11 @@ export class SignalWriter {
     const oomRow = `ts_ns = @tsNs AND delivered_pid = @deliveredPid AND signal = 9 AND si_code = 128 AND source = 'kernel'`;
     this.markOom = db.prepare(`UPDATE signals_hot SET origin = 'oom' WHERE id >= @fromId AND ${oomRow}`);
     this.markArchivedOom = db.prepare(`UPDATE signals_archive SET origin = 'oom' WHERE ${oomRow}`);
+    this.insertSummary = db.prepare(
+      `INSERT INTO summaries (run_id, first_ns, last_ns, count, outcome, source, sender_pid, sender_comm, sender_uid, signal, target_pid, ret, result)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.addSummarised = db.prepare('UPDATE runs SET summarised = summarised + ? WHERE id = ?');
     this.writeBatch = db.transaction((rows: SignalRow[], cgroups: CgroupName[], progress: RunProgress | undefined) => {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
@@ -134,7 +142,8 @@ export class SignalWriter {
       }
       this.noteProgress(progress, rows.length);
     });
-    this.ingestBatch = db.transaction((batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined) => {
+    this.ingestBatch = db.transaction((batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined, summaries: SummaryRow[]) => {
+      this.writeSummaries(summaries);
       const cgroups = batch.cgroups.size > 0 && this.options.nameCgroups ? this.options.nameCgroups(batch.cgroups) : [];
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       const rows = batch.records.length === 0 ? 0 : this.prepareIngest().run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
@@ -224,13 +233,16 @@ export class SignalWriter {
    * returns how many rows it wrote. `offsetNs` is CLOCK_REALTIME -
    * CLOCK_BOOTTIME for the batch. Fan-out records whose syscall's SEND has
    * not come yet wait for the next batch; `drain` writes them now, as
-   * orphans. Records of kinds sigaudit_records does not know write no row.
+   * orphans. Records of kinds sigaudit_records does not know write no row:
+   * the SUMMARY records among them arrive as `summaries`, rows of the
+   * summaries table written in the same transaction, so that a replay
+   * after a crash never counts them twice.
    * On failure nothing was written and nothing changed: the same records
    * can be ingested again.
    */
-  ingest(records: Buffer, offsetNs: bigint, progress?: RunProgress, drain = false): { rows: number } {
+  ingest(records: Buffer, offsetNs: bigint, progress?: RunProgress, drain = false, summaries: SummaryRow[] = []): { rows: number } {
     const batch = this.intake.prepare(records, offsetNs, this.nextId, drain);
-    const rows = this.ingestBatch(batch, offsetNs, progress);
+    const rows = this.ingestBatch(batch, offsetNs, progress, summaries);
     batch.commit();
     this.nextId += BigInt(rows);
     this.hotRows += rows;
@@ -240,6 +252,17 @@ export class SignalWriter {
   /** Whether fan-out records wait for a later batch (ingest with drain writes them). */
   get waitingFanouts(): boolean {
     return this.intake.holding;
+  }
+
+  /** Rows of the summaries table, and the sends they count added to their runs' runs.summarised. */
+  private writeSummaries(rows: SummaryRow[]): void {
+    for (const row of rows) {
+      this.insertSummary.run(
+        row.runId, row.firstNs, row.lastNs, row.count, row.outcome, row.source, row.senderPid, row.senderComm,
+        row.senderUid, row.signal, row.targetPid, row.ret, row.result,
+      );
+      if (row.outcome === 'summarised') this.addSummarised.run(row.count, row.runId);
+    }
   }
 
   /** Whether run `runId` stopped cleanly and how far its spill is committed; undefined for an unknown run. */

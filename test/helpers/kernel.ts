@@ -2,7 +2,7 @@
 // are skipped with the reason when not root; in CI (CI set) they always run,
 // so a probe that cannot load fails the build instead of vanishing.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,4 +22,17 @@ export function signallerPath(bits: 64 | 32 = 64): string {
     built.set(key, path);
   }
   return built.get(key)!;
+}
+
+let flooder: string | undefined;
+
+/** Builds test/helpers/flooder.c once per test process, where any user may run it. */
+export function flooderPath(): string {
+  if (!flooder) {
+    const dir = mkdtempSync(join(tmpdir(), 'sigaudit-flooder-'));
+    chmodSync(dir, 0o755);
+    flooder = join(dir, 'flooder');
+    execFileSync('cc', ['-O2', '-Wall', '-o', flooder, join(__dirname, '..', '..', '..', 'test', 'helpers', 'flooder.c')]);
+  }
+  return flooder;
 }

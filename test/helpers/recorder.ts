@@ -19,6 +19,9 @@ export interface RunningRecorder {
   stop(): Promise<{ code: number | null; stderr: string }>;
 }
 
+/** Recorder flags for tests that expect every signal of a storm as a row: no sender is summarised. */
+export const EVERY_SIGNAL = ['--flood-budget', 'off'];
+
 /**
  * Starts `sigaudit record` and resolves once it printed "recording to";
  * `launcher` runs it through another command, e.g. setpriv.

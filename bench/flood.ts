@@ -1,0 +1,121 @@
+// The flood section (issue 15): two processes of uid 65534 send kill(self, 0)
+// flat out while root kills a victim with /bin/kill -TERM every second;
+// measures how many of those kills are recorded, what became of the flood
+// (recorded, summarised, dropped, against the load generator's own count)
+// and the recorder's peak RSS, with the default --flood-budget.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { registerCleanup } from './cleanup';
+import { runChecked, waitForExit } from './proc';
+import { Recorder, sampleProcess } from './recorder';
+import { LOADGEN_COMM } from './tracers';
+
+const NOBODY = 65534;
+/** Each load generator run lasts about this long, so the flood ends near its deadline. */
+const RUN_SECONDS = 5;
+const KILL_EVERY_MS = 1000;
+
+export interface FloodResult {
+  seconds: number;
+  /** kill(2) calls the two flooding processes made, by their own count. */
+  sent: number;
+  kills: number;
+  killsRecorded: number;
+  recorded: number;
+  summarised: number;
+  /** The flood's sends counted as dropped under its name. */
+  dropped: number;
+  /** Drops of the whole run (every sender), from the drops table. */
+  runDropped: number;
+  /** recorded + summarised + dropped = sent. */
+  identity: boolean;
+  peakRssBytes: number;
+  /** Rows the recorder left in the unindexed hot table when it stopped. */
+  hotRowsAtStop: number;
+}
+
+/** The load generator, where uid 65534 may run it. */
+function sharedCopy(binary: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigaudit-flood-'));
+  registerCleanup(`remove ${dir}`, () => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const copy = path.join(dir, 'loadgen');
+  fs.copyFileSync(binary, copy);
+  fs.chmodSync(copy, 0o755);
+  return copy;
+}
+
+/** Floods until `deadline` in runs of about RUN_SECONDS; returns the calls made. */
+async function floodUntil(loadgen: string, deadline: number): Promise<number> {
+  let sent = 0;
+  let count = 100_000;
+  while (Date.now() < deadline) {
+    const { stdout } = await runChecked('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', loadgen, 'kill0', String(count), '2'], { killGroupOnExit: true });
+    const result = JSON.parse(stdout) as { sent: number; elapsed_ns: number };
+    sent += result.sent;
+    const left = (deadline - Date.now()) / 1000;
+    const perSecond = (result.sent / 2) / (result.elapsed_ns / 1e9);
+    count = Math.max(10_000, Math.round(perSecond * Math.min(RUN_SECONDS, Math.max(0.5, left))));
+  }
+  return sent;
+}
+
+/** Root kills a fresh `sleep` every KILL_EVERY_MS until `stop` says so; returns the victims' pids. */
+async function killEverySecond(running: () => boolean): Promise<number[]> {
+  const victims: number[] = [];
+  while (running()) {
+    const victim = spawn('sleep', ['600'], { stdio: 'ignore' });
+    victims.push(victim.pid!);
+    const killer = spawn('/bin/kill', ['-TERM', String(victim.pid)], { stdio: 'ignore' });
+    await waitForExit(killer, 60_000);
+    await waitForExit(victim, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, KILL_EVERY_MS));
+  }
+  return victims;
+}
+
+export async function measureFlood(binary: string, seconds: number, log: (line: string) => void): Promise<FloodResult> {
+  const loadgen = sharedCopy(binary);
+  // The default budget, set again: the bench's recorder turns it off otherwise.
+  const recorder = new Recorder(['--flood-budget', '100/1000']);
+  await recorder.start();
+  let peakKiB = 0;
+  const sampler = setInterval(() => (peakKiB = Math.max(peakKiB, sampleProcess(recorder.pid).hwmKiB)), 1000);
+  let flooding = true;
+  const kills = killEverySecond(() => flooding);
+  log(`flooding for ${seconds} s as uid ${NOBODY} (2 processes) while root kills a victim every second`);
+  const sent = await floodUntil(loadgen, Date.now() + seconds * 1000);
+  flooding = false;
+  const victims = await kills;
+  clearInterval(sampler);
+  peakKiB = Math.max(peakKiB, sampleProcess(recorder.pid).hwmKiB);
+  await recorder.stop();
+  const result = recorder.read((db) => {
+    const recordedKills = new Set(
+      (db.prepare("SELECT delivered_pid FROM signals WHERE sender_comm = 'kill' AND signal = 15").all() as { delivered_pid: number }[]).map((row) => row.delivered_pid),
+    );
+    const one = (sql: string, ...params: unknown[]) => (db.prepare(sql).get(...params) as { n: number | null }).n ?? 0;
+    const flood = `sender_comm = '${LOADGEN_COMM}' AND sender_uid = ${NOBODY} AND source = 'kill'`;
+    const recorded = one(`SELECT count(*) AS n FROM signals WHERE ${flood}`);
+    const summarised = one(`SELECT sum(count) AS n FROM summaries WHERE ${flood} AND outcome = 'summarised'`);
+    const dropped = one(`SELECT sum(count) AS n FROM summaries WHERE ${flood} AND outcome = 'dropped'`);
+    return {
+      seconds,
+      sent,
+      kills: victims.length,
+      killsRecorded: victims.filter((pid) => recordedKills.has(pid)).length,
+      recorded,
+      summarised,
+      dropped,
+      runDropped: one('SELECT sum(count) AS n FROM drops'),
+      identity: recorded + summarised + dropped === sent,
+      peakRssBytes: peakKiB * 1024,
+      hotRowsAtStop: one('SELECT count(*) AS n FROM signals_hot'),
+    };
+  });
+  recorder.remove();
+  log(`flood of ${seconds} s: ${JSON.stringify(result)}`);
+  return result;
+}
