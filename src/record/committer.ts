@@ -5,7 +5,7 @@
 // --max-held, and what does not fit is counted and recorded as a drop
 // window once the database takes writes again. Every write failure goes
 // through one place, failed(), which reports it.
-import { EVENT_SIZE, Kind, OFFSETS, wallSpan } from './decode';
+import { EVENT_SIZE, Flag, Kind, OFFSETS, wallSpan } from './decode';
 import type { Chunk } from './backlog';
 import type { Ingest } from './ingest';
 import type { SpillPosition } from '../store/writer';
@@ -32,10 +32,20 @@ export interface CommitterOptions {
   probe: () => void;
 }
 
-/** Records that become rows: every kind but the OOM killer's mark, which labels another. */
+/**
+ * The signals some records stand for: one per record that becomes a row
+ * (every kind but the OOM killer's mark, which labels another), and the
+ * sends a kernel summary counted as summarised, which are lost with it
+ * (the sends it counted as dropped are in the kernel's drop counter).
+ */
 function signalsIn(records: Buffer): number {
   let count = 0;
-  for (let at = 0; at < records.length; at += EVENT_SIZE) if (records.readUInt32LE(at + OFFSETS.kind) !== Kind.OomVictim) count++;
+  for (let at = 0; at < records.length; at += EVENT_SIZE) {
+    const kind = records.readUInt32LE(at + OFFSETS.kind);
+    if (kind === Kind.Summary) {
+      if ((records.readUInt32LE(at + OFFSETS.flags) & Flag.SummaryDropped) === 0) count += records.readUInt32LE(at + OFFSETS.deliveries);
+    } else if (kind !== Kind.OomVictim) count++;
+  }
   return count;
 }
 
