@@ -74,7 +74,8 @@ describe('flood resistance', kernelTestOptions, () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     })();
-    const floods = await Promise.all([flood(['300000', '0', 'self']), flood(['300000', '0', 'self'])]);
+    // Long enough to outlast several kills on a quiet host too.
+    const floods = await Promise.all([flood(['1000000', '0', 'self']), flood(['1000000', '0', 'self'])]);
     flooding = false;
     await killer;
     const { code, stderr } = await recorder.stop();
