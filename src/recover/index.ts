@@ -155,7 +155,7 @@ export function recover(options: RecoverOptions): RecoverReport {
     if (!isDamageError(error)) throw error;
     throw new SigauditError(
       'EDBUNRECOVERABLE',
-      `${damagedPath}: its schema (page 1) is damaged (${(error as Error).message}), so SQLite finds no table in it`,
+      `${damagedPath}: SQLite cannot read its schema (${(error as Error).message}: page 1, or a schema page it points to, is damaged or cut off), so it finds no table in it`,
       'keep the file; a page-level tool (sqlite3 .recover built with SQLITE_ENABLE_DBPAGE_VTAB) may still read its pages',
     );
   }
