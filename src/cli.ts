@@ -73,6 +73,12 @@ function filtersOf(flags: Record<string, unknown>, probesByDefault = false): Fil
   };
 }
 
+/** Runs a reader on the --db database; SQLite's damage errors become the one-line refusal naming it. */
+function reading<T>(flags: Record<string, unknown>, read: (dbPath: string) => T | Promise<T>): Promise<T> {
+  const dbPath = resolveDbPath(flags.db as string | undefined);
+  return reportingDamage(dbPath, () => read(dbPath));
+}
+
 function outputOf(flags: Record<string, unknown>): OutputOptions {
   return { format: flags.format as OutputOptions['format'], utc: flags.utc === true };
 }
@@ -181,8 +187,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
     .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)');
   addFilters(exportCommand, true).action(async (flags) => {
-    const dbPath = resolveDbPath(flags.db);
-    const rows = await reportingDamage(dbPath, () => exportSignals({
+    const rows = await reading(flags, (dbPath) => exportSignals({
       dbPath,
       format: flags.format as ExportFormat,
       output: flags.output,
@@ -204,7 +209,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument)
     .option('--limit <n>', 'newest signals shown; 0 for all', parseCount, 200);
   addOutput(addFilters(whoKilledCommand, false)).action(async (pid: number | undefined, flags) => {
-    print(await reportingDamage(resolveDbPath(flags.db), () => renderWhoKilled(whoKilled({ dbPath: resolveDbPath(flags.db), pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags))));
+    print(await reading(flags, (dbPath) => renderWhoKilled(whoKilled({ dbPath, pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags))));
   });
 
   const failedCommand = query
@@ -214,7 +219,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--per-target', 'count every task a send reached instead of each send once', false)
     .option('--limit <n>', 'most groups (or rows with --raw) shown; 0 for all', parseCount);
   addOutput(addFilters(failedCommand, false)).action(async (flags) => {
-    print(await reportingDamage(resolveDbPath(flags.db), () => renderFailed(failed({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags))));
+    print(await reading(flags, (dbPath) => renderFailed(failed({ dbPath, filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags))));
   });
 
   const topCommand = query
@@ -225,7 +230,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--limit <n>', 'senders shown', parseCount, 10)
     .option('--per-target', 'count every task a send reached (a kill(-1) that reached 300 tasks counts 300)', false);
   addOutput(addFilters(topCommand, false)).action(async (flags) => {
-    print(await reportingDamage(resolveDbPath(flags.db), () => renderTopSenders(topSenders({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) }), outputOf(flags))));
+    print(await reading(flags, (dbPath) => renderTopSenders(topSenders({ dbPath, filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) }), outputOf(flags))));
   });
 
   const listCommand = query
@@ -235,7 +240,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .option('--details', "a line under each row with the sender's parent, login uid and unit", false);
   addOutput(addFilters(listCommand, false)).action(async (flags) => {
-    print(await reportingDamage(resolveDbPath(flags.db), () => renderList(list({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details)));
+    print(await reading(flags, (dbPath) => renderList(list({ dbPath, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details)));
   });
 
   addOutput(
@@ -245,7 +250,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
       .argument('<statement>', 'e.g. "SELECT signal, count(*) FROM signals GROUP BY 1"')
       .addOption(dbOption()),
   ).action(async (statement: string, flags) => {
-    print(await reportingDamage(resolveDbPath(flags.db), () => renderSql(runSql({ dbPath: resolveDbPath(flags.db), sql: statement }), outputOf(flags))));
+    print(await reading(flags, (dbPath) => renderSql(runSql({ dbPath, sql: statement }), outputOf(flags))));
   });
 
   program
@@ -256,7 +261,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--utc', 'times in UTC', false)
     .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5)
     .action(async (flags) => {
-      print(await reportingDamage(resolveDbPath(flags.db), () => renderStatus(status({ dbPath: resolveDbPath(flags.db), limit: flags.limit }), outputOf(flags))));
+      print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
     });
 
   const tailCommand = program
@@ -276,8 +281,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     // A closed pipe (tail | head) ends the follow quietly.
     process.stdout.on('error', onSignal);
     try {
-      await reportingDamage(resolveDbPath(flags.db), () => tail({
-        dbPath: resolveDbPath(flags.db),
+      await reading(flags, (dbPath) => tail({
+        dbPath,
         filters: filtersOf(flags),
         format: flags.format as TailFormat,
         utc: flags.utc === true,

@@ -128,6 +128,8 @@ export function openOrStartAfresh<T>(path: string, options: WriteOptions, log: (
 export interface Departure {
   what: 'damaged' | PathChange['what'];
   detail: string;
+  /** Where the damaged file went, once moved: a retry does not move the path again. */
+  movedTo?: string;
 }
 
 /**
@@ -149,7 +151,8 @@ export function reopenAfter(departure: Departure, path: string, options: WriteOp
     const aside = asideName(path, departure.what, new Date());
     for (const file of leftovers) renameSync(file, aside + file.slice(path.length));
   }
-  const movedTo = departure.what === 'damaged' ? moveAside(path, 'damaged') : null;
+  if (departure.what === 'damaged') departure.movedTo ??= moveAside(path, 'damaged');
+  const movedTo = departure.movedTo ?? null;
   const db = openForWriting(path, options);
   try {
     const runId = db.transaction(() => {
