@@ -3,12 +3,16 @@
 import { getPriority, hostname, release, setPriority } from 'node:os';
 import { NativeError } from '../errors';
 import { Notifier } from '../service/notify';
-import { closeWriting, openForWriting, type WritableDatabase } from '../store/database';
+import { isDamageError } from '../store/damage';
+import { closeWriting, type WritableDatabase } from '../store/database';
+import { recordEarlierDatabase } from '../store/earlier-databases';
 import { Retention, type RetentionPolicy } from '../store/retention';
-import { SignalWriter, type SignalRow, type SpillPosition } from '../store/writer';
+import { SignalWriter, type RunInfo, type SignalRow, type SpillPosition } from '../store/writer';
 import { errnoName, type Origin } from '../names';
 import { Assembler } from './assemble';
 import { CgroupNames } from './cgroups';
+import { DatabaseWatch, WATCH_INTERVAL_MS } from './database-watch';
+import { openOrStartAfresh, reopenAfter, type Departure } from './fresh-database';
 import { decode, EVENT_SIZE } from './decode';
 import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
 import { compatExitTraced, loadAddon, programsFor, type Probe, type ProbeStats } from './probe';
@@ -110,6 +114,10 @@ function signalMask(signals: number[]): bigint {
   return signals.reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n);
 }
 
+function runInfo(options: RecordOptions, startedNs: bigint): RunInfo {
+  return { startedNs, host: hostname(), kernel: release(), version: VERSION, recorderPid: process.pid, ringBytes: options.ringBytes };
+}
+
 export class Recorder {
   private recorded = 0;
   private dropped = 0n;
@@ -143,17 +151,26 @@ export class Recorder {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly handoverMs: number;
   private readonly assembler = new Assembler();
-  private readonly cgroups = new CgroupNames();
+  private cgroups = new CgroupNames();
   private stopping: Promise<RecordSummary> | undefined;
+  // Damage, deletion and replacement of the database file (database-watch.ts, fresh-database.ts):
+  private readonly watch: DatabaseWatch;
+  /** Batches committed since the watch last saw the file in place: rewritten if it was deleted meanwhile. */
+  private recent: SignalRow[][] = [];
+  /** Why the recorder left its file and could not open a new one yet; the watch tries again. */
+  private departure: Departure | undefined;
+  /** Set while going on in a fresh file, whose own failures are not a reason to leave it. */
+  private reopening = false;
 
   private constructor(
     private readonly options: RecordOptions,
-    private readonly db: WritableDatabase,
-    private readonly writer: SignalWriter,
+    private db: WritableDatabase,
+    private writer: SignalWriter,
     private readonly probe: Probe,
-    private readonly runId: number,
+    private runId: number,
     private readonly spill: SpillFiles,
   ) {
+    this.watch = new DatabaseWatch(options.dbPath);
     this.handoverMs = Math.max(DRAIN_POLL_MS, Math.floor(options.batchMs / HANDOVERS_PER_BATCH_INTERVAL));
   }
 
@@ -161,8 +178,9 @@ export class Recorder {
   static start(options: RecordOptions): Recorder {
     checkPrivileges();
     checkBtf();
-    // Takes the one-recorder lock before loading anything into the kernel.
-    const db = openForWriting(options.dbPath, { gid: options.gid, lock: true, warn: options.log });
+    // Takes the one-recorder lock before loading anything into the kernel;
+    // a damaged database is moved aside and a fresh one started.
+    const { db, used: writer, earlier } = openOrStartAfresh(options.dbPath, { gid: options.gid, lock: true, warn: options.log }, options.log, (opened) => new SignalWriter(opened));
     let probe: Probe | undefined;
     try {
       const addon = loadAddon();
@@ -179,18 +197,11 @@ export class Recorder {
         },
       });
       for (const program of programsFor(exits)) probe.attach(program);
-      const writer = new SignalWriter(db);
       // Before this run begins: the gap a dead run left then starts after its replayed signals.
       replaySpills(options.dbPath, writer, options.log);
       const startedNs = wallNs();
-      const runId = writer.beginRun({
-        startedNs,
-        host: hostname(),
-        kernel: release(),
-        version: VERSION,
-        recorderPid: process.pid,
-        ringBytes: options.ringBytes,
-      });
+      const runId = writer.beginRun(runInfo(options, startedNs));
+      if (earlier) recordEarlierDatabase(db, { ...earlier, runId });
       for (const gap of writer.closeUncleanRuns(runId, startedNs))
         options.log(`run ${gap.runId} did not stop cleanly: nothing was recorded from ${isoTime(gap.fromNs)} to ${isoTime(gap.toNs)} (recorded as an unclean shutdown)`);
       const spill = new SpillFiles(options.dbPath, runId, options.gid, () => loadAddon().realtimeOffset());
@@ -208,6 +219,9 @@ export class Recorder {
       recorder.timers.push(setInterval(() => recorder.archiveTick(), ARCHIVE_INTERVAL_MS));
       recorder.timers.push(setInterval(() => recorder.retry(), RETRY_MS));
       recorder.timers.push(setInterval(() => recorder.prune(), RETENTION_INTERVAL_MS));
+      recorder.timers.push(setInterval(() => recorder.watchDatabase(), WATCH_INTERVAL_MS));
+      // Once events flow (they queue in the drain thread meanwhile): damage the first writes did not touch.
+      setImmediate(() => recorder.checkDatabase());
       // Every probe is attached: this line, and READY=1, mean signals are being recorded.
       options.log(`recording to ${options.dbPath}`);
       options.notifier?.ready(recorder.statusLine());
@@ -337,6 +351,7 @@ export class Recorder {
         const chunk = take === 1 ? batches[0].rows : batches.flatMap((batch) => batch.rows);
         const spill = batches.reduce<SpillPosition | undefined>((last, batch) => batch.spill ?? last, undefined);
         this.writer.write(chunk, this.cgroups.newNames(chunk), { runId: this.runId, seenNs: wallNs(), spill });
+        this.recent.push(chunk);
         this.held.splice(0, take);
         this.heldRows -= chunk.length;
         this.recorded += chunk.length;
@@ -364,6 +379,8 @@ export class Recorder {
 
   /** Logs the cause once (and again only if it changes); the retry timer tries again. */
   private writeFailed(error: Error): void {
+    // A damaged file is left for a fresh one, not retried.
+    if (isDamageError(error) && !this.reopening && !this.stopping) return this.startAfresh({ what: 'damaged', detail: error.message });
     const cause = (error as { code?: string }).code ? `${(error as { code?: string }).code}: ${error.message}` : error.message;
     if (this.writeFailure === undefined) this.failingSinceMs = Date.now();
     if (cause !== this.writeFailure) {
@@ -375,7 +392,7 @@ export class Recorder {
 
   /** While the database refuses writes: try the held rows again. */
   private retry(): void {
-    if (this.writeFailure === undefined) return;
+    if (this.writeFailure === undefined || this.departure) return;
     this.flushHeld();
   }
 
@@ -389,6 +406,7 @@ export class Recorder {
       }
       this.retentionFailure = undefined;
     } catch (error) {
+      if (isDamageError(error)) return this.writeFailed(error as Error);
       const cause = (error as Error).message;
       if (cause !== this.retentionFailure) this.options.log(`retention could not delete old rows: ${cause}; retrying`);
       this.retentionFailure = cause;
@@ -450,7 +468,8 @@ export class Recorder {
     let moved: number;
     try {
       moved = this.writer.archive(ARCHIVE_CHUNK_ROWS);
-    } catch {
+    } catch (error) {
+      if (isDamageError(error)) this.writeFailed(error as Error);
       // Rows stay in the hot table, which queries read too; the next tick retries.
       return;
     }
@@ -461,6 +480,74 @@ export class Recorder {
         this.archiveQueued = false;
         this.archive();
       });
+    }
+  }
+
+  /** Every second: the path still names the file written, or the recorder goes on in a new one. */
+  private watchDatabase(): void {
+    const change = this.departure ?? this.watch.check();
+    if (change) this.startAfresh(change);
+    else this.recent = [];
+  }
+
+  /** Once at start: SQLite's quick_check reads every page, so damage no write reached is found too. */
+  private checkDatabase(): void {
+    if (this.stopping || this.departure) return;
+    let verdict: string;
+    try {
+      verdict = this.db.pragma('quick_check', { simple: true }) as string;
+    } catch (error) {
+      if (isDamageError(error)) this.writeFailed(error as Error);
+      return;
+    }
+    // Its report is several lines ("*** in database main ***", then each problem): one line for the log and the table.
+    if (verdict !== 'ok') this.startAfresh({ what: 'damaged', detail: `quick_check: ${verdict.replace(/\*\*\* in database main \*\*\*/, '').replace(/\s+/g, ' ').trim()}` });
+  }
+
+  /**
+   * Leaves the database file for a fresh one at the path (fresh-database.ts):
+   * rows the old file took since the watch last saw it in place are
+   * rewritten when it was deleted or replaced, then held rows follow. If no
+   * database can be opened there, rows are held (up to --max-held) and the
+   * watch tries again every second.
+   */
+  private startAfresh(departure: Departure): void {
+    try {
+      this.db.close();
+    } catch {
+      // A damaged or deleted file: nothing more goes into it either way.
+    }
+    this.db.recorderLock?.close();
+    let reopened: { db: WritableDatabase; runId: number };
+    try {
+      reopened = reopenAfter(departure, this.options.dbPath, { gid: this.options.gid, lock: true, warn: this.options.log }, this.options.log, { ...runInfo(this.options, wallNs()), id: this.runId }, this.watch.leftovers());
+    } catch (error) {
+      this.departure = departure;
+      this.writeFailed(error as Error);
+      return;
+    }
+    this.departure = undefined;
+    this.db = reopened.db;
+    this.runId = reopened.runId;
+    this.writer = new SignalWriter(this.db);
+    this.retention = new Retention(this.db, this.writer, this.options.retention, this.runId);
+    this.cgroups = new CgroupNames();
+    this.watch.rearm();
+    if (departure.what === 'deleted' || departure.what === 'replaced') {
+      const again = this.recent.map((rows) => ({ rows }));
+      const count = again.reduce((sum, batch) => sum + batch.rows.length, 0);
+      this.held.unshift(...again);
+      this.heldRows += count;
+      this.recorded -= count;
+    }
+    this.recent = [];
+    // The spill's directory may be new too.
+    if (!this.stopping) this.moveToNextSpillFile();
+    this.reopening = true;
+    try {
+      this.flushHeld();
+    } finally {
+      this.reopening = false;
     }
   }
 

@@ -29,7 +29,7 @@ const ROTATE_BYTES = 8 << 20;
 const REPLAY_CHUNK_RECORDS = 8192;
 
 /** The spill files next to dbPath, by run and then file number. */
-function spillFilesOf(dbPath: string): { runId: number; file: number; path: string }[] {
+export function spillFilesOf(dbPath: string): { runId: number; file: number; path: string }[] {
   const pattern = new RegExp(`^${basename(dbPath).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-spill-(\\d+)-(\\d+)$`);
   const found: { runId: number; file: number; path: string }[] = [];
   for (const name of readdirSync(dirname(dbPath))) {
