@@ -151,8 +151,10 @@ export interface DropWindow {
   toNs: bigint;
   /** Signals lost (dropped, or deleted by retention); null when unknown (the recorder was down). */
   count: bigint | null;
-  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'. */
+  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'; 'earlier_database_damaged' / _deleted / _replaced. */
   reason: string;
+  /** An earlier database: where it was moved (null when it was deleted or replaced); signals before fromNs are there. */
+  movedTo?: string | null;
 }
 
 /**
@@ -162,22 +164,27 @@ export interface DropWindow {
  */
 export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
   const rows = db
-    .prepare(`SELECT from_ns, to_ns, count, reason FROM drops WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown' FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason FROM prunes WHERE to_ns >= @from AND from_ns <= @to
+    .prepare(`SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM drops WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM prunes WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM earlier_databases WHERE found_ns >= @from
       ORDER BY 1`)
     .safeIntegers(true)
-    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string }[];
-  return rows.map((row) => ({ fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason }));
+    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string; moved_to: string | null }[];
+  return rows.map((row) => ({
+    fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason,
+    ...(row.reason.startsWith('earlier_database_') ? { movedTo: row.moved_to } : {}),
+  }));
 }
 
 /** The drop windows as the json field `drops`. */
-export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string }[] {
+export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string; moved_to?: string | null }[] {
   return drops.map((drop) => ({
     from: new Date(Number(drop.fromNs / 1_000_000n)).toISOString(),
     to: new Date(Number(drop.toNs / 1_000_000n)).toISOString(),
     count: drop.count === null ? null : Number(drop.count),
     reason: drop.reason,
+    ...(drop.movedTo === undefined ? {} : { moved_to: drop.movedTo }),
   }));
 }
 
@@ -185,7 +192,8 @@ export function dropsJson(drops: DropWindow[]): { from: string; to: string; coun
 export function dropWarning(drops: DropWindow[], utc: boolean): string | undefined {
   if (drops.length === 0) return undefined;
   const parts: string[] = [];
-  const lost = drops.filter((drop) => drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_'));
+  const earlier = drops.filter((drop) => drop.movedTo !== undefined);
+  const lost = drops.filter((drop) => drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_') && drop.movedTo === undefined);
   const down = drops.filter((drop) => drop.reason === 'unclean_shutdown');
   const pruned = drops.filter((drop) => drop.reason.startsWith('retention_'));
   const total = (list: DropWindow[]) => list.reduce((sum, drop) => sum + (drop.count ?? 0n), 0n);
@@ -194,6 +202,10 @@ export function dropWarning(drops: DropWindow[], utc: boolean): string | undefin
   if (lost.length > 0) parts.push(`${total(lost)} signals were dropped ${when(lost)}`);
   if (down.length > 0) parts.push(`the recorder was down (crashed) ${when(down)}`);
   if (pruned.length > 0) parts.push(`retention deleted ${total(pruned)} rows ${when(pruned)}`);
+  for (const drop of earlier)
+    parts.push(drop.movedTo
+      ? `signals before ${longTime(drop.fromNs, utc)} are in ${drop.movedTo} (this database was found damaged then; salvage it with sigaudit recover)`
+      : `signals before ${longTime(drop.fromNs, utc)} were in a database file ${drop.reason.slice('earlier_database_'.length)} under the recorder`);
   return `warning: ${parts.join('; ')}; this answer may be incomplete (see sigaudit status)`;
 }
 

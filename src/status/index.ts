@@ -7,6 +7,7 @@ import { dataSpan, dropsIn, type DropWindow } from '../query/filters';
 import { count, json, renderTable, type OutputOptions, type Rendered } from '../query/format';
 import { longTime } from '../query/time';
 import { openForReading } from '../store/database';
+import { earlierDatabases, type EarlierDatabase } from '../store/earlier-databases';
 
 export interface StatusOptions {
   dbPath: string;
@@ -45,6 +46,8 @@ export interface StatusReport {
   drops: DropWindow[];
   dropWindows: number;
   dropped: number;
+  /** Files this database took over from (damaged, deleted or replaced under the recorder), oldest first. */
+  earlier: EarlierDatabase[];
 }
 
 /** Whether pid is a live sigaudit recorder (by /proc, so pid reuse by another program does not count). */
@@ -97,6 +100,7 @@ export function status(options: StatusOptions): StatusReport {
       drops,
       dropWindows: dropTotals.windows,
       dropped: dropTotals.dropped,
+      earlier: earlierDatabases(db),
     };
   } finally {
     db.close();
@@ -127,6 +131,7 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
         })),
         dropped: report.dropped,
         drop_windows: report.dropWindows,
+        earlier_databases: report.earlier.map((earlier) => ({ found: t(earlier.foundNs), what: earlier.what, moved_to: earlier.movedTo, detail: earlier.detail, run_id: earlier.runId })),
         drops: report.drops.map((drop) => ({ from: t(drop.fromNs), to: t(drop.toNs), count: drop.count === null ? null : Number(drop.count), reason: drop.reason })),
       }),
       warnings: [],
@@ -139,6 +144,10 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
     `recording  ${report.recording ? `yes, pid ${report.runs.find((run) => run.recording)!.recorderPid}` : 'no'}`,
     `dropped    ${report.dropped === 0 ? 'nothing' : `${count(report.dropped)} signals in ${count(report.dropWindows)} windows`}`,
   ];
+  for (const earlier of report.earlier)
+    lines.push(earlier.what === 'damaged'
+      ? `earlier    signals before ${time(earlier.foundNs)} are in ${earlier.movedTo} (found damaged: ${earlier.detail}; salvage with sigaudit recover)`
+      : `earlier    signals before ${time(earlier.foundNs)} were in a file ${earlier.what} under the recorder (${earlier.detail})`);
   let text = `${lines.join('\n')}\n`;
   if (report.runs.length > 0) {
     text += `\nruns (${report.runs.length} newest of ${report.runCount})\n`;
