@@ -236,7 +236,7 @@ describe('fault injection: files removed or replaced while recording', kernelTes
     try {
       renameSync(foreign, dbPath);
       second = await burst(1_000);
-      await waitForLog(recorder, /cannot write .*is not a sigaudit database.*holding signals in memory/);
+      await waitForLog(recorder, /cannot write .*is not a sigaudit database.*keeping signals in the spill file/);
       assert.ok(readFileSync(dbPath).equals(bytes), 'the foreign file is not written to');
       renameSync(dbPath, foreign); // the administrator puts it back where it belongs
       await waitForLog(recorder, /went on recording in/);

@@ -4,7 +4,8 @@
 import type { RunProgress, SignalWriter } from '../store/writer';
 
 export class Ingest {
-  constructor(readonly writer: SignalWriter) {}
+  /** Replaced when the recorder goes on in a fresh database. */
+  constructor(public writer: SignalWriter) {}
 
   /**
    * Writes whole 128-byte records, and `progress`, in one transaction;
