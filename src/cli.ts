@@ -10,6 +10,7 @@ import { timeArgument } from './query/time';
 import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
 import { renderWhoKilled, whoKilled } from './query/who-killed';
 import { writeReport } from './report';
+import { recover, renderRecover } from './recover';
 import { renderStatus, status } from './status';
 import { Recorder } from './record/recorder';
 import { DEFAULT_FLOOD_BUDGET, DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './record/recorder';
@@ -19,6 +20,7 @@ import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninsta
 import { TAIL_FORMATS, tail, type TailFormat } from './tail';
 import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
+import { reportingDamage } from './store/damage';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { usageError } from './errors';
 import { VERSION } from './version';
@@ -80,6 +82,12 @@ function filtersOf(flags: Record<string, unknown>, probesByDefault = false): Fil
     includeProbes: flags.includeProbes === true ? true : flags.probes === false ? false : probesByDefault,
     perTarget: flags.perTarget === true,
   };
+}
+
+/** Runs a reader on the --db database; SQLite's damage errors become the one-line refusal naming it. */
+function reading<T>(flags: Record<string, unknown>, read: (dbPath: string) => T | Promise<T>): Promise<T> {
+  const dbPath = resolveDbPath(flags.db as string | undefined);
+  return reportingDamage(dbPath, () => read(dbPath));
 }
 
 function outputOf(flags: Record<string, unknown>): OutputOptions {
@@ -199,13 +207,13 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
     .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)');
   addFilters(exportCommand, true).action(async (flags) => {
-    const rows = await exportSignals({
-      dbPath: resolveDbPath(flags.db),
+    const rows = await reading(flags, (dbPath) => exportSignals({
+      dbPath,
       format: flags.format as ExportFormat,
       output: flags.output,
       filters: { ...filtersOf(flags, true), perTarget: true },
       progress: true,
-    });
+    }));
     if (flags.output) log(`wrote ${rows} rows to ${flags.output}`);
   });
 
@@ -220,8 +228,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .argument('[pid]', 'the process id (or use --comm)', pidArgument)
     .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument)
     .option('--limit <n>', 'newest signals shown; 0 for all', parseCount, 200);
-  addOutput(addFilters(whoKilledCommand, false)).action((pid: number | undefined, flags) => {
-    print(renderWhoKilled(whoKilled({ dbPath: resolveDbPath(flags.db), pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags)));
+  addOutput(addFilters(whoKilledCommand, false)).action(async (pid: number | undefined, flags) => {
+    print(await reading(flags, (dbPath) => renderWhoKilled(whoKilled({ dbPath, pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags))));
   });
 
   const failedCommand = query
@@ -230,8 +238,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--raw', 'list each failed send instead of groups', false)
     .option('--per-target', 'count every task a send reached instead of each send once', false)
     .option('--limit <n>', 'most groups (or rows with --raw) shown; 0 for all', parseCount);
-  addOutput(addFilters(failedCommand, false)).action((flags) => {
-    print(renderFailed(failed({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags)));
+  addOutput(addFilters(failedCommand, false)).action(async (flags) => {
+    print(await reading(flags, (dbPath) => renderFailed(failed({ dbPath, filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags))));
   });
 
   const topCommand = query
@@ -241,8 +249,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--bucket <size>', '1m, 10m, 1h or 1d (default: about 60 buckets or fewer over the window)', bucketArgument)
     .option('--limit <n>', 'senders shown', parseCount, 10)
     .option('--per-target', 'count every task a send reached (a kill(-1) that reached 300 tasks counts 300)', false);
-  addOutput(addFilters(topCommand, false)).action((flags) => {
-    print(renderTopSenders(topSenders({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) }), outputOf(flags)));
+  addOutput(addFilters(topCommand, false)).action(async (flags) => {
+    print(await reading(flags, (dbPath) => renderTopSenders(topSenders({ dbPath, filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) }), outputOf(flags))));
   });
 
   const listCommand = query
@@ -251,8 +259,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--limit <n>', 'newest rows shown; 0 for all', parseCount, 100)
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .option('--details', "a line under each row with the sender's parent, login uid and unit", false);
-  addOutput(addFilters(listCommand, false)).action((flags) => {
-    print(renderList(list({ dbPath: resolveDbPath(flags.db), filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details));
+  addOutput(addFilters(listCommand, false)).action(async (flags) => {
+    print(await reading(flags, (dbPath) => renderList(list({ dbPath, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details)));
   });
 
   addOutput(
@@ -261,8 +269,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
       .description('run one read-only SQL statement (tables: signals, runs, drops, cgroups, sender_hours)')
       .argument('<statement>', 'e.g. "SELECT signal, count(*) FROM signals GROUP BY 1"')
       .addOption(dbOption()),
-  ).action((statement: string, flags) => {
-    print(renderSql(runSql({ dbPath: resolveDbPath(flags.db), sql: statement }), outputOf(flags)));
+  ).action(async (statement: string, flags) => {
+    print(await reading(flags, (dbPath) => renderSql(runSql({ dbPath, sql: statement }), outputOf(flags))));
   });
 
   program
@@ -276,15 +284,15 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--comm <name>', 'processes by name to give the verdict for (repeatable)', (text: string, previous: string[]) => [...previous, commArgument(text)], [])
     .option('--allow-empty', 'write a page that says so when the window holds no signal (default: fail)', false)
     .addOption(dbOption())
-    .action((flags) => {
-      const { report, bytes } = writeReport({
-        dbPath: resolveDbPath(flags.db),
+    .action(async (flags) => {
+      const { report, bytes } = await reading(flags, (dbPath) => writeReport({
+        dbPath,
         output: flags.output,
         filters: { since: flags.since, until: flags.until },
         pids: flags.pid,
         comms: flags.comm,
         allowEmpty: flags.allowEmpty,
-      });
+      }));
       log(`wrote ${flags.output} (${Math.ceil(bytes / 1024)} KiB${report.empty ? ', no signals in the window' : ''})`);
     });
 
@@ -295,8 +303,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('--utc', 'times in UTC', false)
     .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5)
-    .action((flags) => {
-      print(renderStatus(status({ dbPath: resolveDbPath(flags.db), limit: flags.limit }), outputOf(flags)));
+    .action(async (flags) => {
+      print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
     });
 
   const tailCommand = program
@@ -316,8 +324,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     // A closed pipe (tail | head) ends the follow quietly.
     process.stdout.on('error', onSignal);
     try {
-      await tail({
-        dbPath: resolveDbPath(flags.db),
+      await reading(flags, (dbPath) => tail({
+        dbPath,
         filters: filtersOf(flags),
         format: flags.format as TailFormat,
         utc: flags.utc === true,
@@ -329,12 +337,22 @@ recorder may write a database at a time (<db>.lock holds it).`,
           if (text !== '' && !stop.signal.aborted) writeAll(1, text);
         },
         warn: log,
-      });
+      }));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
   });
+
+  program
+    .command('recover')
+    .description('salvage every readable row of a damaged database into a new one, and say what was lost')
+    .argument('<damaged>', 'the damaged file, e.g. /var/lib/sigaudit/sigaudit.db.damaged-20261126T012400')
+    .requiredOption('-o, --output <file>', 'the new database to write (must not exist)')
+    .option('--utc', 'times in UTC', false)
+    .action((damaged: string, flags) => {
+      print(renderRecover(recover({ damagedPath: damaged, outputPath: flags.output }), flags.utc === true));
+    });
 
   program
     .command('install-service')

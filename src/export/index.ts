@@ -7,11 +7,12 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { SigauditError } from '../errors';
 import { filterTerms, whereSql, windowOf, type Filters } from '../query/filters';
 import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS } from './columns';
-import type { PageReply, PageRequest, PageWorkerData } from './page-worker';
+import type { PageFailure, PageReply, PageRequest, PageWorkerData } from './page-worker';
 import { csvLineSql, jsonLineSql, loadLineFunctions } from './sql-format';
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -104,6 +105,12 @@ export function exportQuery(filters: Filters | undefined, format: ExportFormat =
   };
 }
 
+/** A thread's failure as the error it was: a SigauditError keeps its message and fix; an SQLite error its code. */
+function threadFailure({ failure }: PageFailure): Error {
+  if (failure.fix !== undefined && failure.code !== undefined) return new SigauditError(failure.code, failure.message, failure.fix, failure.exitCode);
+  return Object.assign(new Error(failure.message), { code: failure.code });
+}
+
 /** A page thread (page-worker.ts) and the replies it owes, in the order asked. */
 class PageThread {
   private readonly worker: Worker;
@@ -112,7 +119,10 @@ class PageThread {
 
   constructor(data: PageWorkerData) {
     this.worker = new Worker(join(__dirname, 'page-worker.js'), { workerData: data });
-    this.worker.on('message', (reply: PageReply) => this.owed.shift()?.resolve(reply));
+    this.worker.on('message', (reply: PageReply | PageFailure) => {
+      if ('failure' in reply) this.fail(threadFailure(reply));
+      else this.owed.shift()?.resolve(reply);
+    });
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => this.fail(new Error(`an export thread stopped (exit code ${code})`)));
   }

@@ -152,10 +152,12 @@ export interface DropWindow {
   toNs: bigint;
   /** Signals lost (dropped, or deleted by retention); null when unknown (the recorder was down). */
   count: bigint | null;
-  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'; 'summarised' / 'dropped_by_sender' (with `sender`). */
+  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'; 'summarised' / 'dropped_by_sender' (with `sender`); 'earlier_database_damaged' / _deleted / _replaced. */
   reason: string;
   /** Whose sends a summary window counts (migrations/0070-summaries.sql). */
   sender?: SummarisedSends;
+  /** An earlier database: where it was moved (null when it was deleted or replaced); signals before fromNs are there. */
+  movedTo?: string | null;
 }
 
 /** One sender's sends of one signal that the kernel counted instead of recording. */
@@ -218,24 +220,29 @@ export function describeSends(sender: SummarisedSends, sends: bigint): string {
  */
 export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
   const rows = db
-    .prepare(`SELECT from_ns, to_ns, count, reason FROM drops WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown' FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason FROM prunes WHERE to_ns >= @from AND from_ns <= @to
+    .prepare(`SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM drops WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM prunes WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM earlier_databases WHERE found_ns >= @from
       ORDER BY 1`)
     .safeIntegers(true)
-    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string }[];
-  const windows: DropWindow[] = rows.map((row) => ({ fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason }));
+    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string; moved_to: string | null }[];
+  const windows: DropWindow[] = rows.map((row) => ({
+    fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason,
+    ...(row.reason.startsWith('earlier_database_') ? { movedTo: row.moved_to } : {}),
+  }));
   return windows.concat(summariesIn(db, window.fromNs ?? -(2n ** 62n), window.toNs ?? 2n ** 62n)).sort((a, b) => (a.fromNs < b.fromNs ? -1 : a.fromNs > b.fromNs ? 1 : 0));
 }
 
 /** The drop windows as the json field `drops`. */
-export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string; sender?: SummarisedSends }[] {
+export function dropsJson(drops: DropWindow[]): { from: string; to: string; count: number | null; reason: string; sender?: SummarisedSends; moved_to?: string | null }[] {
   return drops.map((drop) => ({
     from: new Date(Number(drop.fromNs / 1_000_000n)).toISOString(),
     to: new Date(Number(drop.toNs / 1_000_000n)).toISOString(),
     count: drop.count === null ? null : Number(drop.count),
     reason: drop.reason,
     ...(drop.sender ? { sender: drop.sender } : {}),
+    ...(drop.movedTo === undefined ? {} : { moved_to: drop.movedTo }),
   }));
 }
 
@@ -246,7 +253,8 @@ const NAMED_SENDERS = 5;
 export function dropWarning(drops: DropWindow[], utc: boolean): string | undefined {
   if (drops.length === 0) return undefined;
   const parts: string[] = [];
-  const lost = drops.filter((drop) => !drop.sender && drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_'));
+  const earlier = drops.filter((drop) => drop.movedTo !== undefined);
+  const lost = drops.filter((drop) => !drop.sender && drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_') && drop.movedTo === undefined);
   const bySender = drops.filter((drop) => drop.sender).sort((a, b) => (a.count! > b.count! ? -1 : a.count! < b.count! ? 1 : 0));
   const down = drops.filter((drop) => drop.reason === 'unclean_shutdown');
   const pruned = drops.filter((drop) => drop.reason.startsWith('retention_'));
@@ -259,6 +267,10 @@ export function dropWarning(drops: DropWindow[], utc: boolean): string | undefin
   for (const drop of bySender.slice(0, NAMED_SENDERS))
     parts.push(`${describeSends(drop.sender!, drop.count!)} ${when([drop])} (${drop.reason === 'summarised' ? 'summarised' : 'dropped'})`);
   if (bySender.length > NAMED_SENDERS) parts.push(`${bySender.length - NAMED_SENDERS} more senders' signals were summarised or dropped (see sigaudit status)`);
+  for (const drop of earlier)
+    parts.push(drop.movedTo
+      ? `signals before ${longTime(drop.fromNs, utc)} are in ${drop.movedTo} (this database was found damaged then; salvage it with sigaudit recover)`
+      : `signals before ${longTime(drop.fromNs, utc)} were in a database file ${drop.reason.slice('earlier_database_'.length)} under the recorder`);
   return `warning: ${parts.join('; ')}; this answer may be incomplete (see sigaudit status)`;
 }
 

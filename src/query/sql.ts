@@ -3,6 +3,7 @@
 // statement SQLite does not call read-only is refused before it runs.
 import type Database from 'better-sqlite3';
 import { SigauditError } from '../errors';
+import { damagedDatabase, isDamageError } from '../store/damage';
 import { openForReading } from '../store/database';
 import { csv, json, jsonl, renderTable, type OutputOptions, type Rendered } from './format';
 
@@ -28,6 +29,8 @@ export function runSql(options: SqlOptions): SqlReport {
     try {
       statement = db.prepare(options.sql);
     } catch (error) {
+      // A damaged file is not the statement's fault.
+      if (isDamageError(error)) throw damagedDatabase(options.dbPath, error);
       const message = (error as Error).message;
       if (/more than one statement/.test(message)) throw refuse('query sql runs one statement at a time');
       throw new SigauditError('ESQL', `SQL error: ${message}`, 'check the statement; the tables are signals (a view), runs, drops, cgroups, sender_minutes', 2);
@@ -39,6 +42,7 @@ export function runSql(options: SqlOptions): SqlReport {
     try {
       return { columns, rows: statement.all() as Record<string, unknown>[] };
     } catch (error) {
+      if (isDamageError(error)) throw damagedDatabase(options.dbPath, error);
       throw new SigauditError('ESQL', `SQL error: ${(error as Error).message}`, 'check the statement', 2);
     }
   } finally {

@@ -30,6 +30,8 @@ export interface CommitterOptions {
   writable: (cause: string | undefined) => void;
   /** A small write that throws while the database still refuses (tried when nothing is held). */
   probe: () => void;
+  /** The file is damaged: the recorder went on in a fresh one (true), so the write is tried again there. */
+  damaged: (error: Error) => boolean;
 }
 
 /**
@@ -60,11 +62,20 @@ export class Committer {
   private failingSinceMs = 0;
   private held: { chunk: Chunk; realtimeOffsetNs: bigint }[] = [];
   private heldRecords = 0;
+  /**
+   * Copies of the chunks committed since the recorder last saw its file in
+   * place: if the file was deleted or replaced meanwhile they went with it,
+   * and are written again in the fresh one.
+   */
+  private recent: { chunk: Chunk; realtimeOffsetNs: bigint }[] = [];
+  private runId: number;
 
   constructor(
     private readonly ingest: Ingest,
     private readonly options: CommitterOptions,
-  ) {}
+  ) {
+    this.runId = options.runId;
+  }
 
   get holding(): number {
     return this.heldRecords;
@@ -82,11 +93,36 @@ export class Committer {
     if (this.failure !== undefined) this.flush();
   }
 
+  /** The file was seen in place: what was committed so far is in it. */
+  forgetRecent(): void {
+    this.recent = [];
+  }
+
+  /**
+   * Going on in a fresh database under `runId`; `rewrite`: the old file
+   * was deleted or replaced, so the chunks committed since it was last
+   * seen are written again, ahead of what is held.
+   */
+  moveTo(runId: number, rewrite: boolean): void {
+    this.runId = runId;
+    if (rewrite) {
+      for (const { chunk } of this.recent) this.recorded -= signalsIn(chunk.records);
+      this.held.unshift(...this.recent);
+      this.heldRecords += this.recent.reduce((sum, { chunk }) => sum + chunk.records.length / EVENT_SIZE, 0);
+    }
+    this.recent = [];
+  }
+
+  /** After moving to a fresh database: writes what is held there. */
+  resume(): void {
+    if (this.failure === undefined) this.flush();
+  }
+
   /** At the end: fan-out records still waiting for their syscall's exit become rows without a return value. */
   finish(realtimeOffsetNs: bigint): void {
     if (this.failure !== undefined) return;
     try {
-      this.recorded += this.ingest.finish(realtimeOffsetNs, { runId: this.options.runId, seenNs: this.options.wallNs() });
+      this.recorded += this.ingest.finish(realtimeOffsetNs, { runId: this.runId, seenNs: this.options.wallNs() });
     } catch (error) {
       this.failed(error as Error);
     }
@@ -105,11 +141,13 @@ export class Committer {
   private write(chunk: Chunk, realtimeOffsetNs: bigint): number | undefined {
     let rows: number;
     try {
-      rows = this.ingest.ingest(chunk.records, realtimeOffsetNs, { runId: this.options.runId, seenNs: this.options.wallNs(), spill: chunk.position });
+      rows = this.ingest.ingest(chunk.records, realtimeOffsetNs, { runId: this.runId, seenNs: this.options.wallNs(), spill: chunk.position });
     } catch (error) {
       this.failed(error as Error);
       return undefined;
     }
+    // The spill reader reuses its buffer: the copy outlives it.
+    this.recent.push({ chunk: { ...chunk, records: chunk.inMemory ? chunk.records : Buffer.from(chunk.records) }, realtimeOffsetNs });
     this.recorded += rows;
     if (chunk.position) this.options.committed(chunk.position);
     return rows;
@@ -189,6 +227,7 @@ export class Committer {
 
   /** The one place a refused write is reported: logged once per cause, retried by retry(). */
   failed(error: Error): void {
+    if (this.options.damaged(error)) return;
     const code = (error as { code?: string }).code;
     const cause = code ? `${code}: ${error.message}` : error.message;
     if (this.failure === undefined) this.failingSinceMs = Date.now();

@@ -14,14 +14,21 @@ export class DropAccounting {
   private lastNs: bigint;
 
   constructor(
-    private readonly db: WritableDatabase,
-    private readonly writer: SignalWriter,
-    private readonly runId: number,
+    private db: WritableDatabase,
+    private writer: SignalWriter,
+    private runId: number,
     private readonly log: (line: string) => void,
     private readonly isoTime: (ns: bigint) => string,
     nowNs: bigint,
   ) {
     this.lastNs = nowNs;
+  }
+
+  /** Going on in a fresh database: the windows still open are recorded there. */
+  moveTo(db: WritableDatabase, writer: SignalWriter, runId: number): void {
+    this.db = db;
+    this.writer = writer;
+    this.runId = runId;
   }
 
   /** Writes the run's totals only: whether the database takes writes at all. */

@@ -6,7 +6,8 @@ import type { RunProgress, SignalWriter } from '../store/writer';
 import { summaryRowsIn } from './summaries';
 
 export class Ingest {
-  constructor(readonly writer: SignalWriter) {}
+  /** Replaced when the recorder goes on in a fresh database. */
+  constructor(public writer: SignalWriter) {}
 
   /**
    * Writes whole 128-byte records, their summaries (credited to the run

@@ -2,14 +2,20 @@
 // kernel's records into the spill file; the backlog reads them back as fast
 // as the committer gets them into the database; drop accounting, spill
 // rotation, the archive mover and retention each run on their own timer.
-import { getPriority, setPriority } from 'node:os';
+import { getPriority, hostname, release, setPriority } from 'node:os';
 import type { Notifier } from '../service/notify';
+import { isDamageError } from '../store/damage';
 import { closeWriting, type WritableDatabase } from '../store/database';
 import { Retention, type RetentionPolicy } from '../store/retention';
+import { SignalWriter } from '../store/writer';
+import { VERSION } from '../version';
+import { CgroupNames } from './cgroups';
 import { Backlog } from './backlog';
 import { Committer } from './committer';
+import { DatabaseWatch, WATCH_INTERVAL_MS } from './database-watch';
 import { EVENT_SIZE } from './decode';
 import { DropAccounting } from './drops';
+import { reopenAfter, type Departure } from './fresh-database';
 import { Ingest } from './ingest';
 import { loadAddon, type Probe, type ProbeStats, type Segment } from './probe';
 import { ArchiveSchedule, RetentionSchedule } from './schedules';
@@ -109,17 +115,26 @@ export class Recorder {
   private pumping = false;
   private stopping: Promise<RecordSummary> | undefined;
   private closed = false;
+  // Damage, deletion and replacement of the database file (database-watch.ts, fresh-database.ts):
+  private readonly watch: DatabaseWatch;
+  private readonly ingest: Ingest;
+  /** Why the recorder left its file and could not open a new one yet; the watch tries again. */
+  private departure: Departure | undefined;
+  /** Set while going on in a fresh file, whose own failures are not a reason to leave it. */
+  private reopening = false;
 
   private constructor(
     private readonly options: RecordOptions,
-    private readonly db: WritableDatabase,
+    private db: WritableDatabase,
     private readonly probe: Probe,
-    private readonly runId: number,
+    private runId: number,
     private readonly spill: SpillFiles,
     ingest: Ingest,
     retention: Retention,
   ) {
     this.handoverMs = Math.max(DRAIN_POLL_MS, Math.floor(options.batchMs / HANDOVERS_PER_BATCH_INTERVAL));
+    this.watch = new DatabaseWatch(options.dbPath);
+    this.ingest = ingest;
     this.committer = new Committer(ingest, {
       dbPath: options.dbPath,
       runId,
@@ -140,13 +155,14 @@ export class Recorder {
         this.options.notifier?.status(this.statusLine());
       },
       probe: () => this.drops.touch({ recorded: this.committer.recorded, dropped: this.committer.dropped }),
+      damaged: (error) => this.leaveIfDamaged(error),
     });
     this.drops = new DropAccounting(db, ingest.writer, runId, options.log, isoTime, wallNs());
     this.rotation = new SpillRotation(spill, (fd, file) => probe.spillTo(fd, file), options.log, RETRY_MS, MAX_MEMORY_QUEUE_BYTES);
     this.backlog = new Backlog((file) => spill.path(file), (bytes, inMemory) => probe.release(bytes, inMemory), CHUNK_BYTES);
     const refused = () => this.committer.failure !== undefined;
-    this.archive = new ArchiveSchedule(ingest.writer, () => refused() || this.stopping !== undefined);
-    this.retention = new RetentionSchedule(retention, options.log, options.verbose, isoTime, refused);
+    this.archive = new ArchiveSchedule(ingest.writer, () => refused() || this.stopping !== undefined, (error) => this.leaveIfDamaged(error));
+    this.retention = new RetentionSchedule(retention, options.log, options.verbose, isoTime, refused, (error) => this.leaveIfDamaged(error));
   }
 
   /** Returns once every probe is attached and signals flow to the database. */
@@ -166,8 +182,12 @@ export class Recorder {
       });
       recorder.timers.push(setInterval(() => recorder.checkStats(), STATS_INTERVAL_MS));
       recorder.timers.push(setInterval(() => recorder.archive.tick(), ARCHIVE_INTERVAL_MS));
-      recorder.timers.push(setInterval(() => recorder.committer.retry(), RETRY_MS));
+      // While the recorder has left its file and found none to go on in, the watch tries again instead.
+      recorder.timers.push(setInterval(() => {
+        if (!recorder.departure) recorder.committer.retry();
+      }, RETRY_MS));
       recorder.timers.push(setInterval(() => recorder.retention.prune(wallNs()), RETENTION_INTERVAL_MS));
+      recorder.timers.push(setInterval(() => recorder.watchDatabase(), WATCH_INTERVAL_MS));
       // Every probe is attached: this line, and READY=1, mean signals are being recorded.
       options.log(`recording to ${options.dbPath}`);
       options.notifier?.ready(recorder.statusLine());
@@ -231,6 +251,70 @@ export class Recorder {
       if (this.committer.failure === undefined) this.committer.failed(error as Error);
     }
     if (!final) this.options.notifier?.status(this.statusLine());
+  }
+
+  /** A damaged file is left for a fresh one, not retried; true if the recorder went on in one. */
+  private leaveIfDamaged(error: Error): boolean {
+    if (!isDamageError(error) || this.reopening || this.departure || this.stopping) return false;
+    return this.startAfresh({ what: 'damaged', detail: error.message });
+  }
+
+  /** Every second: the path still names the file written, or the recorder goes on in a new one. */
+  private watchDatabase(): void {
+    const change = this.departure ?? this.watch.check();
+    if (change) this.startAfresh(change);
+    else this.committer.forgetRecent();
+  }
+
+  /**
+   * Leaves the database file for a fresh one at the path (fresh-database.ts):
+   * the chunks the old file took since the watch last saw it in place are
+   * written again when it was deleted or replaced, then held ones follow.
+   * If no database can be opened there, the committer holds what it is
+   * given (the spill, then memory up to --max-held) and the watch tries again
+   * every second. True if the recorder goes on in a fresh file.
+   */
+  private startAfresh(departure: Departure): boolean {
+    try {
+      this.db.close();
+    } catch {
+      // A damaged or deleted file: nothing more goes into it either way.
+    }
+    this.db.recorderLock?.close();
+    const run = { startedNs: wallNs(), host: hostname(), kernel: release(), version: VERSION, recorderPid: process.pid, ringBytes: this.options.ringBytes, id: this.runId };
+    let reopened: { db: WritableDatabase; runId: number };
+    let writer: SignalWriter;
+    this.reopening = true;
+    try {
+      reopened = reopenAfter(departure, this.options.dbPath, { gid: this.options.gid, lock: true, warn: this.options.log }, this.options.log, run, this.watch.leftovers());
+      const cgroups = new CgroupNames();
+      writer = new SignalWriter(reopened.db, { nameCgroups: (ids) => cgroups.newNames(ids) });
+    } catch (error) {
+      this.departure = departure;
+      this.committer.failed(error as Error);
+      return false;
+    } finally {
+      this.reopening = false;
+    }
+    this.departure = undefined;
+    this.db = reopened.db;
+    this.runId = reopened.runId;
+    this.ingest.writer = writer;
+    this.drops.moveTo(this.db, writer, this.runId);
+    this.archive.writer = writer;
+    this.retention.retention = new Retention(this.db, writer, this.options.retention, this.runId);
+    this.watch.rearm();
+    this.committer.moveTo(this.runId, departure.what === 'deleted' || departure.what === 'replaced');
+    setImmediate(() => {
+      this.reopening = true;
+      try {
+        this.committer.resume();
+      } finally {
+        this.reopening = false;
+      }
+      this.schedulePump();
+    });
+    return true;
   }
 
   /** Detaches, drains what the kernel still holds, writes the backlog, and closes. */

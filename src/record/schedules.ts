@@ -38,9 +38,12 @@ export class ArchiveSchedule {
   private queued = false;
 
   constructor(
-    private readonly writer: SignalWriter,
+    /** Replaced when the recorder goes on in a fresh database. */
+    public writer: SignalWriter,
     /** The mover waits while this says so (the database refuses writes, the recorder stops). */
     private readonly paused: () => boolean,
+    /** A failed move: damage is the recorder's to handle (rows otherwise stay hot and the next tick retries). */
+    private readonly failed: (error: Error) => void,
   ) {}
 
   /** `events` signals arrived within `spanMs`. */
@@ -86,8 +89,9 @@ export class ArchiveSchedule {
     let moved: number;
     try {
       moved = this.writer.archive(ARCHIVE_CHUNK_ROWS);
-    } catch {
+    } catch (error) {
       // Rows stay in the hot table, which queries read too; the next tick retries.
+      this.failed(error as Error);
       return;
     }
     // In a burst with too many hot rows, one chunk per tick is enough.
@@ -106,11 +110,14 @@ export class RetentionSchedule {
   private failure: string | undefined;
 
   constructor(
-    private readonly retention: Retention,
+    /** Replaced when the recorder goes on in a fresh database. */
+    public retention: Retention,
     private readonly log: (line: string) => void,
     private readonly verbose: boolean,
     private readonly isoTime: (ns: bigint) => string,
     private readonly paused: () => boolean,
+    /** A damaged file is the recorder's to handle; true if it took the error. */
+    private readonly damaged: (error: Error) => boolean,
   ) {}
 
   /** After a write: prunes at once if the database grew past its cap. */
@@ -126,6 +133,7 @@ export class RetentionSchedule {
       }
       this.failure = undefined;
     } catch (error) {
+      if (this.damaged(error as Error)) return;
       const cause = (error as Error).message;
       if (cause !== this.failure) this.log(`retention could not delete old rows: ${cause}; retrying`);
       this.failure = cause;

@@ -3,13 +3,15 @@
 // fails leaves nothing behind.
 import { hostname, release } from 'node:os';
 import { NativeError } from '../errors';
-import { openForWriting, type WritableDatabase } from '../store/database';
+import { type WritableDatabase } from '../store/database';
+import { recordEarlierDatabase } from '../store/earlier-databases';
 import { SignalWriter } from '../store/writer';
 import { VERSION } from '../version';
 import { CgroupNames } from './cgroups';
 import { EVENT_SIZE } from './decode';
 import { nativeFailure } from './native-errors';
 import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
+import { openOrStartAfresh } from './fresh-database';
 import { compatExitTraced, loadAddon, programsFor, type Probe } from './probe';
 import { replaySpills } from './replay';
 
@@ -60,12 +62,32 @@ function signalMask(signals: number[]): bigint {
   return signals.reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n);
 }
 
+/**
+ * SQLite's quick_check reads every page, so damage no write would reach is
+ * found at start too; its report is several lines ("*** in database main
+ * ***", then each problem), made one for the log and the table.
+ */
+function checkPages(db: WritableDatabase): void {
+  const verdict = db.pragma('quick_check', { simple: true }) as string;
+  if (verdict === 'ok') return;
+  const damage = new Error(`quick_check: ${verdict.replace(/\*\*\* in database main \*\*\*/, '').replace(/\s+/g, ' ').trim()}`);
+  throw Object.assign(damage, { code: 'SQLITE_CORRUPT' });
+}
+
 /** Every probe attached and the run begun; `then` finishes starting (throwing undoes everything). */
 export function startRecording<T>(options: StartOptions, then: (started: Started) => T): T {
   checkPrivileges();
   checkBtf();
-  // Takes the one-recorder lock before loading anything into the kernel.
-  const db = openForWriting(options.dbPath, { gid: options.gid, lock: true, warn: options.log });
+  // Takes the one-recorder lock before loading anything into the kernel;
+  // a damaged database is moved aside and a fresh one started.
+  const cgroups = new CgroupNames();
+  const { db, used: writer, earlier } = openOrStartAfresh(options.dbPath, { gid: options.gid, lock: true, warn: options.log }, options.log, (opened) => {
+    const opener = new SignalWriter(opened, { nameCgroups: (ids) => cgroups.newNames(ids) });
+    // A missing SQLite extension stops the recorder here, with the fix, not at the first batch.
+    opener.prepareIngest();
+    checkPages(opened);
+    return opener;
+  });
   let probe: Probe | undefined;
   try {
     const addon = loadAddon();
@@ -83,10 +105,6 @@ export function startRecording<T>(options: StartOptions, then: (started: Started
       },
     });
     for (const program of programsFor(exits)) probe.attach(program);
-    const cgroups = new CgroupNames();
-    const writer = new SignalWriter(db, { nameCgroups: (ids) => cgroups.newNames(ids) });
-    // A missing SQLite extension stops the recorder here, with the fix, not at the first batch.
-    writer.prepareIngest();
     // Before this run begins: the gap a dead run left then starts after its replayed signals.
     replaySpills(options.dbPath, writer, options.log);
     const startedNs = wallNs();
@@ -98,6 +116,7 @@ export function startRecording<T>(options: StartOptions, then: (started: Started
       recorderPid: process.pid,
       ringBytes: options.ringBytes,
     });
+    if (earlier) recordEarlierDatabase(db, { ...earlier, runId });
     for (const gap of writer.closeUncleanRuns(runId, startedNs))
       options.log(`run ${gap.runId} did not stop cleanly: nothing was recorded from ${isoTime(gap.fromNs)} to ${isoTime(gap.toNs)} (recorded as an unclean shutdown)`);
     return then({ db, writer, probe, runId });

@@ -7,6 +7,7 @@ import { dataSpan, describeSends, dropsIn, type DropWindow } from '../query/filt
 import { count, json, renderTable, type OutputOptions, type Rendered } from '../query/format';
 import { longTime } from '../query/time';
 import { openForReading } from '../store/database';
+import { earlierDatabases, type EarlierDatabase } from '../store/earlier-databases';
 
 export interface StatusOptions {
   dbPath: string;
@@ -49,6 +50,8 @@ export interface StatusReport {
   dropped: number;
   /** Sends counted in summaries, over all runs. */
   summarised: number;
+  /** Files this database took over from (damaged, deleted or replaced under the recorder), oldest first. */
+  earlier: EarlierDatabase[];
 }
 
 /** Whether pid is a live sigaudit recorder (by /proc, so pid reuse by another program does not count). */
@@ -103,6 +106,7 @@ export function status(options: StatusOptions): StatusReport {
       dropWindows: dropTotals.windows,
       dropped: dropTotals.dropped,
       summarised: dropTotals.summarised,
+      earlier: earlierDatabases(db),
     };
   } finally {
     db.close();
@@ -134,6 +138,7 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
         dropped: report.dropped,
         summarised: report.summarised,
         drop_windows: report.dropWindows,
+        earlier_databases: report.earlier.map((earlier) => ({ found: t(earlier.foundNs), what: earlier.what, moved_to: earlier.movedTo, detail: earlier.detail, run_id: earlier.runId })),
         drops: report.drops.map((drop) => ({
           from: t(drop.fromNs), to: t(drop.toNs), count: drop.count === null ? null : Number(drop.count), reason: drop.reason,
           ...(drop.sender ? { sender: drop.sender } : {}),
@@ -150,6 +155,10 @@ export function renderStatus(report: StatusReport, output: OutputOptions): Rende
     `dropped    ${report.dropped === 0 ? 'nothing' : `${count(report.dropped)} signals in ${count(report.dropWindows)} windows`}`,
     `summarised ${report.summarised === 0 ? 'nothing' : `${count(report.summarised)} sends beyond --flood-budget (counted, not recorded)`}`,
   ];
+  for (const earlier of report.earlier)
+    lines.push(earlier.what === 'damaged'
+      ? `earlier    signals before ${time(earlier.foundNs)} are in ${earlier.movedTo} (found damaged: ${earlier.detail}; salvage with sigaudit recover)`
+      : `earlier    signals before ${time(earlier.foundNs)} were in a file ${earlier.what} under the recorder (${earlier.detail})`);
   let text = `${lines.join('\n')}\n`;
   if (report.runs.length > 0) {
     text += `\nruns (${report.runs.length} newest of ${report.runCount})\n`;

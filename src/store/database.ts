@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SigauditError, usageError } from '../errors';
+import { damagedDatabase, hasSigauditHeader, isDamageError } from './damage';
 import { checkNotNewer, latestVersion, migrate } from './migrations';
 
 export const DEFAULT_DB_PATH = '/var/lib/sigaudit/sigaudit.db';
@@ -104,8 +105,11 @@ function notSigaudit(path: string, why: string): SigauditError {
 
 function sqliteError(error: unknown, path: string, doing: string): never {
   const code = (error as { code?: string }).code ?? '';
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
+  if (isDamageError(error)) {
+    // sigaudit's header with damage behind it is a damaged database; anything else is another program's file.
+    if (hasSigauditHeader(path)) throw damagedDatabase(path, error);
     throw notSigaudit(path, 'not an SQLite file, or a damaged one');
+  }
   if (code === 'SQLITE_FULL')
     throw new SigauditError(
       'EDBFULL',

@@ -10,6 +10,7 @@ import { resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from '..
 import { filterTerms, windowOf, type Filters } from '../query/filters';
 import { jsonl } from '../query/format';
 import { longTime, shortTime } from '../query/time';
+import { isDamageError } from '../store/damage';
 import { openForReading } from '../store/database';
 
 export type TailFormat = 'table' | 'jsonl' | 'csv';
@@ -149,6 +150,7 @@ export async function tail(options: TailOptions): Promise<number> {
         if (failure) options.warn(`reading ${options.dbPath} again`);
         failure = undefined;
       } catch (error) {
+        if (isDamageError(error)) throw error;
         // Busy while the recorder switches journal mode, or the file is being replaced: try again.
         const cause = (error as Error).message;
         if (cause !== failure) options.warn(`cannot read ${options.dbPath} now (${cause}); retrying`);
