@@ -11,13 +11,14 @@ import Database from 'better-sqlite3';
 import { hasSigauditHeader } from '../src/store/damage';
 import { damageMiddlePage, damageSchemaPage, truncateToHalf, writtenDatabase } from './helpers/damage';
 import { kernelTestOptions, signallerPath } from './helpers/kernel';
-import { runCli, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
+import { EVERY_SIGNAL, runCli, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
 import { withDb } from './helpers/service';
 
 /** A signal the other tests and benchmarks here do not send; only it is recorded. */
 const SIGNAL = 53; // SIGRTMIN+19
 // Signal 0 probes are left out: other tests on this host send floods of them.
-const ONLY = ['--only-signals', 'RTMIN+19', '--skip-probes'];
+/** The test's own signals, every one a row: the faults, not --flood-budget, decide what is lost. */
+const ONLY = ['--only-signals', 'RTMIN+19', '--skip-probes', ...EVERY_SIGNAL];
 const OLD_ROWS = 20_000;
 
 async function waitForLog(recorder: RunningRecorder, pattern: RegExp, patienceMs = 30_000): Promise<RegExpExecArray> {
