@@ -75,8 +75,9 @@ describe('flood resistance', kernelTestOptions, () => {
     const listed = runCli(['query', 'list', '--sender-pid', String(first.pid), '--limit', '1', '--db', recorder.dbPath]);
     assert.equal(listed.code, 0, listed.stderr);
     const warning = (listed.stdout + listed.stderr).replace(/\s+/g, ' ');
-    const says = `flooder[${first.pid}] (uid ${NOBODY}) sent ${account.summarised.toLocaleString('en-US')} × kill(self, 0) between`;
-    assert.ok(warning.includes(says), `the answer names the summarised sends ("${says}"):\n${warning}`);
+    // "any": the kernel keeps a coarser key when others' floods at ever new pids fill its summary map.
+    const says = new RegExp(`flooder\\[${first.pid}\\] \\(uid ${NOBODY}\\) sent ${account.summarised.toLocaleString('en-US')} × kill\\((self|any), 0\\) between`);
+    assert.match(warning, says, 'the answer names the summarised sends');
     const status = JSON.parse(runCli(['status', '--format', 'json', '--db', recorder.dbPath]).stdout);
     assert.equal(status.runs[0].summarised, run.summarised);
   });
