@@ -32,6 +32,8 @@ export interface FloodResult extends FloodRun {
   killsRecorded: number;
   /** Root's kills the kernel counted as dropped under its name (the ring buffer's reserved half was full). */
   killsDropped: number;
+  /** Root's kills recorded as a send to the victim's pid, but without the victim reached (delivered_pid). */
+  killsWithoutDelivery: number;
   recorded: number;
   summarised: number;
   /** The flood's sends counted as dropped under its name. */
@@ -147,6 +149,9 @@ export async function measureFlood(binary: string, { seconds, budget }: FloodRun
     const recordedKills = new Set(
       (db.prepare("SELECT delivered_pid FROM signals WHERE sender_comm = 'kill' AND signal = 15").all() as { delivered_pid: number }[]).map((row) => row.delivered_pid),
     );
+    const sentTo = new Set(
+      (db.prepare("SELECT target_pid FROM signals WHERE sender_comm = 'kill' AND signal = 15 AND delivered_pid IS NULL").all() as { target_pid: number }[]).map((row) => row.target_pid),
+    );
     const one = (sql: string, ...params: unknown[]) => (db.prepare(sql).get(...params) as { n: number | null }).n ?? 0;
     const flood = `sender_comm = '${LOADGEN_COMM}' AND sender_uid = ${NOBODY} AND source = 'kill'`;
     const recorded = one(`SELECT count(*) AS n FROM signals WHERE ${flood}`);
@@ -159,6 +164,7 @@ export async function measureFlood(binary: string, { seconds, budget }: FloodRun
       kills: victims.length,
       killsRecorded: victims.filter((pid) => recordedKills.has(pid)).length,
       killsDropped: one("SELECT sum(count) AS n FROM summaries WHERE sender_comm = 'kill' AND signal = 15 AND outcome = 'dropped'"),
+      killsWithoutDelivery: victims.filter((pid) => !recordedKills.has(pid) && sentTo.has(pid)).length,
       recorded,
       summarised,
       dropped,

@@ -263,6 +263,7 @@ export function extraSections(extra: ExtraResults): Section[] {
       rows: [
         ["root's kills recorded", ...floods.map((f) => `${int(f.killsRecorded)} of ${int(f.kills)}`)],
         ["root's kills counted as dropped under its name", ...floods.map((f) => (f.killsDropped === undefined ? 'not measured' : int(f.killsDropped)))],
+        ["root's kills recorded without the victim reached", ...floods.map((f) => (f.killsWithoutDelivery === undefined ? 'not measured' : int(f.killsWithoutDelivery)))],
         ['flood: sent (loadgen)', ...floods.map((f) => int(f.sent))],
         ['flood: recorded', ...floods.map((f) => int(f.recorded))],
         ['flood: summarised', ...floods.map((f) => int(f.summarised))],
