@@ -1,6 +1,6 @@
 // sigaudit export --summaries: the summaries table (sends the kernel counted
 // instead of recording, migrations/0070-summaries.sql) as CSV or JSON Lines,
-// in commit order, with their own documented columns (README "Export columns").
+// in commit order, with their own documented columns (docs/reference.md "Summary columns").
 import { closeSync, openSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
 import { errnoName, signalName } from '../names';
