@@ -15,7 +15,7 @@ import { runQueries } from './querysuite';
 import type { ExtraResults } from './sections';
 import { measureStorage } from './storage';
 import { measureWritePaths } from './writepath';
-import { measureFlood } from './flood';
+import { measureFlood, type FloodRun } from './flood';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
@@ -45,7 +45,7 @@ interface BenchConfig {
   /** Records replayed through each write path per round. */
   writePathRecords: number;
   /** Lengths of the floods of the flood section. */
-  floodSeconds: number[];
+  floods: FloodRun[];
 }
 
 const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries', 'flood'] as const;
@@ -67,7 +67,7 @@ const CALIBRATION_COUNT = 20_000;
 const MIN_COUNT = 10_000;
 const MAX_COUNT = 50_000_000;
 
-const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--only LIST] [--output DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--only LIST] [--floods LIST] [--output DIR]
 
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
                   runs), completeness with 200k signals, a ramp of 1 s steps, storage of
@@ -79,6 +79,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--t
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
+  --floods LIST   the flood section's floods, SECONDS or SECONDS:off (no --flood-budget),
+                  e.g. 60:off (default 60,600,60:off; with --quick 60)
   --tracers LIST  comma-separated subset of ${TRACER_NAMES.join(',')} (default: all)
   --output DIR    where latest.md and latest.json go (default: bench/results)
 
@@ -86,6 +88,15 @@ Runs as root: it attaches probes, starts auditd, and installs bpftrace and
 auditd with apt-get when they are missing.`;
 
 class UsageError extends Error {}
+
+/** --floods: '60,600,60:off'. */
+function parseFloods(text: string): FloodRun[] {
+  return text.split(',').map((part) => {
+    const match = /^\s*(\d+)(:off)?\s*$/.exec(part);
+    if (!match || Number(match[1]) < 1) throw new UsageError(`--floods: expected SECONDS or SECONDS:off (e.g. 60:off), got "${part}"`);
+    return { seconds: Number(match[1]), budget: !match[2] };
+  });
+}
 
 function parseConfig(argv: string[]): BenchConfig | undefined {
   const { values } = parseArgs({
@@ -95,6 +106,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
       quick: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       'run-ms': { type: 'string' },
+      floods: { type: 'string' },
       tracers: { type: 'string' },
       only: { type: 'string' },
       output: { type: 'string' },
@@ -137,7 +149,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
     storageTimeoutMs: quick ? 30_000 : 300_000,
     queryRows: quick ? 1_000_000 : 10_000_000,
     writePathRecords: quick ? 500_000 : 2_000_000,
-    floodSeconds: quick ? [60] : [60, 600],
+    floods: parseFloods(values.floods ?? (quick ? '60' : '60,600,60:off')),
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
@@ -300,7 +312,7 @@ async function main(argv: string[]): Promise<number> {
 
   await section('flood', async () => {
     extra.flood = [];
-    for (const seconds of config.floodSeconds) extra.flood.push(await measureFlood(binary, seconds, log));
+    for (const flood of config.floods) extra.flood.push(await measureFlood(binary, flood, log));
   });
 
   const report = buildReport(

@@ -257,11 +257,13 @@ export function extraSections(extra: ExtraResults): Section[] {
       title: 'Flood',
       intro:
         'Two processes of uid 65534 send kill(self, 0) flat out (bench/loadgen.c, restarted every ~5 s) while root kills a fresh `sleep` ' +
-        'with `/bin/kill -TERM` every second; the recorder runs with the default --flood-budget (100/s, burst 1000 per uid) and ring (16 MiB). ' +
+        'with `/bin/kill -TERM` every second; the recorder runs with the default --flood-budget (100/s, burst 1000 per uid) unless the column says off, and the default ring (16 MiB). ' +
         "The flood's sends: recorded + summarised + dropped, against the load generator's own count.",
-      headers: ['', ...floods.map((f) => `${f.seconds / 60} min`)],
+      headers: ['', ...floods.map((f) => `${f.seconds / 60} min${f.budget === false ? ', --flood-budget off' : ''}`)],
       rows: [
         ["root's kills recorded", ...floods.map((f) => `${int(f.killsRecorded)} of ${int(f.kills)}`)],
+        ["root's kills counted as dropped under its name", ...floods.map((f) => (f.killsDropped === undefined ? 'not measured' : int(f.killsDropped)))],
+        ["root's kills recorded without the victim reached", ...floods.map((f) => (f.killsWithoutDelivery === undefined ? 'not measured' : int(f.killsWithoutDelivery)))],
         ['flood: sent (loadgen)', ...floods.map((f) => int(f.sent))],
         ['flood: recorded', ...floods.map((f) => int(f.recorded))],
         ['flood: summarised', ...floods.map((f) => int(f.summarised))],
@@ -269,7 +271,9 @@ export function extraSections(extra: ExtraResults): Section[] {
         ['recorded + summarised + dropped = sent', ...floods.map((f) => (f.identity ? 'yes' : `no (${int(f.recorded + f.summarised + f.dropped - f.sent)} off)`))],
         ['drops of the whole run', ...floods.map((f) => int(f.runDropped))],
         ['recorder peak RSS (VmHWM)', ...floods.map((f) => mib(f.peakRssBytes))],
+        ['at the highest RSS sampled: anon / file / shmem', ...floods.map((f) => (f.peakRssParts ? [f.peakRssParts.anonKiB, f.peakRssParts.fileKiB, f.peakRssParts.shmemKiB].map((kib) => mib(kib * 1024)).join(' / ') : 'not measured'))],
         ['rows left unarchived at stop', ...floods.map((f) => int(f.hotRowsAtStop))],
+        ['who-killed <last victim> after the stop (median, min–max of 5)', ...floods.map((f) => (f.whoKilledMs ? `${f.whoKilledMs.median.toFixed(0)} ms (${f.whoKilledMs.min.toFixed(0)}–${f.whoKilledMs.max.toFixed(0)})` : 'not measured'))],
       ],
     });
   }

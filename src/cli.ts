@@ -1,6 +1,7 @@
 // Wires commander to the command functions; nothing else lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { exportSignals, writeAll, type ExportFormat } from './export';
+import { exportSummaries } from './export/summaries';
 import { failed, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
@@ -205,16 +206,14 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .command('export')
     .description('write recorded signals as CSV or JSON Lines (every row; signal 0 probes included unless --no-probes)')
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
-    .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)');
+    .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)')
+    .option('--summaries', "write the summaries instead: sends the kernel counted beyond --flood-budget, and protected sends dropped under their sender's name (their own columns)", false);
   addFilters(exportCommand, true).action(async (flags) => {
-    const rows = await reading(flags, (dbPath) => exportSignals({
-      dbPath,
-      format: flags.format as ExportFormat,
-      output: flags.output,
-      filters: { ...filtersOf(flags, true), perTarget: true },
-      progress: true,
-    }));
-    if (flags.output) log(`wrote ${rows} rows to ${flags.output}`);
+    const rows = await reading(flags, (dbPath) => {
+      const options = { dbPath, format: flags.format as ExportFormat, output: flags.output, filters: { ...filtersOf(flags, true), perTarget: true }, progress: true };
+      return flags.summaries ? exportSummaries(options) : exportSignals(options);
+    });
+    if (flags.output) log(`wrote ${rows} ${flags.summaries ? 'summaries' : 'rows'} to ${flags.output}`);
   });
 
   const query = program

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildDeb, INSTALL_DIR } from '../scripts/deb/build';
 import { verifyUnit } from '../src/service/install';
 import { kernelTestOptions } from './helpers/kernel';
+import { stopAfterFile } from './helpers/recorder';
 import { exited } from './helpers/senders';
 
 const CHECKOUT = join(__dirname, '..', '..');
@@ -141,7 +142,7 @@ describe('the Debian package', kernelTestOptions, () => {
 
     mkdirSync(dbDir, { recursive: true });
     const dbPath = join(dbDir, 'sigaudit.db');
-    const recorder = spawn('/usr/bin/sigaudit', ['record', '--db', dbPath], { cwd: emptyPath, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const recorder = stopAfterFile(spawn('/usr/bin/sigaudit', ['record', '--db', dbPath], { cwd: emptyPath, env, stdio: ['ignore', 'ignore', 'pipe'] }));
     let stderr = '';
     recorder.stderr.setEncoding('utf8');
     await new Promise<void>((resolve, reject) => {

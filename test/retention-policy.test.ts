@@ -1,7 +1,8 @@
 // Retention on a real database file, without the kernel: --retain deletes
 // by age and --max-db-size by size, oldest first, from the archive and the
 // hot table; the hourly sender counts stay equal to the archive; each
-// deletion is recorded in prunes; freed pages go back to the file system.
+// deletion is recorded in prunes; freed pages go back to the file system;
+// summaries and drop windows of pruned time go with it.
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
@@ -39,6 +40,23 @@ function rollupMatchesArchive(db: ReturnType<typeof openForWriting>): void {
   const fromArchiveByPid = db.prepare(`SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS sender_pid, sum(fanout = 0) AS sends,
       sum(delivered_pid IS NOT NULL) AS deliveries, count(*) AS rows FROM signals_archive GROUP BY 1, 2 ORDER BY 1, 2`).all();
   assert.deepEqual(fromPidRollup, fromArchiveByPid, 'sender_pid_hours equals the archive');
+}
+
+/** A summary and a drop window ending at each of `ends`; returns nothing, the tables hold them. */
+function account(db: ReturnType<typeof openForWriting>, runId: number, ends: bigint[]): void {
+  const summary = db.prepare(`INSERT INTO summaries (run_id, first_ns, last_ns, count, outcome, source, sender_pid, sender_comm, sender_uid, signal, target_pid, ret, result)
+    VALUES (?, ?, ?, 1000, 'summarised', 'kill', 4242, 'flooder', 65534, 0, 4242, 0, NULL)`);
+  const drop = db.prepare("INSERT INTO drops (run_id, from_ns, to_ns, count, reason) VALUES (?, ?, ?, 7, 'ring_buffer_full')");
+  for (const end of ends) {
+    summary.run(runId, end - 1_000_000_000n, end);
+    drop.run(runId, end - 1_000_000_000n, end);
+  }
+}
+
+/** The end times left in summaries and drops. */
+function accountsLeft(db: ReturnType<typeof openForWriting>): { summaries: bigint[]; drops: bigint[] } {
+  const ends = (sql: string) => (db.prepare(sql).safeIntegers(true).all() as { end: bigint }[]).map((row) => row.end);
+  return { summaries: ends('SELECT last_ns AS end FROM summaries ORDER BY 1'), drops: ends('SELECT to_ns AS end FROM drops ORDER BY 1') };
 }
 
 function setUp(): { db: ReturnType<typeof openForWriting>; writer: SignalWriter; runId: number; path: string } {
@@ -106,6 +124,37 @@ describe('retention', () => {
     assert.equal(prune.rows + left.n, 60_000n, 'every deleted row is in prunes');
     assert.ok(prune.to_ns < left.oldest, 'the oldest went first');
     rollupMatchesArchive(db);
+    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+    closeWriting(db);
+  });
+
+  it('--retain deletes the summaries and drop windows that end before the cutoff, also where no signal is that old', () => {
+    const { db, writer, runId } = setUp();
+    fill(writer, NOW - 24n * HOUR, NOW, 2000);
+    // A flood's summaries from a week ago, with no signal left around them, and newer ones.
+    const ends = [NOW - 170n * HOUR, NOW - 100n * HOUR, NOW - 73n * HOUR, NOW - 71n * HOUR, NOW - HOUR];
+    account(db, runId, ends);
+    const retention = new Retention(db, writer, { retainNs: 72n * HOUR }, runId);
+    assert.deepEqual(retention.run(NOW), [], 'premise: no signal is older than the cutoff');
+    const kept = ends.slice(3);
+    assert.deepEqual(accountsLeft(db), { summaries: kept, drops: kept });
+    closeWriting(db);
+  });
+
+  it('--max-db-size deletes the summaries and drop windows that end before the newest signal it deleted, and keeps the rest', () => {
+    const { db, writer, runId, path } = setUp();
+    fill(writer, NOW - 48n * HOUR, NOW, 60_000);
+    while (writer.archive(5000) > 0);
+    account(db, runId, Array.from({ length: 48 }, (_, hour) => NOW - BigInt(hour) * HOUR - 1n));
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const retention = new Retention(db, writer, { maxBytes: Math.floor(statSync(path).size / 2) }, runId);
+    for (let i = 0; i < 200 && retention.overSize(); i++) retention.run(NOW);
+    const pruned = db.prepare("SELECT max(to_ns) AS to_ns FROM prunes WHERE reason = 'size'").safeIntegers(true).get() as { to_ns: bigint };
+    const left = accountsLeft(db);
+    assert.ok(left.summaries.length > 0 && left.summaries.length < 48, `some summaries went, some stayed (${left.summaries.length} of 48)`);
+    assert.ok(left.summaries.every((end) => end > pruned.to_ns), 'none left ends before the newest deleted signal');
+    const expected = Array.from({ length: 48 }, (_, hour) => NOW - BigInt(hour) * HOUR - 1n).filter((end) => end > pruned.to_ns).sort((a, b) => (a < b ? -1 : 1));
+    assert.deepEqual(left, { summaries: expected, drops: expected });
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
     closeWriting(db);
   });

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kernelTestOptions } from './helpers/kernel';
-import { CLI, EVERY_SIGNAL, exportedRows, tempDbPath } from './helpers/recorder';
+import { CLI, EVERY_SIGNAL, exportedRows, stopAfterFile, tempDbPath } from './helpers/recorder';
 import { runStorm, withDb } from './helpers/service';
 
 interface Socket {
@@ -59,7 +59,7 @@ async function notifyRun(socketPath: string, watchdogUsec?: number, extraArgs: s
   const socket = await bindNotifySocket(socketPath);
   const dbPath = tempDbPath();
   const env = { ...process.env, NOTIFY_SOCKET: socketPath, ...(watchdogUsec ? { WATCHDOG_USEC: String(watchdogUsec) } : {}) };
-  const recorder = spawn(process.execPath, [CLI, 'record', '--db', dbPath, ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const recorder = stopAfterFile(spawn(process.execPath, [CLI, 'record', '--db', dbPath, ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   recorder.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => recorder.once('exit', resolve));
@@ -108,6 +108,7 @@ describe('systemd notification (Type=notify)', kernelTestOptions, () => {
       assert.equal(exportedRows(run.dbPath).filter((row) => row.target_pid === run.marker).length, 1);
     } finally {
       run.socket.process.kill();
+      if (run.recorder.exitCode === null) run.recorder.kill('SIGKILL');
     }
   });
 

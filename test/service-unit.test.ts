@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { PACKAGING_DIR, renderUnit, systemdRunning, verifyUnit } from '../src/service/install';
 import { DEFAULT_NICE } from '../src/record/recorder';
 import { kernelTestOptions } from './helpers/kernel';
-import { CLI, exportedRows, runCli, tempDbPath } from './helpers/recorder';
+import { CLI, exportedRows, runCli, stopAfterFile, tempDbPath } from './helpers/recorder';
 
 const shipped = readFileSync(join(PACKAGING_DIR, 'sigaudit.service'), 'utf8');
 const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
@@ -109,10 +109,10 @@ describe("the unit's capabilities are enough", kernelTestOptions, () => {
     const group = directive(shipped, 'Group')[0];
     const nice = directive(shipped, 'Nice')[0];
     const dbPath = tempDbPath();
-    const recorder = spawn('nice', ['-n', nice, 'setpriv',
+    const recorder = stopAfterFile(spawn('nice', ['-n', nice, 'setpriv',
       `--bounding-set=-all,${caps}`, `--inh-caps=-all,${caps}`, `--ambient-caps=-all,${caps}`,
       `--regid=${group}`, '--clear-groups', '--no-new-privs', process.execPath, CLI, 'record', '--db', dbPath,
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe'] }));
     let stderr = '';
     recorder.stderr!.setEncoding('utf8');
     await new Promise<void>((resolve, reject) => {

@@ -209,6 +209,60 @@ function summariesIn(db: Database.Database, from: bigint, to: bigint): DropWindo
   });
 }
 
+/** A row of the summaries table, as tail and export read it. */
+export interface StoredSummary {
+  id: bigint;
+  run_id: bigint;
+  first_ns: bigint;
+  last_ns: bigint;
+  count: bigint;
+  outcome: 'summarised' | 'dropped';
+  source: Source;
+  sender_pid: bigint;
+  sender_comm: string;
+  sender_uid: bigint;
+  signal: bigint;
+  target_pid: bigint | null;
+  ret: bigint | null;
+  result: string | null;
+}
+
+/** One summaries row as the sends describeSends names. */
+export function sendsOfSummary(row: StoredSummary): SummarisedSends {
+  const target = row.target_pid === null ? null : row.target_pid === row.sender_pid ? 'self' : Number(row.target_pid);
+  return {
+    pid: Number(row.sender_pid), comm: row.sender_comm, uid: Number(row.sender_uid), source: row.source,
+    signal: Number(row.signal), target, targets: target === null ? 0 : 1,
+  };
+}
+
+/**
+ * The filters as SQL terms over the summaries table: its rows overlapping
+ * the window, of the sender, signals and source asked for, addressed to
+ * the target pid. Signal 0 is left out only when `probes` is false.
+ */
+export function summaryTerms(filters: Filters, window: Window, probes: boolean): Where {
+  const where = filterTerms({ ...filters, includeProbes: probes }, {}, { skip: ['targetPid', 'perTarget'] });
+  if (window.fromNs !== undefined) {
+    where.terms.push('last_ns >= @fromNs');
+    where.params.fromNs = window.fromNs;
+  }
+  if (window.toNs !== undefined) {
+    where.terms.push('first_ns <= @toNs');
+    where.params.toNs = window.toNs;
+  }
+  if (filters.targetPid !== undefined) {
+    where.terms.push('target_pid = @targetPid');
+    where.params.targetPid = filters.targetPid;
+  }
+  return where;
+}
+
+/** "flooder[4242] (uid 65534) sent 19,850,113 × kill(self, 0) between … and … (summarised)" */
+export function summaryLine(row: StoredSummary, utc: boolean): string {
+  return `${describeSends(sendsOfSummary(row), row.count)} between ${longTime(row.first_ns, utc)} and ${longTime(row.last_ns, utc)} (${row.outcome})`;
+}
+
 /** "loadgen[4242] (uid 65534) sent 19,850,113 × kill(self, 0)" */
 export function describeSends(sender: SummarisedSends, sends: bigint): string {
   const target = sender.target ?? (sender.targets > 1 ? `${sender.targets} targets` : 'any');

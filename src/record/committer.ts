@@ -32,7 +32,20 @@ export interface CommitterOptions {
   probe: () => void;
   /** The file is damaged: the recorder went on in a fresh one (true), so the write is tried again there. */
   damaged: (error: Error) => boolean;
+  /** Whether the path still names the file written (no deletion or replacement since it was last seen). */
+  inPlace: () => boolean;
 }
+
+/**
+ * Copies of recent commits kept before the file is looked at again, out of
+ * turn: the watch's timer does not run while a stop writes the whole
+ * backlog, nor often enough in a storm, and the copies of a second of a
+ * storm, or of a whole backlog, would otherwise all be in memory. The
+ * copies go into one buffer of this size, used again once they are
+ * forgotten: a fresh copy per chunk was garbage the collector let pile up
+ * to tens of MB in a storm.
+ */
+const MAX_RECENT_BYTES = 4 << 20;
 
 /**
  * The signals some records stand for: one per record that becomes a row
@@ -68,6 +81,10 @@ export class Committer {
    * and are written again in the fresh one.
    */
   private recent: { chunk: Chunk; realtimeOffsetNs: bigint }[] = [];
+  private recentBytes = 0;
+  /** Where the copies of recent spill chunks go; its first recentCopied bytes are in use. */
+  private copies = Buffer.allocUnsafe(MAX_RECENT_BYTES);
+  private recentCopied = 0;
   private runId: number;
 
   constructor(
@@ -96,6 +113,8 @@ export class Committer {
   /** The file was seen in place: what was committed so far is in it. */
   forgetRecent(): void {
     this.recent = [];
+    this.recentBytes = 0;
+    this.recentCopied = 0;
   }
 
   /**
@@ -109,8 +128,10 @@ export class Committer {
       for (const { chunk } of this.recent) this.recorded -= signalsIn(chunk.records);
       this.held.unshift(...this.recent);
       this.heldRecords += this.recent.reduce((sum, { chunk }) => sum + chunk.records.length / EVENT_SIZE, 0);
+      // The held chunks keep their copies: later ones go elsewhere.
+      this.copies = Buffer.allocUnsafe(MAX_RECENT_BYTES);
     }
-    this.recent = [];
+    this.forgetRecent();
   }
 
   /** After moving to a fresh database: writes what is held there. */
@@ -146,11 +167,22 @@ export class Committer {
       this.failed(error as Error);
       return undefined;
     }
+    if (this.recentBytes + chunk.records.length > MAX_RECENT_BYTES && this.options.inPlace()) this.forgetRecent();
     // The spill reader reuses its buffer: the copy outlives it.
-    this.recent.push({ chunk: { ...chunk, records: chunk.inMemory ? chunk.records : Buffer.from(chunk.records) }, realtimeOffsetNs });
+    this.recent.push({ chunk: { ...chunk, records: chunk.inMemory ? chunk.records : this.copy(chunk.records) }, realtimeOffsetNs });
+    this.recentBytes += chunk.records.length;
     this.recorded += rows;
     if (chunk.position) this.options.committed(chunk.position);
     return rows;
+  }
+
+  /** A copy of `records` in the copies buffer while it has room, else on its own. */
+  private copy(records: Buffer): Buffer {
+    if (this.recentCopied + records.length > this.copies.length) return Buffer.from(records);
+    const copy = this.copies.subarray(this.recentCopied, this.recentCopied + records.length);
+    records.copy(copy);
+    this.recentCopied += records.length;
+    return copy;
   }
 
   /**

@@ -156,6 +156,8 @@ export class Recorder {
       },
       probe: () => this.drops.touch({ recorded: this.committer.recorded, dropped: this.committer.dropped }),
       damaged: (error) => this.leaveIfDamaged(error),
+      // A change found here is handled by the watch's next turn, as if found there.
+      inPlace: () => this.departure === undefined && this.watch.check() === undefined,
     });
     this.drops = new DropAccounting(db, ingest.writer, runId, options.log, isoTime, wallNs());
     this.rotation = new SpillRotation(spill, (fd, file) => probe.spillTo(fd, file), options.log, RETRY_MS, MAX_MEMORY_QUEUE_BYTES);

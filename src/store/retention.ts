@@ -3,7 +3,10 @@
 // a batch of new signals never waits long; the hourly sender counts
 // (sender_hours, sender_pid_hours) lose exactly what the archive loses; freed pages are given
 // back to the file system with incremental_vacuum; and every deletion is
-// recorded in `prunes`, so a query over pruned time can say so.
+// recorded in `prunes`, so a query over pruned time can say so. The
+// summaries and drop windows of pruned time go with its signals: by age
+// when they end before the cutoff, by size when they end before the
+// newest row deleted.
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../parse';
@@ -143,6 +146,9 @@ export class Retention {
       emptyPidHours: db.prepare('DELETE FROM sender_pid_hours WHERE hour BETWEEN @fromHour AND @toHour AND rows <= 0'),
       deleteArchive: db.prepare('DELETE FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
       deleteHot: db.prepare('DELETE FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
+      // Oldest first through their end-time indexes, at most @n a batch.
+      deleteSummaries: db.prepare('DELETE FROM summaries WHERE id IN (SELECT id FROM summaries WHERE last_ns < @before ORDER BY last_ns LIMIT @n)'),
+      deleteDrops: db.prepare('DELETE FROM drops WHERE id IN (SELECT id FROM drops WHERE to_ns < @before ORDER BY to_ns LIMIT @n)'),
       idSpan: db.prepare('SELECT (SELECT min(id) FROM signals_archive) AS archive_min, (SELECT min(id) FROM signals_hot) AS hot_min, (SELECT max(id) FROM signals_hot) AS hot_max, (SELECT max(id) FROM signals_archive) AS archive_max'),
       insertPrune: db.prepare('INSERT INTO prunes (run_id, reason, first_ns, last_ns, from_ns, to_ns, rows) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       extendPrune: db.prepare('UPDATE prunes SET last_ns = ?, from_ns = min(from_ns, ?), to_ns = max(to_ns, ?), rows = rows + ? WHERE id = ?'),
@@ -176,6 +182,8 @@ export class Retention {
     if (this.policy.retainNs !== undefined) {
       const cutoff = nowNs - this.policy.retainNs;
       while (Date.now() - started < budgetMs && add(this.deleteOldest('age', cutoff, MAX_BATCH_ROWS)));
+      // Also when no signal is that old: a flood's summaries outlive the signals around them.
+      while (Date.now() - started < budgetMs && this.deleteAccounts(cutoff) === MAX_BATCH_ROWS);
     }
     if (this.policy.maxBytes !== undefined && this.overSize()) {
       const low = this.policy.maxBytes * LOW_WATER;
@@ -224,6 +232,7 @@ export class Retention {
           s.emptyPidHours.run(hours);
         }
         const deleted = (table === 'archive' ? s.deleteArchive : s.deleteHot).run(bound).changes;
+        this.deleteAccounts(span.to_ns + 1n);
         const pruned: Pruned = { reason, rows: deleted, fromNs: span.from_ns, toNs: span.to_ns };
         this.record(pruned);
         if (table === 'hot') this.writer.hotRows -= deleted;
@@ -232,6 +241,15 @@ export class Retention {
       return undefined;
     });
     return step.immediate();
+  }
+
+  /**
+   * Deletes up to MAX_BATCH_ROWS each of the summaries and drop windows
+   * that end before `beforeNs`; returns the most deleted from either.
+   */
+  private deleteAccounts(beforeNs: bigint): number {
+    const batch = { before: beforeNs, n: MAX_BATCH_ROWS };
+    return Math.max(this.statements.deleteSummaries.run(batch).changes, this.statements.deleteDrops.run(batch).changes);
   }
 
   /** Notes a deletion in `prunes`, extending this run's last row while it goes on. */

@@ -2,12 +2,14 @@
 // It polls the database read-only for rows past the last id it printed
 // (ids only grow: one recorder writes, in id order), so any reader who may
 // open the database may follow it, root or not. Drop windows, unclean
-// shutdowns and retention that happen meanwhile are reported on stderr.
+// shutdowns and retention that happen meanwhile are reported on stderr;
+// the kernel's summaries (sends beyond --flood-budget) as they are
+// committed, in the table, or on stderr beside csv and jsonl rows.
 import type Database from 'better-sqlite3';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from '../export/columns';
 import { resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from '../query/describe';
-import { filterTerms, windowOf, type Filters } from '../query/filters';
+import { filterTerms, summaryLine, summaryTerms, windowOf, type Filters, type StoredSummary } from '../query/filters';
 import { jsonl } from '../query/format';
 import { longTime, shortTime } from '../query/time';
 import { isDamageError } from '../store/damage';
@@ -76,6 +78,7 @@ interface Marks {
   drop: bigint;
   unclean: bigint;
   prune: bigint;
+  summary: bigint;
 }
 
 function marks(db: Database.Database): Marks {
@@ -84,7 +87,8 @@ function marks(db: Database.Database): Marks {
         max(coalesce((SELECT max(id) FROM signals_archive), 0), coalesce((SELECT max(id) FROM signals_hot), 0)) AS id,
         coalesce((SELECT max(id) FROM drops), 0) AS "drop",
         coalesce((SELECT max(id) FROM unclean_shutdowns), 0) AS unclean,
-        coalesce((SELECT max(id) FROM prunes), 0) AS prune`)
+        coalesce((SELECT max(id) FROM prunes), 0) AS prune,
+        coalesce((SELECT max(id) FROM summaries), 0) AS summary`)
     .safeIntegers(true)
     .get() as Marks;
 }
@@ -114,6 +118,11 @@ export async function tail(options: TailOptions): Promise<number> {
     const conditions = (extra: string) => `WHERE ${[extra, ...where.terms].join(' AND ')}`;
     const last = db.prepare(`${SELECT_ROWS} ${conditions('s.id <= @upTo')} ORDER BY s.id DESC LIMIT @lines`).safeIntegers(true);
     const next = db.prepare(`${SELECT_ROWS} ${conditions('s.id > @after AND s.id <= @upTo')} ORDER BY s.id LIMIT ${MOST_ROWS_PER_POLL}`).safeIntegers(true);
+    // Summaries are named whatever the probe default: hiding a flood of signal 0 would hide the flood.
+    const summaryWhere = summaryTerms(options.filters, window, true);
+    const summaries = db
+      .prepare(`SELECT * FROM summaries WHERE ${['id > @after', 'id <= @upTo', ...summaryWhere.terms].join(' AND ')} ORDER BY id`)
+      .safeIntegers(true);
 
     let seen = marks(db);
     options.out(header(options.format));
@@ -146,6 +155,9 @@ export async function tail(options: TailOptions): Promise<number> {
           if (rows.length < MOST_ROWS_PER_POLL) break;
           after = rows[rows.length - 1].id;
         }
+        const counted = summaries.all({ ...summaryWhere.params, after: seen.summary, upTo: now.summary }) as StoredSummary[];
+        if (options.format === 'table') options.out(counted.map((row) => `${cell(shortTime(row.last_ns, options.utc), TABLE[0].width)}  ${summaryLine(row, options.utc)}\n`).join(''));
+        else for (const row of counted) options.warn(summaryLine(row, options.utc));
         seen = now;
         if (failure) options.warn(`reading ${options.dbPath} again`);
         failure = undefined;

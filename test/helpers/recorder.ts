@@ -1,9 +1,12 @@
 // Runs the real recorder (the built CLI) on a temporary database, as a user
-// would, and reads back what it stored through the real export.
+// would, and reads back what it stored through the real export. A recorder
+// a test leaves running (an assertion failed before its stop) is stopped
+// after the test file, so it neither records on nor keeps the file running.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 
 export const CLI = join(__dirname, '..', '..', 'src', 'index.js');
 
@@ -17,6 +20,31 @@ export interface RunningRecorder {
   stderr(): string;
   /** SIGTERM, then the exit code and everything printed on stderr. */
   stop(): Promise<{ code: number | null; stderr: string }>;
+}
+
+/** Recorders started and not yet exited. */
+const running = new Set<ChildProcess>();
+/** How long a recorder left running gets to stop on SIGTERM before SIGKILL. */
+const STOP_PATIENCE_MS = 30_000;
+
+/** Stops every recorder a test started and left running: SIGTERM, then SIGKILL. */
+export async function stopLeftRecorders(): Promise<void> {
+  await Promise.all([...running].map(async (child) => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_PATIENCE_MS);
+    await exited;
+    clearTimeout(timer);
+  }));
+}
+
+after(stopLeftRecorders);
+
+/** A recorder a test spawned itself: stopped after the file if the test leaves it running. */
+export function stopAfterFile<T extends ChildProcess>(child: T): T {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
 }
 
 /** Recorder flags for tests that expect every signal of a storm as a row: no sender is summarised. */
@@ -33,6 +61,7 @@ export function startRecorder(dbPath = tempDbPath(), extraArgs: string[] = [], l
   });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
+  stopAfterFile(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const recorder: RunningRecorder = {
     process: child,
