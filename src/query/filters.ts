@@ -242,7 +242,12 @@ export function sendsOfSummary(row: StoredSummary): SummarisedSends {
  * the target pid. Signal 0 is left out only when `probes` is false.
  */
 export function summaryTerms(filters: Filters, window: Window, probes: boolean): Where {
-  const where = filterTerms({ ...filters, includeProbes: probes }, {}, { skip: ['targetPid', 'perTarget'] });
+  // The kernel keys a summary by global pids only: no namespace pid to match.
+  const where = filterTerms({ ...filters, includeProbes: probes }, {}, { skip: ['senderPid', 'targetPid', 'perTarget'] });
+  if (filters.senderPid !== undefined) {
+    where.terms.push('sender_pid = @senderPid');
+    where.params.senderPid = filters.senderPid;
+  }
   if (window.fromNs !== undefined) {
     where.terms.push('last_ns >= @fromNs');
     where.params.fromNs = window.fromNs;
