@@ -23,6 +23,7 @@ import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } fro
 import { reportingDamage } from './store/damage';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { usageError } from './errors';
+import { addFleetCommands } from './fleet/cli';
 import { VERSION } from './version';
 
 /** A count flag: 0 or more. */
@@ -343,6 +344,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
       process.off('SIGTERM', onSignal);
     }
   });
+
+  addFleetCommands(program);
 
   program
     .command('recover')

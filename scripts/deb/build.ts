@@ -126,6 +126,7 @@ export function buildDeb(outDir: string): string {
     cpSync(join(ROOT, 'package.json'), join(lib, 'package.json'));
     cpSync(join(ROOT, 'dist', 'src'), join(lib, 'dist', 'src'), { recursive: true, filter: (path) => !path.endsWith('.map') });
     cpSync(join(ROOT, 'migrations'), join(lib, 'migrations'), { recursive: true });
+    cpSync(join(ROOT, 'src', 'fleet', 'migrations'), join(lib, 'src', 'fleet', 'migrations'), { recursive: true });
     for (const name of [UNIT_NAME, 'sigaudit.env']) cpSync(join(ROOT, 'packaging', name), join(lib, 'packaging', name));
     for (const addon of ADDONS) cpSync(join(ROOT, 'build', 'Release', addon), join(lib, 'build', 'Release', addon));
     stageNodeModules(lib);
