@@ -4,11 +4,53 @@ import { Command, Option } from 'commander';
 import { writeAll } from '../export';
 import { parseRetain } from '../store/retention';
 import { usageError } from '../errors';
+import { parsePositiveInt } from '../parse';
+import { resolveDbPath, DEFAULT_DB_PATH } from '../store/database';
+import { Notifier } from '../service/notify';
 import { parseServerUrl } from './connect';
+import { DEFAULT_BATCH_ROWS, DEFAULT_POLL_MS, forward, renderForward } from './forward';
 import { pruneServer, renderPrune } from './prune';
 import { initServer, renderInit } from './schema';
 
+function log(line: string): void {
+  process.stderr.write(`sigaudit: ${line}\n`);
+}
+
 export function addFleetCommands(program: Command): void {
+  program
+    .command('forward')
+    .description("ship this host's record to the fleet's PostgreSQL (sigaudit server init), then follow new rows; the local database stays as it is")
+    .addOption(new Option('--to <url>', 'postgresql://USER@HOST[:PORT]/DATABASE[?sslmode=verify-full]; the password in PGPASSWORD or ~/.pgpass (PGPASSFILE), never on the command line').env('SIGAUDIT_FORWARD_TO').makeOptionMandatory())
+    .addOption(new Option('--db <path>', `database file (env SIGAUDIT_DB; default ${DEFAULT_DB_PATH})`))
+    .addOption(new Option('--host <name>', "this host's name in the fleet (default: its hostname)").env('SIGAUDIT_HOST'))
+    .option('--once', 'exit 0 once everything recorded so far is shipped', false)
+    .addOption(new Option('--batch-rows <n>', 'signals per batch (one COPY, one transaction)').default(DEFAULT_BATCH_ROWS).argParser(parsePositiveInt))
+    .addOption(new Option('--poll-ms <ms>', 'how often to look for new rows when caught up').default(DEFAULT_POLL_MS).argParser(parsePositiveInt))
+    .action(async (flags) => {
+      const url = parseServerUrl(flags.to, '--to');
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const report = await forward({
+          dbPath: resolveDbPath(flags.db),
+          url,
+          hostName: flags.host,
+          once: flags.once,
+          batchRows: flags.batchRows,
+          pollMs: flags.pollMs,
+          log,
+          signal: stop.signal,
+          notifier: Notifier.fromEnvironment(log),
+        });
+        log(renderForward(report).trimEnd());
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+
   const server = program
     .command('server')
     .description("the fleet's PostgreSQL: create or upgrade its schema, drop old days")

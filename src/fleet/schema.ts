@@ -55,7 +55,7 @@ export function roleGrants(): string[] {
     `GRANT SELECT ON ${['schema_migrations', 'names', 'hosts', 'sources'].map(table).join(', ')} TO ${FORWARDER_ROLE}`,
     `GRANT INSERT ON ${writes.map(table).join(', ')} TO ${FORWARDER_ROLE}`,
     // Upserts: a run ends, a prune grows, a cgroup gets its unit, a host and a source are seen again.
-    `GRANT SELECT (source_id, id), UPDATE ON ${['cgroups', 'runs', 'prunes'].map(table).join(', ')} TO ${FORWARDER_ROLE}`,
+    `GRANT SELECT, UPDATE ON ${['cgroups', 'runs', 'prunes'].map(table).join(', ')} TO ${FORWARDER_ROLE}`,
     `GRANT UPDATE ON sigaudit.hosts, sigaudit.sources TO ${FORWARDER_ROLE}`,
     `REVOKE ALL ON FUNCTION sigaudit.ensure_days(bigint, bigint), sigaudit.count_sender_hours() FROM PUBLIC`,
     `GRANT EXECUTE ON FUNCTION sigaudit.ensure_days(bigint, bigint) TO ${FORWARDER_ROLE}`,
