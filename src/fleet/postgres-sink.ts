@@ -136,29 +136,20 @@ export class PostgresSink implements Sink {
     }
   }
 
-  /** The day partitions from firstNs to lastNs, created once each. */
-  private async ensureDays(firstNs: bigint, lastNs: bigint): Promise<void> {
-    const from = (firstNs < lastNs ? firstNs : lastNs) / DAY_NS;
-    const to = (firstNs < lastNs ? lastNs : firstNs) / DAY_NS;
-    let missing = false;
-    for (let day = from; day <= to; day++) if (!this.days.has(day)) missing = true;
-    if (!missing) return;
-    await this.client!.query('SELECT sigaudit.ensure_days($1, $2)', [(from * DAY_NS).toString(), (to * DAY_NS).toString()]);
-    for (let day = from; day <= to; day++) this.days.add(day);
+  /** The day partitions the rows need, each created once (days between them need none). */
+  private async ensureDays(signals: Value[][]): Promise<void> {
+    const wanted = new Set<bigint>();
+    for (const row of signals) wanted.add((row[1] as bigint) / DAY_NS);
+    for (const day of wanted) {
+      if (this.days.has(day)) continue;
+      await this.client!.query('SELECT sigaudit.ensure_days($1, $1)', [(day * DAY_NS).toString()]);
+      this.days.add(day);
+    }
   }
 
   private async insertSignals(batch: Batch): Promise<void> {
     const client = this.client!;
-    // ts_ns is only nearly in id order: every day between the batch's
-    // earliest and latest row must exist.
-    let min = batch.signals[0][1] as bigint;
-    let max = min;
-    for (const row of batch.signals) {
-      const ts = row[1] as bigint;
-      if (ts < min) min = ts;
-      if (ts > max) max = ts;
-    }
-    await this.ensureDays(min, max);
+    await this.ensureDays(batch.signals);
     const lines = batch.signals.map((row) => `${row.map(copyText).join('\t')}\n`);
     await pipeline(Readable.from(lines), client.query(copyFrom(`COPY staged_signals (${SHIPPED_COLUMNS.join(', ')}) FROM STDIN`)));
     const named = [...NAMED];
