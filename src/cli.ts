@@ -23,7 +23,7 @@ import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } fro
 import { reportingDamage } from './store/damage';
 import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { usageError } from './errors';
-import { addFleetCommands } from './fleet/cli';
+import { addFleetCommands, forwardUrlArgument } from './fleet/cli';
 import { VERSION } from './version';
 
 /** A count flag: 0 or more. */
@@ -366,8 +366,10 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--group <group>', 'group that may read the database (Group= of the unit)', DEFAULT_GROUP)
     .option('--no-enable', 'do not start it at boot')
     .option('--no-start', 'do not start it now')
+    .option('--forward-to <url>', "also install sigaudit-forward.service, shipping the record to this PostgreSQL (postgresql://USER@HOST/DATABASE; set as SIGAUDIT_FORWARD_TO in the settings file, the password in /etc/sigaudit/pgpass)")
     .action((flags) => {
       const plan = installService({
+        forwardTo: flags.forwardTo === undefined ? undefined : forwardUrlArgument(flags.forwardTo),
         unitDir: flags.unitDir,
         envFile: flags.environmentFile,
         group: flags.group,

@@ -12,6 +12,14 @@ import { DEFAULT_BATCH_ROWS, DEFAULT_POLL_MS, forward, renderForward } from './f
 import { pruneServer, renderPrune } from './prune';
 import { initServer, renderInit } from './schema';
 
+/** install-service --forward-to: a URL that goes into a world-readable settings file, so without a password. */
+export function forwardUrlArgument(text: string): string {
+  const url = parseServerUrl(text, '--forward-to');
+  if (new URL(url.text).password !== '')
+    throw usageError('--forward-to: the URL holds a password, and /etc/default/sigaudit is readable by everyone', `leave it out of the URL and put it in /etc/sigaudit/pgpass (mode 0600): HOST:PORT:DATABASE:${url.user}:PASSWORD`);
+  return url.text;
+}
+
 function log(line: string): void {
   process.stderr.write(`sigaudit: ${line}\n`);
 }
