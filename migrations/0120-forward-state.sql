@@ -16,5 +16,6 @@ CREATE TABLE forward_state (
   drops_from INTEGER NOT NULL DEFAULT 0,
   unclean_from INTEGER NOT NULL DEFAULT 0,
   prunes_from INTEGER NOT NULL DEFAULT 0,
-  summaries_from INTEGER NOT NULL DEFAULT 0
+  summaries_from INTEGER NOT NULL DEFAULT 0,
+  earlier_from INTEGER NOT NULL DEFAULT 0
 ) STRICT;

@@ -1,10 +1,12 @@
 // Wires commander to the command functions; nothing else lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { exportSignals, writeAll, type ExportFormat } from './export';
-import { failed, renderFailed } from './query/failed';
+import { failedPlan, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
-import { list, renderList } from './query/list';
+import { listPlan, renderList } from './query/list';
+import { SQLITE, runLocal, type Dialect, type Plan } from './query/read';
+import { remoteOf, runRemote } from './fleet/remote';
 import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
 import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
@@ -21,7 +23,7 @@ import { TAIL_FORMATS, tail, type TailFormat } from './tail';
 import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { reportingDamage } from './store/damage';
-import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
+import { openForReading, resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { usageError } from './errors';
 import { addFleetCommands, forwardUrlArgument } from './fleet/cli';
 import { VERSION } from './version';
@@ -89,6 +91,27 @@ function filtersOf(flags: Record<string, unknown>, probesByDefault = false): Fil
 function reading<T>(flags: Record<string, unknown>, read: (dbPath: string) => T | Promise<T>): Promise<T> {
   const dbPath = resolveDbPath(flags.db as string | undefined);
   return reportingDamage(dbPath, () => read(dbPath));
+}
+
+/** --remote and --host: ask the fleet's PostgreSQL instead of this host's database. */
+function addRemote(command: Command): Command {
+  return command
+    .option('--remote <url>', "ask the fleet's PostgreSQL instead: postgresql://USER@HOST/DATABASE (env SIGAUDIT_REMOTE; password in PGPASSWORD or ~/.pgpass); rows gain a host column")
+    .option('--host <name>', 'with --remote: only this host (as sigaudit forward named it)');
+}
+
+/** A report's plan run on the fleet (--remote / SIGAUDIT_REMOTE), or on the --db database. */
+async function planned<R>(flags: Record<string, unknown>, plan: (dialect: Dialect) => Plan<R>): Promise<R> {
+  const remote = remoteOf(flags as { remote?: string; host?: string });
+  if (remote) return runRemote(remote, plan);
+  return reading(flags, (dbPath) => {
+    const db = openForReading(dbPath);
+    try {
+      return runLocal(db, plan(SQLITE));
+    } finally {
+      db.close();
+    }
+  });
 }
 
 function outputOf(flags: Record<string, unknown>): OutputOptions {
@@ -239,8 +262,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--raw', 'list each failed send instead of groups', false)
     .option('--per-target', 'count every task a send reached instead of each send once', false)
     .option('--limit <n>', 'most groups (or rows with --raw) shown; 0 for all', parseCount);
-  addOutput(addFilters(failedCommand, false)).action(async (flags) => {
-    print(await reading(flags, (dbPath) => renderFailed(failed({ dbPath, filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags))));
+  addRemote(addOutput(addFilters(failedCommand, false))).action(async (flags) => {
+    print(renderFailed(await planned(flags, (dialect) => failedPlan(dialect, { filters: filtersOf(flags), raw: flags.raw, limit: flags.limit })), outputOf(flags)));
   });
 
   const topCommand = query
@@ -260,8 +283,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--limit <n>', 'newest rows shown; 0 for all', parseCount, 100)
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .option('--details', "a line under each row with the sender's parent, login uid and unit", false);
-  addOutput(addFilters(listCommand, false)).action(async (flags) => {
-    print(await reading(flags, (dbPath) => renderList(list({ dbPath, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details)));
+  addRemote(addOutput(addFilters(listCommand, false))).action(async (flags) => {
+    print(renderList(await planned(flags, (dialect) => listPlan(dialect, { filters: filtersOf(flags), limit: flags.limit })), outputOf(flags), flags.details));
   });
 
   addOutput(

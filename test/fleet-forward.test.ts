@@ -162,6 +162,81 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     assert.equal(rollup.sends, rollup.rows);
   });
 
+  describe('the same answers from the fleet as from each host (reports defined once, src/query/read.ts)', () => {
+    const readerEnv = () => ({ ...process.env, PGPASSWORD: READER_PASSWORD });
+    const ask = (args: string[], where: string[]) => {
+      const result = runCli([...args, ...where], { env: readerEnv() });
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    const exact = (text: string) => JSON.parse(text.replace(/"(ts_ns|id|send_id)":(\d+)/g, '"$1":"$2"'));
+    const withoutHost = (rows: Record<string, unknown>[], host: string) =>
+      rows.map(({ host: rowHost, ...rest }) => {
+        assert.equal(rowHost, host);
+        return rest;
+      });
+    const reports = [
+      ['query', 'list', '--limit', '0', '--include-probes', '--per-target'],
+      ['query', 'list', '--limit', '5'],
+      ['query', 'failed', '--raw', '--limit', '0'],
+      ['query', 'list', '--signal', 'TERM', '--source', 'syscall', '--limit', '0'],
+    ];
+
+    for (const report of reports) {
+      it(`${report.join(' ')}: json, jsonl and csv equal to the local ones but for the host column at the end`, () => {
+        for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+          const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
+          const local = exact(ask([...report, '--format', 'json'], ['--db', db]));
+          const fleet = exact(ask([...report, '--format', 'json'], remote));
+          assert.ok(local.rows.length > 0, `${host} has rows for ${report.join(' ')}`);
+          assert.deepEqual({ ...fleet, rows: withoutHost(fleet.rows, host) }, local);
+          const localLines = ask([...report, '--format', 'jsonl'], ['--db', db]).trimEnd().split('\n').map(exact);
+          const fleetLines = ask([...report, '--format', 'jsonl'], remote).trimEnd().split('\n').map(exact);
+          assert.deepEqual(withoutHost(fleetLines, host), localLines);
+          const localCsv = ask([...report, '--format', 'csv'], ['--db', db]).trimEnd().split('\n');
+          const fleetCsv = ask([...report, '--format', 'csv'], remote).trimEnd().split('\n');
+          assert.deepEqual(fleetCsv, localCsv.map((line, i) => `${line},${i === 0 ? 'host' : host}`));
+        }
+      });
+    }
+
+    it('query failed (groups): the same groups per host; tables gain a HOST column', () => {
+      for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+        const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
+        assert.deepEqual(exact(ask(['query', 'failed', '--format', 'json'], remote)), exact(ask(['query', 'failed', '--format', 'json'], ['--db', db])));
+        const table = ask(['query', 'list', '--utc', '--limit', '0'], remote).split('\n');
+        assert.match(table[0], /^TIME\s+HOST\s+SIGNAL/);
+        assert.equal(table.length, ask(['query', 'list', '--utc', '--limit', '0'], ['--db', db]).split('\n').length);
+      }
+    });
+
+    it('without --host, the fleet: both hosts\' rows, each with its host', () => {
+      const fleet = exact(ask(['query', 'list', '--limit', '0', '--format', 'json'], ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      const perHost = (host: string) => fleet.rows.filter((row: { host: string }) => row.host === host).length;
+      assert.equal(perHost('web-3'), exact(ask(['query', 'list', '--limit', '0', '--format', 'json'], ['--db', hostA])).rows.length);
+      assert.equal(perHost('web-4'), exact(ask(['query', 'list', '--limit', '0', '--format', 'json'], ['--db', hostB])).rows.length);
+      // SIGAUDIT_REMOTE is --remote's environment variable.
+      const viaEnv = runCli(['query', 'list', '--limit', '0', '--format', 'json', '--host', 'web-4'], { env: { ...readerEnv(), SIGAUDIT_REMOTE: cluster.tcpUrl('oncall', 'fleet') } });
+      assert.equal(viaEnv.code, 0, viaEnv.stderr);
+      assert.equal(exact(viaEnv.stdout).rows.length, perHost('web-4'));
+    });
+
+    it('refuses a malformed --remote, an unknown --host, and --host without --remote, in one line each', () => {
+      const cases: [string[], number, RegExp][] = [
+        [['--remote', 'http://fleet/db'], 2, /--remote: "http:\/\/fleet\/db" is not a PostgreSQL URL/],
+        [['--remote', 'postgresql://oncall@127.0.0.1'], 2, /names no database/],
+        [['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-99'], 1, /--host web-99: no such host .*hosts: .*web-3, web-4/],
+        [['--host', 'web-3', '--db', hostA], 2, /--host web-3: hosts are the fleet's, and no --remote was given/],
+      ];
+      for (const [args, code, pattern] of cases) {
+        const result = runCli(['query', 'list', ...args], { env: readerEnv() });
+        assert.equal(result.code, code, result.stderr);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+        assert.match(result.stderr, pattern);
+      }
+    });
+  });
+
   it('a forwarder killed with SIGKILL mid-batch resends nothing twice and leaves no gap', async () => {
     const db = tempDbPath('killed.db');
     appendRows(db, 60_000);

@@ -2,7 +2,7 @@
 // line, connecting with libpq's conventions (PGPASSWORD, PGPASSFILE or
 // ~/.pgpass, sslmode= in the URL; node-postgres reads them), and turning its
 // failures into one line naming the cause and the fix.
-import { Client } from 'pg';
+import { Client, types } from 'pg';
 import { readPgpass } from './pgpass';
 import { SigauditError, usageError } from '../errors';
 
@@ -78,9 +78,18 @@ export function serverError(error: unknown, url: ServerUrl, role: 'forwarder' | 
  * later rejects the query in flight; the 'error' event it also emits is
  * swallowed here so that it does not end the process.
  */
+/** int2, int4, int8 and numeric: what better-sqlite3 gives with safeIntegers, a bigint. */
+const INTEGER_TYPES = new Set([21, 23, 20, 1700]);
+const integersAsBigints = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    INTEGER_TYPES.has(oid) ? (text: string) => BigInt(text) : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
+};
+
 export async function connect(url: ServerUrl, role: 'forwarder' | 'reader' | 'owner'): Promise<Client> {
   const given = decodeURIComponent(new URL(url.text).password);
   const client = new Client({
+    // Reports read rows as the local database gives them.
+    ...(role === 'reader' ? { types: integersAsBigints } : {}),
     connectionString: url.text,
     application_name: `sigaudit ${role}`,
     connectionTimeoutMillis: 10_000,

@@ -25,6 +25,7 @@ export const SIDE_TABLES = [
   { table: 'unclean_shutdowns', position: 'unclean_from' },
   { table: 'prunes', position: 'prunes_from' },
   { table: 'summaries', position: 'summaries_from' },
+  { table: 'earlier_databases', position: 'earlier_from' },
 ] as const;
 export type SideTable = (typeof SIDE_TABLES)[number]['table'];
 

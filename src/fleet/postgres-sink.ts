@@ -51,6 +51,7 @@ const SIDE_COLUMNS: Record<string, string[]> = {
   unclean_shutdowns: ['id', 'run_id', 'from_ns', 'to_ns', 'found_by_run_id'],
   prunes: ['id', 'run_id', 'reason', 'first_ns', 'last_ns', 'from_ns', 'to_ns', 'rows'],
   summaries: ['id', 'run_id', 'first_ns', 'last_ns', 'count', 'outcome', 'source', 'sender_pid', 'sender_comm', 'sender_uid', 'signal', 'target_pid', 'ret', 'result'],
+  earlier_databases: ['id', 'run_id', 'found_ns', 'what', 'moved_to', 'detail'],
 };
 
 export class PostgresSink implements Sink {

@@ -47,7 +47,7 @@ function refuseNewer(version: number, latest: number, url: ServerUrl): void {
 
 /** What each role may do; applied by init, or printed when it may not create roles. */
 export function roleGrants(): string[] {
-  const writes = ['names', 'hosts', 'sources', 'signals', 'cgroups', 'runs', 'drops', 'unclean_shutdowns', 'prunes', 'summaries', 'forward_gaps'];
+  const writes = ['names', 'hosts', 'sources', 'signals', 'cgroups', 'runs', 'drops', 'unclean_shutdowns', 'prunes', 'summaries', 'earlier_databases', 'forward_gaps'];
   const table = (name: string) => `sigaudit.${name}`;
   return [
     `GRANT USAGE ON SCHEMA sigaudit TO ${FORWARDER_ROLE}, ${READER_ROLE}`,

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import { usageError } from '../errors';
 import { SOURCES, signalName, signalNumber, type Source } from '../names';
 import { count } from './format';
+import { SQLITE, runLocal, type Dialect, type Query, type Row } from './read';
 import { dateToNs, longTime } from './time';
 
 /** `syscall` is every source but the kernel. */
@@ -178,15 +179,18 @@ export interface SummarisedSends {
  * protected sends the ring had no room for ('dropped_by_sender', also in
  * the drops table's count).
  */
-function summariesIn(db: Database.Database, from: bigint, to: bigint): DropWindow[] {
-  const rows = db
-    .prepare(`SELECT min(first_ns) AS from_ns, max(last_ns) AS to_ns, sum(count) AS count, outcome, sender_pid,
+function summariesQuery(dialect: Dialect, from: bigint, to: bigint): Query {
+  return {
+    sql: `SELECT min(first_ns) AS from_ns, max(last_ns) AS to_ns, sum(count) AS count, outcome, sender_pid,
         max(sender_comm) AS comm, sender_uid, source, signal, count(DISTINCT target_pid) AS targets,
-        max(CASE WHEN target_pid IS NULL THEN NULL WHEN target_pid = sender_pid THEN 'self' ELSE target_pid END) AS target
-      FROM summaries WHERE last_ns >= @from AND first_ns <= @to
-      GROUP BY outcome, sender_pid, sender_uid, source, signal ORDER BY 1`)
-    .safeIntegers(true)
-    .all({ from, to }) as Record<string, bigint | string>[];
+        max(CASE WHEN target_pid IS NULL THEN NULL WHEN target_pid = sender_pid THEN 'self' ELSE CAST(target_pid AS TEXT) END) AS target
+      FROM ${dialect.table('summaries')} AS summaries WHERE last_ns >= @from AND first_ns <= @to
+      GROUP BY outcome, sender_pid, sender_uid, source, signal ORDER BY 1`,
+    params: { from, to },
+  };
+}
+
+function summaryWindows(rows: Row[]): DropWindow[] {
   return rows.map((row) => {
     const targets = Number(row.targets);
     // Rows without a target (coarse) leave the one target the others name.
@@ -218,20 +222,34 @@ export function describeSends(sender: SummarisedSends, sends: bigint): string {
  * recorded drops, recorder crashes (unclean_shutdowns) and rows retention
  * deleted (prunes). An answer there may be incomplete.
  */
-export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
-  const rows = db
-    .prepare(`SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM drops WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM prunes WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM earlier_databases WHERE found_ns >= @from
-      ORDER BY 1`)
-    .safeIntegers(true)
-    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string; moved_to: string | null }[];
-  const windows: DropWindow[] = rows.map((row) => ({
-    fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason,
-    ...(row.reason.startsWith('earlier_database_') ? { movedTo: row.moved_to } : {}),
+export function dropsQueries(dialect: Dialect, window: Window): Record<'drops' | 'summaries', Query> {
+  const from = window.fromNs ?? -(2n ** 62n);
+  const to = window.toNs ?? 2n ** 62n;
+  const t = (name: string) => `${dialect.table(name)} AS ${name}`;
+  return {
+    drops: {
+      sql: `SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM ${t('drops')} WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM ${t('unclean_shutdowns')} WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM ${t('prunes')} WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM ${t('earlier_databases')} WHERE found_ns >= @from
+      ORDER BY 1`,
+      params: { from, to },
+    },
+    summaries: summariesQuery(dialect, from, to),
+  };
+}
+
+/** The drop windows from the rows of dropsQueries, oldest first. */
+export function dropWindows(results: Record<string, Row[]>): DropWindow[] {
+  const windows: DropWindow[] = results.drops.map((row) => ({
+    fromNs: row.from_ns as bigint, toNs: row.to_ns as bigint, count: row.count as bigint | null, reason: row.reason as string,
+    ...((row.reason as string).startsWith('earlier_database_') ? { movedTo: row.moved_to as string | null } : {}),
   }));
-  return windows.concat(summariesIn(db, window.fromNs ?? -(2n ** 62n), window.toNs ?? 2n ** 62n)).sort((a, b) => (a.fromNs < b.fromNs ? -1 : a.fromNs > b.fromNs ? 1 : 0));
+  return windows.concat(summaryWindows(results.summaries)).sort((a, b) => (a.fromNs < b.fromNs ? -1 : a.fromNs > b.fromNs ? 1 : 0));
+}
+
+export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
+  return runLocal(db, { queries: dropsQueries(SQLITE, window), shape: dropWindows });
 }
 
 /** The drop windows as the json field `drops`. */
