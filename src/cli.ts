@@ -5,12 +5,12 @@ import { failedPlan, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
 import { listPlan, renderList } from './query/list';
-import { SQLITE, runLocal, type Dialect, type Plan } from './query/read';
+import { SQLITE, runLocal, type Dialect, type Plan, type Steps } from './query/read';
 import { remoteOf, runRemote } from './fleet/remote';
 import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
 import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
-import { renderWhoKilled, whoKilled } from './query/who-killed';
+import { renderWhoKilled, whoKilledSteps } from './query/who-killed';
 import { writeReport } from './report';
 import { recover, renderRecover } from './recover';
 import { renderStatus, status } from './status';
@@ -101,7 +101,7 @@ function addRemote(command: Command): Command {
 }
 
 /** A report's plan run on the fleet (--remote / SIGAUDIT_REMOTE), or on the --db database. */
-async function planned<R>(flags: Record<string, unknown>, plan: (dialect: Dialect) => Plan<R>): Promise<R> {
+async function planned<R>(flags: Record<string, unknown>, plan: (dialect: Dialect) => Plan<R> | Steps<R>): Promise<R> {
   const remote = remoteOf(flags as { remote?: string; host?: string });
   if (remote) return runRemote(remote, plan);
   return reading(flags, (dbPath) => {
@@ -252,8 +252,10 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .argument('[pid]', 'the process id (or use --comm)', pidArgument)
     .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument)
     .option('--limit <n>', 'newest signals shown; 0 for all', parseCount, 200);
-  addOutput(addFilters(whoKilledCommand, false)).action(async (pid: number | undefined, flags) => {
-    print(await reading(flags, (dbPath) => renderWhoKilled(whoKilled({ dbPath, pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags))));
+  addRemote(addOutput(addFilters(whoKilledCommand, false))).action(async (pid: number | undefined, flags) => {
+    if (flags.host === undefined && remoteOf(flags) !== undefined)
+      throw usageError('who-killed --remote needs --host NAME: a pid names a process on one host', 'add --host with the host the process ran on (sigaudit query list --remote URL shows hosts)');
+    print(renderWhoKilled(await planned(flags, (dialect) => whoKilledSteps(dialect, { pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit })), outputOf(flags)));
   });
 
   const failedCommand = query

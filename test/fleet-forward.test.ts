@@ -200,6 +200,28 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       });
     }
 
+    it('query who-killed: the same processes, rows and verdict per host', () => {
+      const cases: [string, string, number][] = [
+        [hostA, 'web-3', pids.termTarget], [hostA, 'web-3', group[1]], [hostA, 'web-3', pids.free],
+        [hostB, 'web-4', pids.pidfdTarget], [hostB, 'web-4', pids.segfault],
+      ];
+      for (const [db, host, pid] of cases) {
+        const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
+        const local = exact(ask(['query', 'who-killed', String(pid), '--format', 'json'], ['--db', db]));
+        const fleet = exact(ask(['query', 'who-killed', String(pid), '--format', 'json'], remote));
+        assert.ok(local.rows.length > 0, `pid ${pid} has rows on ${host}`);
+        assert.deepEqual({ ...fleet, rows: withoutHost(fleet.rows, host) }, local);
+        const localCsv = ask(['query', 'who-killed', String(pid), '--format', 'csv'], ['--db', db]).trimEnd().split('\n');
+        assert.deepEqual(ask(['query', 'who-killed', String(pid), '--format', 'csv'], remote).trimEnd().split('\n'), localCsv.map((line, i) => `${line},${i === 0 ? 'host' : host}`));
+        const localTable = ask(['query', 'who-killed', String(pid), '--utc'], ['--db', db]);
+        const verdict = localTable.slice(localTable.indexOf('\nverdict: '));
+        assert.ok(verdict.length > 10 && ask(['query', 'who-killed', String(pid), '--utc'], remote).endsWith(verdict), 'the same verdict');
+      }
+      const noHost = runCli(['query', 'who-killed', String(pids.termTarget), '--remote', cluster.tcpUrl('oncall', 'fleet')], { env: readerEnv() });
+      assert.equal(noHost.code, 2);
+      assert.match(noHost.stderr, /who-killed --remote needs --host NAME/);
+    });
+
     it('query failed (groups): the same groups per host; tables gain a HOST column', () => {
       for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
         const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
@@ -245,6 +267,7 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     for (;;) {
       const [{ n }] = await serverQuery<{ n: string }>("SELECT coalesce(max(last_id), 0) AS n FROM sigaudit.sources s JOIN sigaudit.hosts h ON h.id = s.host_id WHERE h.name = 'killed'");
       if (Number(n) > 0) break;
+      assert.equal(child.exitCode, null, 'the forwarder is still running');
       await settle(20);
     }
     child.kill('SIGKILL');
@@ -266,7 +289,10 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const waitFor = async (done: () => boolean | Promise<boolean>) => {
-      while (!(await done())) await settle(100);
+      while (!(await done())) {
+        assert.equal(child.exitCode, null, `the forwarder is still running:\n${stderr}`);
+        await settle(100);
+      }
     };
     const shipped = async () => Number((await serverQuery<{ n: string }>("SELECT coalesce(max(last_id), 0) AS n FROM sigaudit.sources s JOIN sigaudit.hosts h ON h.id = s.host_id WHERE h.name = 'outage'"))[0].n);
     await waitFor(async () => (await shipped()) === 1000);

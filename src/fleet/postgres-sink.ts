@@ -29,6 +29,19 @@ const DAY_NS = 86_400_000_000_000n;
 /** Columns interned through sigaudit.names. */
 const NAMED = new Set(['source', 'sender_comm', 'delivered_comm', 'result', 'origin']);
 
+/** The earliest and latest ts_ns of the rows (nearly, not exactly, in id order). */
+function timeSpan(signals: Value[][]): { min: bigint; max: bigint } | undefined {
+  if (signals.length === 0) return undefined;
+  let min = signals[0][1] as bigint;
+  let max = min;
+  for (const row of signals) {
+    const ts = row[1] as bigint;
+    if (ts < min) min = ts;
+    if (ts > max) max = ts;
+  }
+  return { min, max };
+}
+
 /** One value in COPY's text format. */
 function copyText(value: Value): string {
   if (value === null) return '\\N';
@@ -126,9 +139,11 @@ export class PostgresSink implements Sink {
         await client.query('INSERT INTO sigaudit.forward_gaps (source_id, from_id, to_id, from_ns, to_ns) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
           this.sourceId, batch.gap.fromId.toString(), batch.gap.toId.toString(), batch.gap.fromNs.toString(), batch.gap.toNs.toString(),
         ]);
-      await client.query('UPDATE sigaudit.sources SET last_id = greatest(last_id, $2), last_ts_ns = greatest(last_ts_ns, $3), last_seen = now() WHERE id = $1', [
-        this.sourceId, batch.lastId.toString(), batch.lastTsNs?.toString() ?? null,
-      ]);
+      const span = timeSpan(batch.signals);
+      await client.query(
+        'UPDATE sigaudit.sources SET last_id = greatest(last_id, $2), first_ts_ns = least(first_ts_ns, $3), last_ts_ns = greatest(last_ts_ns, $4), last_seen = now() WHERE id = $1',
+        [this.sourceId, batch.lastId.toString(), span?.min.toString() ?? null, span?.max.toString() ?? null],
+      );
       await client.query('UPDATE sigaudit.hosts SET last_seen = now() WHERE id = $1', [this.hostId]);
       await client.query('COMMIT');
     } catch (error) {

@@ -2,7 +2,7 @@
 // as locally (src/query/read.ts), in PostgreSQL's dialect over the views
 // of src/fleet/migrations/0020-read-views.sql, as the reader role.
 import { SigauditError } from '../errors';
-import type { Dialect, Param, Plan, Row } from '../query/read';
+import { isSteps, type Dialect, type Param, type Plan, type Query, type Row, type Steps } from '../query/read';
 import { connect, parseServerUrl, serverError, type ServerUrl } from './connect';
 import { checkSchema } from './schema';
 
@@ -41,6 +41,11 @@ export function postgresDialect(host?: string): Dialect {
         ? `sigaudit.${name}`
         : `(SELECT t.* FROM sigaudit.${name} t JOIN sigaudit.sources so ON so.id = t.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = ${literal(host)})`,
     distinctList: (expression) => `string_agg(DISTINCT CAST(${expression} AS text), ',')`,
+    signals: rows,
+    hourTerm: 'ts_ns / 3600000000000 IN (SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(@hours AS json)))',
+    // What the forwarders noted, instead of min/max over every partition.
+    spanSql: `SELECT min(so.first_ts_ns) AS archive_from, max(so.last_ts_ns) AS archive_to, NULL AS hot_from, NULL AS hot_to
+      FROM sigaudit.sources so JOIN sigaudit.hosts h ON h.id = so.host_id${host === undefined ? '' : ` WHERE h.name = ${literal(host)}`}`,
     hosts: true,
   };
 }
@@ -59,7 +64,7 @@ function positional(sql: string, params: Record<string, Param>): { text: string;
 }
 
 /** Runs a plan on the fleet's PostgreSQL. */
-export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => Plan<R>): Promise<R> {
+export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => Plan<R> | Steps<R>): Promise<R> {
   const client = await connect(remote.url, 'reader');
   try {
     await checkSchema(client, remote.url);
@@ -68,12 +73,16 @@ export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => P
       if (!hosts.includes(remote.host))
         throw new SigauditError('ENOHOST', `--host ${remote.host}: no such host at ${remote.url.shown} (${hosts.length === 0 ? 'no host has forwarded yet' : `hosts: ${hosts.join(', ')}`})`, 'name one of them (sigaudit forward --host sets the name; default the hostname)');
     }
-    const built = plan(postgresDialect(remote.host));
-    const results: Record<string, Row[]> = {};
-    for (const [name, query] of Object.entries(built.queries)) {
+    const all = async (query: Query) => {
       const { text, values } = positional(query.sql, query.params);
-      results[name] = (await client.query(text, values)).rows as Row[];
+      return (await client.query(text, values)).rows as Row[];
+    };
+    const built = plan(postgresDialect(remote.host));
+    if (isSteps(built)) {
+      for (let step = built.next(undefined as unknown as Row[]); ; step = built.next(await all(step.value))) if (step.done) return step.value;
     }
+    const results: Record<string, Row[]> = {};
+    for (const [name, query] of Object.entries(built.queries)) results[name] = await all(query);
     return built.shape(results);
   } catch (error) {
     throw serverError(error, remote.url, 'reader');

@@ -56,18 +56,16 @@ export interface Span {
   toNs: bigint;
 }
 
-/** The first and last stored times, from the ts_ns index and the hot table's ends; null when empty. */
-export function dataSpan(db: Database.Database): Span | null {
-  const ends = db
-    .prepare(`SELECT
-        (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
-        (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`)
-    .safeIntegers(true)
-    .get() as Record<'archive_from' | 'archive_to' | 'hot_from' | 'hot_to', bigint | null>;
-  const froms = [ends.archive_from, ends.hot_from].filter((value): value is bigint => value !== null);
-  const tos = [ends.archive_to, ends.hot_to].filter((value): value is bigint => value !== null);
+/** The first and last stored times (from Dialect.spanSql's row); null when empty. */
+export function spanOf(ends: Row): Span | null {
+  const froms = [ends.archive_from, ends.hot_from].filter((value): value is bigint => value !== null && value !== undefined);
+  const tos = [ends.archive_to, ends.hot_to].filter((value): value is bigint => value !== null && value !== undefined);
   if (froms.length === 0) return null;
   return { fromNs: froms.reduce((a, b) => (a < b ? a : b)), toNs: tos.reduce((a, b) => (a > b ? a : b)) };
+}
+
+export function dataSpan(db: Database.Database): Span | null {
+  return spanOf(db.prepare(SQLITE.spanSql).safeIntegers(true).get() as Row);
 }
 
 /**
@@ -83,7 +81,7 @@ export function hoursJson(window: Window, span: Span | null): string {
   return `[${hours.join(',')}]`;
 }
 
-export const HOUR_TERM = 'ts_ns / 3600000000000 IN (SELECT value FROM json_each(@hours))';
+export const HOUR_TERM = SQLITE.hourTerm;
 
 export interface Where {
   /** Terms to AND together (no leading WHERE). */

@@ -22,6 +22,9 @@ export interface Plan<R> {
   shape(results: Record<string, Row[]>): R;
 }
 
+/** A report whose next query depends on the last one's rows: it yields each query and is handed its rows. */
+export type Steps<R> = Generator<Query, R, Row[]>;
+
 export interface Dialect {
   /** The export query's SELECT … FROM, rows aliased s (src/export/columns.ts SELECT_ROWS locally); remote rows add s.host. */
   selectRows: string;
@@ -31,6 +34,12 @@ export interface Dialect {
   table(name: string): string;
   /** The distinct values of an expression, joined with commas. */
   distinctList(expression: string): string;
+  /** The signals (every column of the local view, by name), for queries that need no names of cgroups. */
+  signals: string;
+  /** A term keeping rows of the hours in @hours, a JSON array (the local indexes lead with the hour). */
+  hourTerm: string;
+  /** The first and last stored ts_ns, as archive_from/archive_to and hot_from/hot_to. */
+  spanSql: string;
   /** Rows carry a host column (the fleet). */
   hosts: boolean;
 }
@@ -45,12 +54,26 @@ export const SQLITE: Dialect = {
   failedRows: `(SELECT ${FAILED_COLUMNS} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${FAILED_COLUMNS} FROM signals_hot WHERE ret < 0)`,
   table: (name) => name,
   distinctList: (expression) => `group_concat(DISTINCT ${expression})`,
+  signals: 'signals',
+  hourTerm: 'ts_ns / 3600000000000 IN (SELECT value FROM json_each(@hours))',
+  // From the ts_ns index and the hot table's ends.
+  spanSql: `SELECT
+        (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
+        (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`,
   hosts: false,
 };
 
+export function isSteps<R>(plan: Plan<R> | Steps<R>): plan is Steps<R> {
+  return typeof (plan as Steps<R>).next === 'function';
+}
+
 /** Runs a plan on an open SQLite database. */
-export function runLocal<R>(db: Database.Database, plan: Plan<R>): R {
+export function runLocal<R>(db: Database.Database, plan: Plan<R> | Steps<R>): R {
+  const all = (query: Query) => db.prepare(query.sql).safeIntegers(true).all(query.params) as Row[];
+  if (isSteps(plan)) {
+    for (let step = plan.next(undefined as unknown as Row[]); ; step = plan.next(all(step.value))) if (step.done) return step.value;
+  }
   const results: Record<string, Row[]> = {};
-  for (const [name, query] of Object.entries(plan.queries)) results[name] = db.prepare(query.sql).safeIntegers(true).all(query.params) as Row[];
+  for (const [name, query] of Object.entries(plan.queries)) results[name] = all(query);
   return plan.shape(results);
 }

@@ -25,7 +25,8 @@ CREATE TABLE sigaudit.hosts (
 -- One local database (src/fleet/forward.ts creates its uuid once and keeps
 -- it in the database's forward_state): a re-imaged host with a new
 -- database is a new source of the same host, and two sources never share
--- ids. last_id / last_ts_ns: the newest row forwarded (a host's lag).
+-- ids. last_id: the newest row forwarded; first_ts_ns, last_ts_ns: the
+-- times its rows span (a host's lag, and where reports look).
 CREATE TABLE sigaudit.sources (
   id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   uuid uuid NOT NULL,
@@ -33,6 +34,7 @@ CREATE TABLE sigaudit.sources (
   first_seen timestamptz NOT NULL DEFAULT now(),
   last_seen timestamptz NOT NULL DEFAULT now(),
   last_id bigint NOT NULL DEFAULT 0,
+  first_ts_ns bigint,
   last_ts_ns bigint,
   CONSTRAINT sources_uuid UNIQUE (uuid)
 );
