@@ -2,7 +2,7 @@
 // as locally (src/query/read.ts), in PostgreSQL's dialect over the views
 // of src/fleet/migrations/0020-read-views.sql, as the reader role.
 import { SigauditError } from '../errors';
-import { isSteps, type Dialect, type Param, type Plan, type Query, type Row, type Steps } from '../query/read';
+import { FAILED_COLUMNS, NS_PID_COLUMNS, isSteps, type Dialect, type Param, type Plan, type Query, type Row, type Steps } from '../query/read';
 import { connect, parseServerUrl, serverError, type ServerUrl } from './connect';
 import { checkSchema } from './schema';
 
@@ -32,10 +32,11 @@ export function postgresDialect(host?: string): Dialect {
   const rows = host === undefined ? 'sigaudit.signal_rows' : `(SELECT * FROM sigaudit.signal_rows${onHost})`;
   const columns = `s.id, s.ts_ns, s.fanout, s.source, s.sender_pid, s.sender_tid, s.sender_comm, s.sender_uid, s.sender_auid, s.sender_ppid,
     s.sender_cgroup_id, s.sender_cgroup_path, s.sender_unit, s.target_pid, s.target_tid, s.delivered_pid, s.delivered_tid, s.delivered_comm,
-    s.delivered_cgroup_id, s.delivered_cgroup_path, s.delivered_unit, s.signal, s.ret, s.result, s.si_code, s.origin, s.host`;
+    s.delivered_cgroup_id, s.delivered_cgroup_path, s.delivered_unit, s.signal, s.ret, s.result, s.si_code, s.origin,
+    s.sender_ns_pid, s.target_ns_pid, s.delivered_ns_pid, s.host`;
   return {
     selectRows: `SELECT ${columns} FROM ${rows} AS s`,
-    failedRows: `(SELECT ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout FROM sigaudit.signal_rows WHERE ret < 0${host === undefined ? '' : ` AND host = ${literal(host)}`})`,
+    failedRows: () => `(SELECT ${FAILED_COLUMNS}, ${NS_PID_COLUMNS} FROM sigaudit.signal_rows WHERE ret < 0${host === undefined ? '' : ` AND host = ${literal(host)}`})`,
     table: (name) =>
       host === undefined
         ? `sigaudit.${name}`

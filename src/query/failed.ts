@@ -45,11 +45,15 @@ export interface FailedReport {
   fleet: boolean;
 }
 
-/** Served locally by signals_archive_failed_ts_ns alone (covering, see SQLITE.failedRows). */
-export function failedGroupsSql(terms: string[], limit: number, dialect: Dialect = SQLITE): string {
+/**
+ * Served locally by signals_archive_failed_ts_ns alone (covering, see
+ * SQLITE.failedRows); a pid filter (`nsPids`) adds the namespace pids it
+ * also matches.
+ */
+export function failedGroupsSql(terms: string[], limit: number, nsPids = false, dialect: Dialect = SQLITE): string {
   return `SELECT sender_comm, sender_uid, target_pid, ret, count(*) AS n, count(DISTINCT sender_pid) AS senders,
       max(sender_pid) AS last_sender, ${dialect.distinctList('signal')} AS signals, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
-    FROM ${dialect.failedRows} AS failed ${whereSql(terms)}
+    FROM ${dialect.failedRows(nsPids)} AS failed ${whereSql(terms)}
     GROUP BY sender_comm, sender_uid, target_pid, ret
     ORDER BY n DESC, last_ns DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`;
 }
@@ -77,17 +81,18 @@ export function failedPlan(dialect: Dialect, options: FailedOptions): Plan<Faile
   // The target as the sender addressed it (a failed send usually reached no task).
   const where = filterTerms(options.filters, window, { skip: ['targetPid'] });
   if (options.filters.targetPid !== undefined) {
-    where.terms.push('target_pid = @targetPid');
+    where.terms.push('(target_pid = @targetPid OR target_ns_pid = @targetPid)');
     where.params.targetPid = options.filters.targetPid;
   }
+  const nsPids = options.filters.senderPid !== undefined || options.filters.targetPid !== undefined;
   const queries: Plan<FailedReport>['queries'] = {
-    total: { sql: `SELECT count(*) AS n FROM ${dialect.failedRows} AS failed ${whereSql(where.terms)}`, params: where.params },
+    total: { sql: `SELECT count(*) AS n FROM ${dialect.failedRows(nsPids)} AS failed ${whereSql(where.terms)}`, params: where.params },
     ...dropsQueries(dialect, window),
   };
   if (options.raw) {
     const aliased = filterTerms(options.filters, window, { alias: 's' });
     queries.rows = { sql: `${dialect.selectRows} ${whereSql(['s.ret < 0', ...aliased.terms])} ORDER BY s.ts_ns DESC, s.id DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`, params: aliased.params };
-  } else queries.groups = { sql: failedGroupsSql(where.terms, limit, dialect), params: where.params };
+  } else queries.groups = { sql: failedGroupsSql(where.terms, limit, nsPids, dialect), params: where.params };
   return {
     queries,
     shape: (results) => ({

@@ -28,8 +28,8 @@ export type Steps<R> = Generator<Query, R, Row[]>;
 export interface Dialect {
   /** The export query's SELECT … FROM, rows aliased s (src/export/columns.ts SELECT_ROWS locally); remote rows add s.host. */
   selectRows: string;
-  /** The rows of failed sends with the columns the failed report reads. */
-  failedRows: string;
+  /** The rows of failed sends with the columns the failed report reads, and the namespace pids when a pid filter needs them. */
+  failedRows(nsPids: boolean): string;
   /** A table that says where the record is incomplete: drops, unclean_shutdowns, prunes, summaries, earlier_databases. */
   table(name: string): string;
   /** The distinct values of an expression, joined with commas. */
@@ -45,13 +45,18 @@ export interface Dialect {
 }
 
 /** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
-const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
+export const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
+/** The namespace pids a pid filter also matches (src/query/filters.ts): outside that index, so read only with one. */
+export const NS_PID_COLUMNS = 'sender_ns_pid, target_ns_pid';
 
 export const SQLITE: Dialect = {
   selectRows: SELECT_ROWS,
   // Served by signals_archive_failed_ts_ns alone (covering): the union names
   // only its columns, where the signals view would read whole rows.
-  failedRows: `(SELECT ${FAILED_COLUMNS} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${FAILED_COLUMNS} FROM signals_hot WHERE ret < 0)`,
+  failedRows(nsPids) {
+    const columns = nsPids ? `${FAILED_COLUMNS}, ${NS_PID_COLUMNS}` : FAILED_COLUMNS;
+    return `(SELECT ${columns} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${columns} FROM signals_hot WHERE ret < 0)`;
+  },
   table: (name) => name,
   distinctList: (expression) => `group_concat(DISTINCT ${expression})`,
   signals: 'signals',

@@ -30,6 +30,10 @@ export interface SignalRow {
   result: Result | null;
   siCode: number;
   origin: Origin | null;
+  /** The pids as the recorder's pid namespace numbers them, where that differs (migrations/0100-namespace-pids.sql); absent: the same. */
+  senderNsPid?: number | null;
+  targetNsPid?: number | null;
+  deliveredNsPid?: number | null;
   /** Set by the writer once the row has its id. */
   id?: bigint;
 }
@@ -107,7 +111,7 @@ export class SignalWriter {
     this.hotRows = (db.prepare('SELECT count(*) AS n FROM signals_hot').get() as { n: number }).n;
     // Positional parameters: binding by name costs about twice as much per row.
     this.insertSignal = db.prepare(
-      'INSERT INTO signals_hot VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO signals_hot VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertCgroup = db.prepare(
       'INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit',
@@ -137,7 +141,7 @@ export class SignalWriter {
           row.id, row.tsNs, row.fanout, row.source, row.senderPid, row.senderTid, row.senderComm,
           row.senderUid, row.senderAuid, row.senderPpid, row.senderCgroup, row.targetPid, row.targetTid,
           row.deliveredPid, row.deliveredTid, row.deliveredComm, row.deliveredCgroup, row.signal,
-          row.ret, row.result, row.siCode, row.origin,
+          row.ret, row.result, row.siCode, row.origin, row.senderNsPid ?? null, row.targetNsPid ?? null, row.deliveredNsPid ?? null,
         );
       }
       this.noteProgress(progress, rows.length);
