@@ -2,21 +2,15 @@
 // capability at all, accepted by systemd-analyze as install-service
 // --forward-to writes it, and installed and removed with the recorder's.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FORWARD_UNIT_NAME, PACKAGING_DIR, renderUnit, systemdRunning, verifyUnit } from '../src/service/install';
 import { runCli } from './helpers/recorder';
+import { analyzeOptions, directive } from './helpers/service';
 
 const shipped = readFileSync(join(PACKAGING_DIR, FORWARD_UNIT_NAME), 'utf8');
-const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
-const analyzeOptions = hasAnalyze || process.env.CI ? {} : { skip: 'systemd-analyze is not installed (apt-get install systemd)' };
-
-function directive(unit: string, key: string): string[] {
-  return [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((match) => match[1]);
-}
 
 describe('the forwarder unit', () => {
   it('is Type=notify, reads its URL from /etc/default/sigaudit, and may do nothing but read the database and talk to the server', () => {
