@@ -7,6 +7,7 @@ import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/forma
 import { listPlan, renderList } from './query/list';
 import { SQLITE, runLocal, type Dialect, type Plan, type Steps } from './query/read';
 import { remoteOf, runRemote } from './fleet/remote';
+import { fleetStatusPlan, renderFleetStatus } from './fleet/status';
 import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
 import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
@@ -322,16 +323,19 @@ recorder may write a database at a time (<db>.lock holds it).`,
       log(`wrote ${flags.output} (${Math.ceil(bytes / 1024)} KiB${report.empty ? ', no signals in the window' : ''})`);
     });
 
-  program
-    .command('status')
-    .description('database path and size, rows, time covered, recorder runs (and whether one records now), drops')
-    .addOption(dbOption())
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--utc', 'times in UTC', false)
-    .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5)
-    .action(async (flags) => {
-      print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
-    });
+  addRemote(
+    program
+      .command('status')
+      .description('database path and size, rows, time covered, recorder runs (and whether one records now), drops; with --remote, the fleet\'s hosts, their lag and incomplete records')
+      .addOption(dbOption())
+      .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+      .option('--utc', 'times in UTC', false)
+      .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5),
+  ).action(async (flags) => {
+    const remote = remoteOf(flags);
+    if (remote) print(renderFleetStatus(await runRemote(remote, () => fleetStatusPlan(remote.host)), outputOf(flags)));
+    else print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
+  });
 
   const tailCommand = program
     .command('tail')
