@@ -252,7 +252,9 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
         const entry = fleet.hosts.find((candidate: { host: string }) => candidate.host === host);
         const local = exact(ask(['status', '--format', 'json'], ['--db', db]));
-        assert.equal(entry.forwarded_to_id, Math.max(...exportedRows(db).map((row) => Number(row.id))), `${host}: forwarded up to its newest row`);
+        // A reduce, not Math.max(...rows): a host on this shared machine may have recorded too many rows to spread.
+        const newestId = exportedRows(db).reduce((max, row) => Math.max(max, Number(row.id)), 0);
+        assert.equal(entry.forwarded_to_id, newestId, `${host}: forwarded up to its newest row`);
         assert.equal(entry.newest, local.to);
         assert.ok(entry.lag_seconds >= 0);
         assert.deepEqual(entry.incomplete, { drops: 0, unclean: 0, prunes: 0, gaps: 0 });
