@@ -16,6 +16,7 @@ import type { ExtraResults } from './sections';
 import { measureStorage } from './storage';
 import { measureWritePaths } from './writepath';
 import { measureFlood, type FloodRun } from './flood';
+import { measureFleet } from './fleet';
 import { busyOthers, describeHost, findForeignTracers, snapshotCpu } from './host';
 import { runCommand } from './proc';
 import { buildReport, formatText, writeReport, PairedRun, TracerSession, Workload } from './report';
@@ -46,9 +47,11 @@ interface BenchConfig {
   writePathRecords: number;
   /** Lengths of the floods of the flood section. */
   floods: FloodRun[];
+  /** Rows forwarded to PostgreSQL by the fleet section. */
+  fleetRows: number;
 }
 
-const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries', 'flood'] as const;
+const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries', 'flood', 'fleet'] as const;
 type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
@@ -150,6 +153,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
     queryRows: quick ? 1_000_000 : 10_000_000,
     writePathRecords: quick ? 500_000 : 2_000_000,
     floods: parseFloods(values.floods ?? (quick ? '60' : '60,600,60:off')),
+    fleetRows: quick ? 200_000 : 1_000_000,
     workloads: quick ? [KILL0, GETPPID] : [KILL0, ...FULL_EXTRA, GETPPID],
     tracers: tracers as TracerName[],
     outputDir: path.resolve(values.output ?? path.join(findRepoRoot(), 'bench', 'results')),
@@ -313,6 +317,10 @@ async function main(argv: string[]): Promise<number> {
   await section('flood', async () => {
     extra.flood = [];
     for (const flood of config.floods) extra.flood.push(await measureFlood(binary, flood, log));
+  });
+
+  await section('fleet', async () => {
+    extra.fleet = await measureFleet(config.fleetRows, 5, log);
   });
 
   const report = buildReport(

@@ -4,6 +4,7 @@
 import { auditStateLine, type HostCost } from './collateral';
 import type { CompletenessSummary, KernelCost, RampResult, RecorderStorage } from './completeness';
 import type { FloodResult } from './flood';
+import type { FleetResult } from './fleet';
 import type { QueryFigures } from './querysuite';
 import type { CostSummary } from './report';
 import type { Summary } from './stats';
@@ -21,6 +22,7 @@ export interface ExtraResults {
   queries?: QueryFigures;
   writePath?: WritePathFigures[];
   flood?: FloodResult[];
+  fleet?: FleetResult;
   /** Seconds each section took, and the load average when it began. */
   sectionSeconds: Record<string, number>;
   sectionLoad: Record<string, string>;
@@ -274,6 +276,22 @@ export function extraSections(extra: ExtraResults): Section[] {
         ['at the highest RSS sampled: anon / file / shmem', ...floods.map((f) => (f.peakRssParts ? [f.peakRssParts.anonKiB, f.peakRssParts.fileKiB, f.peakRssParts.shmemKiB].map((kib) => mib(kib * 1024)).join(' / ') : 'not measured'))],
         ['rows left unarchived at stop', ...floods.map((f) => int(f.hotRowsAtStop))],
         ['who-killed <last victim> after the stop (median, min–max of 5)', ...floods.map((f) => (f.whoKilledMs ? `${f.whoKilledMs.median.toFixed(0)} ms (${f.whoKilledMs.min.toFixed(0)}–${f.whoKilledMs.max.toFixed(0)})` : 'not measured'))],
+      ],
+    });
+  }
+  if (extra.fleet) {
+    const fleet = extra.fleet;
+    sections.push({
+      title: 'Fleet',
+      intro:
+        `A generated database of ${int(fleet.rows)} realistic rows over one day (bench/generate.ts) forwarded by sigaudit forward --once into a PostgreSQL ` +
+        'cluster started for the run on this machine (client and server share its CPUs); reports over the last hour through the reader path, median of 5.',
+      headers: ['', 'figure', 'target'],
+      rows: [
+        [`forward ${int(fleet.rows)} rows (catch-up)`, `${int(fleet.rowsPerSecond)} rows/s (${fleet.forwardSeconds.toFixed(1)} s)`, '≥ 50,000 rows/s'],
+        ['bytes per row: signals with their indexes', fleet.signalBytesPerRow.toFixed(0), '≤ 150'],
+        ['bytes per row: the whole schema (names, rollup, side tables)', fleet.schemaBytesPerRow.toFixed(0), ''],
+        ...fleet.queries.map((q) => [q.name, `${q.medianMs.toFixed(1)} ms (${q.minMs.toFixed(1)}–${q.maxMs.toFixed(1)})`, q.name.startsWith('who-killed') || q.name.startsWith('failed') ? '< 100 ms' : '']),
       ],
     });
   }

@@ -22,9 +22,11 @@ as_root() {
 # test opens its page in (driven by playwright-core, which never downloads a
 # browser itself); dpkg-dev (dpkg-shlibdeps), lintian and man-db build,
 # check and read the Debian package (npm run package) that the package test
-# installs.
+# installs. postgresql is the fleet's central engine, which the fleet tests
+# start as their own cluster (pg_createcluster) on a free port.
 packages=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool build-essential python3 procps util-linux
-  systemd passwd mount mmdebstrap systemd-container chromium dpkg-dev lintian man-db)
+  systemd passwd mount mmdebstrap systemd-container chromium dpkg-dev lintian man-db
+  postgresql)
 [ "$(dpkg --print-architecture)" = amd64 ] && packages+=(gcc-multilib)
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

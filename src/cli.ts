@@ -2,14 +2,17 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { exportSignals, writeAll, type ExportFormat } from './export';
 import { exportSummaries } from './export/summaries';
-import { failed, renderFailed } from './query/failed';
+import { failedPlan, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
-import { list, renderList } from './query/list';
+import { listPlan, renderList } from './query/list';
+import { SQLITE, runLocal, type Dialect, type Plan, type Steps } from './query/read';
+import { remoteOf, runRemote } from './fleet/remote';
+import { fleetStatusPlan, renderFleetStatus } from './fleet/status';
 import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
 import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
-import { renderWhoKilled, whoKilled } from './query/who-killed';
+import { renderWhoKilled, whoKilledSteps } from './query/who-killed';
 import { writeReport } from './report';
 import { recover, renderRecover } from './recover';
 import { renderStatus, status } from './status';
@@ -22,8 +25,9 @@ import { TAIL_FORMATS, tail, type TailFormat } from './tail';
 import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { reportingDamage } from './store/damage';
-import { resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
+import { openForReading, resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
 import { usageError } from './errors';
+import { addFleetCommands, forwardUrlArgument } from './fleet/cli';
 import { VERSION } from './version';
 
 /** A count flag: 0 or more. */
@@ -89,6 +93,27 @@ function filtersOf(flags: Record<string, unknown>, probesByDefault = false): Fil
 function reading<T>(flags: Record<string, unknown>, read: (dbPath: string) => T | Promise<T>): Promise<T> {
   const dbPath = resolveDbPath(flags.db as string | undefined);
   return reportingDamage(dbPath, () => read(dbPath));
+}
+
+/** --remote and --host: ask the fleet's PostgreSQL instead of this host's database. */
+function addRemote(command: Command): Command {
+  return command
+    .option('--remote <url>', "ask the fleet's PostgreSQL instead: postgresql://USER@HOST/DATABASE (env SIGAUDIT_REMOTE; password in PGPASSWORD or ~/.pgpass); rows gain a host column")
+    .option('--host <name>', 'with --remote: only this host (as sigaudit forward named it)');
+}
+
+/** A report's plan run on the fleet (--remote / SIGAUDIT_REMOTE), or on the --db database. */
+async function planned<R>(flags: Record<string, unknown>, plan: (dialect: Dialect) => Plan<R> | Steps<R>): Promise<R> {
+  const remote = remoteOf(flags as { remote?: string; host?: string });
+  if (remote) return runRemote(remote, plan);
+  return reading(flags, (dbPath) => {
+    const db = openForReading(dbPath);
+    try {
+      return runLocal(db, plan(SQLITE));
+    } finally {
+      db.close();
+    }
+  });
 }
 
 function outputOf(flags: Record<string, unknown>): OutputOptions {
@@ -227,8 +252,10 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .argument('[pid]', 'the process id (or use --comm)', pidArgument)
     .option('--comm <name>', 'the process by name (pids are reused); with a pid, only rows naming it', commArgument)
     .option('--limit <n>', 'newest signals shown; 0 for all', parseCount, 200);
-  addOutput(addFilters(whoKilledCommand, false)).action(async (pid: number | undefined, flags) => {
-    print(await reading(flags, (dbPath) => renderWhoKilled(whoKilled({ dbPath, pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags))));
+  addRemote(addOutput(addFilters(whoKilledCommand, false))).action(async (pid: number | undefined, flags) => {
+    if (flags.host === undefined && remoteOf(flags) !== undefined)
+      throw usageError('who-killed --remote needs --host NAME: a pid names a process on one host', 'add --host with the host the process ran on (sigaudit query list --remote URL shows hosts)');
+    print(renderWhoKilled(await planned(flags, (dialect) => whoKilledSteps(dialect, { pid, comm: flags.comm, filters: filtersOf(flags), limit: flags.limit })), outputOf(flags)));
   });
 
   const failedCommand = query
@@ -237,8 +264,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--raw', 'list each failed send instead of groups', false)
     .option('--per-target', 'count every task a send reached instead of each send once', false)
     .option('--limit <n>', 'most groups (or rows with --raw) shown; 0 for all', parseCount);
-  addOutput(addFilters(failedCommand, false)).action(async (flags) => {
-    print(await reading(flags, (dbPath) => renderFailed(failed({ dbPath, filters: filtersOf(flags), raw: flags.raw, limit: flags.limit }), outputOf(flags))));
+  addRemote(addOutput(addFilters(failedCommand, false))).action(async (flags) => {
+    print(renderFailed(await planned(flags, (dialect) => failedPlan(dialect, { filters: filtersOf(flags), raw: flags.raw, limit: flags.limit })), outputOf(flags)));
   });
 
   const topCommand = query
@@ -258,8 +285,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--limit <n>', 'newest rows shown; 0 for all', parseCount, 100)
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .option('--details', "a line under each row with the sender's parent, login uid and unit", false);
-  addOutput(addFilters(listCommand, false)).action(async (flags) => {
-    print(await reading(flags, (dbPath) => renderList(list({ dbPath, filters: filtersOf(flags), limit: flags.limit }), outputOf(flags), flags.details)));
+  addRemote(addOutput(addFilters(listCommand, false))).action(async (flags) => {
+    print(renderList(await planned(flags, (dialect) => listPlan(dialect, { filters: filtersOf(flags), limit: flags.limit })), outputOf(flags), flags.details));
   });
 
   addOutput(
@@ -295,16 +322,19 @@ recorder may write a database at a time (<db>.lock holds it).`,
       log(`wrote ${flags.output} (${Math.ceil(bytes / 1024)} KiB${report.empty ? ', no signals in the window' : ''})`);
     });
 
-  program
-    .command('status')
-    .description('database path and size, rows, time covered, recorder runs (and whether one records now), drops')
-    .addOption(dbOption())
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--utc', 'times in UTC', false)
-    .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5)
-    .action(async (flags) => {
-      print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
-    });
+  addRemote(
+    program
+      .command('status')
+      .description('database path and size, rows, time covered, recorder runs (and whether one records now), drops; with --remote, the fleet\'s hosts, their lag and incomplete records')
+      .addOption(dbOption())
+      .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+      .option('--utc', 'times in UTC', false)
+      .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5),
+  ).action(async (flags) => {
+    const remote = remoteOf(flags);
+    if (remote) print(renderFleetStatus(await runRemote(remote, () => fleetStatusPlan(remote.host)), outputOf(flags)));
+    else print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
+  });
 
   const tailCommand = program
     .command('tail')
@@ -343,6 +373,8 @@ recorder may write a database at a time (<db>.lock holds it).`,
     }
   });
 
+  addFleetCommands(program);
+
   program
     .command('recover')
     .description('salvage every readable row of a damaged database into a new one, and say what was lost')
@@ -362,8 +394,10 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--group <group>', 'group that may read the database (Group= of the unit)', DEFAULT_GROUP)
     .option('--no-enable', 'do not start it at boot')
     .option('--no-start', 'do not start it now')
+    .option('--forward-to <url>', "also install sigaudit-forward.service, shipping the record to this PostgreSQL (postgresql://USER@HOST/DATABASE; set as SIGAUDIT_FORWARD_TO in the settings file, the password in /etc/sigaudit/pgpass)")
     .action((flags) => {
       const plan = installService({
+        forwardTo: flags.forwardTo === undefined ? undefined : forwardUrlArgument(flags.forwardTo),
         unitDir: flags.unitDir,
         envFile: flags.environmentFile,
         group: flags.group,

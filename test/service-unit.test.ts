@@ -12,15 +12,9 @@ import { PACKAGING_DIR, renderUnit, systemdRunning, verifyUnit } from '../src/se
 import { DEFAULT_NICE } from '../src/record/recorder';
 import { kernelTestOptions } from './helpers/kernel';
 import { CLI, exportedRows, runCli, stopAfterFile, tempDbPath } from './helpers/recorder';
+import { analyzeOptions, directive } from './helpers/service';
 
 const shipped = readFileSync(join(PACKAGING_DIR, 'sigaudit.service'), 'utf8');
-const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
-/** Under CI the unit is always verified: a missing systemd-analyze fails the test. */
-const analyzeOptions = hasAnalyze || process.env.CI ? {} : { skip: 'systemd-analyze is not installed (apt-get install systemd)' };
-
-function directive(unit: string, key: string): string[] {
-  return [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((match) => match[1]);
-}
 
 describe('the systemd unit', () => {
   it('is Type=notify with the hardening asked for', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DEFAULT_GROUP } from '../../src/store/database';
-import { renderUnit, UNIT_NAME } from '../../src/service/install';
+import { FORWARD_UNIT_NAME, renderUnit, UNIT_NAME } from '../../src/service/install';
 import { VERSION } from '../../src/version';
 import { manPage } from './manpage';
 
@@ -126,7 +126,8 @@ export function buildDeb(outDir: string): string {
     cpSync(join(ROOT, 'package.json'), join(lib, 'package.json'));
     cpSync(join(ROOT, 'dist', 'src'), join(lib, 'dist', 'src'), { recursive: true, filter: (path) => !path.endsWith('.map') });
     cpSync(join(ROOT, 'migrations'), join(lib, 'migrations'), { recursive: true });
-    for (const name of [UNIT_NAME, 'sigaudit.env']) cpSync(join(ROOT, 'packaging', name), join(lib, 'packaging', name));
+    cpSync(join(ROOT, 'src', 'fleet', 'migrations'), join(lib, 'src', 'fleet', 'migrations'), { recursive: true });
+    for (const name of [UNIT_NAME, FORWARD_UNIT_NAME, 'sigaudit.env']) cpSync(join(ROOT, 'packaging', name), join(lib, 'packaging', name));
     for (const addon of ADDONS) cpSync(join(ROOT, 'build', 'Release', addon), join(lib, 'build', 'Release', addon));
     stageNodeModules(lib);
 

@@ -68,6 +68,8 @@ export interface StoredRow {
   sender_ns_pid: bigint | null;
   target_ns_pid: bigint | null;
   delivered_ns_pid: bigint | null;
+  /** The host a fleet row came from (sigaudit query --remote); local rows have none. */
+  host?: string;
 }
 
 export const SELECT_ROWS = `
@@ -137,4 +139,23 @@ export function exportRecord(row: StoredRow): Record<Column, string | number | b
     target_ns_pid: num(row.target_ns_pid),
     delivered_ns_pid: num(row.delivered_ns_pid),
   };
+}
+
+/** The export record, and a fleet row's host after every other column. */
+export function withHost(row: StoredRow): Record<string, string | number | bigint | null> {
+  return row.host === undefined ? exportRecord(row) : { ...exportRecord(row), host: row.host };
+}
+
+/** The export columns, and host at the end for the fleet's rows. */
+export function columnsOf(fleet: boolean): readonly string[] {
+  return fleet ? [...COLUMNS, 'host'] : COLUMNS;
+}
+
+/** A HOST column of a table, for the fleet's rows only. */
+export function hostHeader(fleet: boolean): { header: string; flex: true; min: number }[] {
+  return fleet ? [{ header: 'HOST', flex: true, min: 6 }] : [];
+}
+
+export function hostCell(row: StoredRow): string[] {
+  return row.host === undefined ? [] : [row.host];
 }

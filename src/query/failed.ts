@@ -1,17 +1,16 @@
 // sigaudit query failed: sends whose return value was an error, grouped by
 // sender and target (a stale pid file or a permission problem stands out),
 // or each one with --raw.
-import type Database from 'better-sqlite3';
-import { COLUMNS, SELECT_ROWS, exportRecord, isoTime, type StoredRow } from '../export/columns';
+import { columnsOf, isoTime, withHost, type StoredRow } from '../export/columns';
 import { errnoName } from '../names';
 import { openForReading } from '../store/database';
 import { resultLabel, senderLabel, signalLabel, targetLabel } from './describe';
-import { dropWarning, dropsIn, dropsJson, filterTerms, whereSql, windowOf, type DropWindow, type Filters, type Window } from './filters';
+import { dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, whereSql, windowOf, type DropWindow, type Filters, type Window } from './filters';
+import { SQLITE, runLocal, type Dialect, type Plan, type Row } from './read';
 import { count, csv, json, jsonl, renderTable, wrap, type OutputOptions, type Rendered } from './format';
 import { shortTime } from './time';
 
 export interface FailedOptions {
-  dbPath: string;
   filters: Filters;
   /** Each failed send instead of groups. */
   raw?: boolean;
@@ -42,74 +41,74 @@ export interface FailedReport {
   /** All failed sends (or deliveries with --per-target) in the window, beyond the limit too. */
   total: number;
   drops: DropWindow[];
-}
-
-/** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
-const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
-
-/** The namespace pids a pid filter also matches (src/query/filters.ts): outside that index, so read only with one. */
-const NS_PID_COLUMNS = 'sender_ns_pid, target_ns_pid';
-
-function failedRows(nsPids: boolean): string {
-  const columns = nsPids ? `${FAILED_COLUMNS}, ${NS_PID_COLUMNS}` : FAILED_COLUMNS;
-  return `(SELECT ${columns} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${columns} FROM signals_hot WHERE ret < 0)`;
+  /** Rows from the fleet, with their host. */
+  fleet: boolean;
 }
 
 /**
- * Served by signals_archive_failed_ts_ns alone (covering): the union names
- * only its columns, where the signals view would read whole rows; a pid
- * filter (`nsPids`) adds the namespace pids it also matches.
+ * Served locally by signals_archive_failed_ts_ns alone (covering, see
+ * SQLITE.failedRows); a pid filter (`nsPids`) adds the namespace pids it
+ * also matches.
  */
-export function failedGroupsSql(terms: string[], limit: number, nsPids = false): string {
+export function failedGroupsSql(terms: string[], limit: number, nsPids = false, dialect: Dialect = SQLITE): string {
   return `SELECT sender_comm, sender_uid, target_pid, ret, count(*) AS n, count(DISTINCT sender_pid) AS senders,
-      max(sender_pid) AS last_sender, group_concat(DISTINCT signal) AS signals, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
-    FROM ${failedRows(nsPids)} ${whereSql(terms)}
+      max(sender_pid) AS last_sender, ${dialect.distinctList('signal')} AS signals, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
+    FROM ${dialect.failedRows(nsPids)} AS failed ${whereSql(terms)}
     GROUP BY sender_comm, sender_uid, target_pid, ret
     ORDER BY n DESC, last_ns DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`;
 }
 
-function groups(db: Database.Database, terms: string[], params: Record<string, unknown>, limit: number, nsPids: boolean): FailedGroup[] {
-  const rows = db.prepare(failedGroupsSql(terms, limit, nsPids)).safeIntegers(true).all(params) as {
-    sender_comm: string | null; sender_uid: bigint | null; target_pid: bigint | null; ret: bigint; n: bigint; senders: bigint;
-    last_sender: bigint | null; signals: string; first_ns: bigint; last_ns: bigint;
-  }[];
-  return rows.map((row) => ({
-    senderComm: row.sender_comm,
-    senderUid: row.sender_uid === null ? null : Number(row.sender_uid),
-    targetPid: row.target_pid === null ? null : Number(row.target_pid),
+function groupOf(row: Row): FailedGroup {
+  const number = (value: unknown) => (value === null ? null : Number(value));
+  return {
+    senderComm: row.sender_comm as string | null,
+    senderUid: number(row.sender_uid),
+    targetPid: number(row.target_pid),
     ret: Number(row.ret),
     errno: errnoName(Number(row.ret)),
     count: Number(row.n),
     senderPids: Number(row.senders),
-    lastSenderPid: row.last_sender === null ? null : Number(row.last_sender),
+    lastSenderPid: number(row.last_sender),
     signals: String(row.signals).split(',').map(Number).sort((a, b) => a - b),
-    firstNs: row.first_ns,
-    lastNs: row.last_ns,
-  }));
+    firstNs: row.first_ns as bigint,
+    lastNs: row.last_ns as bigint,
+  };
 }
 
-export function failed(options: FailedOptions): FailedReport {
+export function failedPlan(dialect: Dialect, options: FailedOptions): Plan<FailedReport> {
   const window = windowOf(options.filters);
   const limit = options.limit ?? (options.raw ? 100 : 50);
+  // The target as the sender addressed it (a failed send usually reached no task).
+  const where = filterTerms(options.filters, window, { skip: ['targetPid'] });
+  if (options.filters.targetPid !== undefined) {
+    where.terms.push('(target_pid = @targetPid OR target_ns_pid = @targetPid)');
+    where.params.targetPid = options.filters.targetPid;
+  }
+  const nsPids = options.filters.senderPid !== undefined || options.filters.targetPid !== undefined;
+  const queries: Plan<FailedReport>['queries'] = {
+    total: { sql: `SELECT count(*) AS n FROM ${dialect.failedRows(nsPids)} AS failed ${whereSql(where.terms)}`, params: where.params },
+    ...dropsQueries(dialect, window),
+  };
+  if (options.raw) {
+    const aliased = filterTerms(options.filters, window, { alias: 's' });
+    queries.rows = { sql: `${dialect.selectRows} ${whereSql(['s.ret < 0', ...aliased.terms])} ORDER BY s.ts_ns DESC, s.id DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`, params: aliased.params };
+  } else queries.groups = { sql: failedGroupsSql(where.terms, limit, nsPids, dialect), params: where.params };
+  return {
+    queries,
+    shape: (results) => ({
+      window,
+      total: Number(results.total[0].n),
+      drops: dropWindows(results),
+      fleet: dialect.hosts,
+      ...(options.raw ? { rows: results.rows as unknown as StoredRow[] } : { groups: results.groups.map(groupOf) }),
+    }),
+  };
+}
+
+export function failed(options: FailedOptions & { dbPath: string }): FailedReport {
   const db = openForReading(options.dbPath);
   try {
-    // The target as the sender addressed it (a failed send usually reached no task).
-    const where = filterTerms(options.filters, window, { skip: ['targetPid'] });
-    if (options.filters.targetPid !== undefined) {
-      where.terms.push('(target_pid = @targetPid OR target_ns_pid = @targetPid)');
-      where.params.targetPid = options.filters.targetPid;
-    }
-    const nsPids = options.filters.senderPid !== undefined || options.filters.targetPid !== undefined;
-    const total = Number((db.prepare(`SELECT count(*) AS n FROM ${failedRows(nsPids)} ${whereSql(where.terms)}`).get(where.params) as { n: number }).n);
-    const report: FailedReport = { window, total, drops: dropsIn(db, window) };
-    if (options.raw) {
-      const aliased = filterTerms(options.filters, window, { alias: 's' });
-      report.rows = db
-        .prepare(`${SELECT_ROWS} ${whereSql(['s.ret < 0', ...aliased.terms])} ORDER BY s.ts_ns DESC, s.id DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`)
-        .safeIntegers(true)
-        .all(aliased.params) as StoredRow[];
-    } else report.groups = groups(db, where.terms, where.params, limit, nsPids);
-    return report;
+    return runLocal(db, failedPlan(SQLITE, options));
   } finally {
     db.close();
   }
@@ -136,8 +135,8 @@ function groupRecord(group: FailedGroup) {
 export function renderFailed(report: FailedReport, output: OutputOptions): Rendered {
   const warning = dropWarning(report.drops, output.utc);
   const warnings = warning ? [warning] : [];
-  const records = report.rows ? report.rows.map(exportRecord) : report.groups!.map(groupRecord);
-  const columns: readonly string[] = report.rows ? COLUMNS : GROUP_COLUMNS;
+  const records = report.rows ? report.rows.map(withHost) : report.groups!.map(groupRecord);
+  const columns: readonly string[] = report.rows ? columnsOf(report.fleet) : GROUP_COLUMNS;
   if (output.format === 'csv') return { stdout: csv(columns, records), warnings };
   if (output.format === 'jsonl') return { stdout: jsonl(records), warnings };
   if (output.format === 'json')

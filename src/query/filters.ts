@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import { usageError } from '../errors';
 import { SOURCES, signalName, signalNumber, type Source } from '../names';
 import { count } from './format';
+import { SQLITE, runLocal, type Dialect, type Query, type Row } from './read';
 import { dateToNs, longTime } from './time';
 
 /** `syscall` is every source but the kernel. */
@@ -55,18 +56,16 @@ export interface Span {
   toNs: bigint;
 }
 
-/** The first and last stored times, from the ts_ns index and the hot table's ends; null when empty. */
-export function dataSpan(db: Database.Database): Span | null {
-  const ends = db
-    .prepare(`SELECT
-        (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
-        (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`)
-    .safeIntegers(true)
-    .get() as Record<'archive_from' | 'archive_to' | 'hot_from' | 'hot_to', bigint | null>;
-  const froms = [ends.archive_from, ends.hot_from].filter((value): value is bigint => value !== null);
-  const tos = [ends.archive_to, ends.hot_to].filter((value): value is bigint => value !== null);
+/** The first and last stored times (from Dialect.spanSql's row); null when empty. */
+export function spanOf(ends: Row): Span | null {
+  const froms = [ends.archive_from, ends.hot_from].filter((value): value is bigint => value !== null && value !== undefined);
+  const tos = [ends.archive_to, ends.hot_to].filter((value): value is bigint => value !== null && value !== undefined);
   if (froms.length === 0) return null;
   return { fromNs: froms.reduce((a, b) => (a < b ? a : b)), toNs: tos.reduce((a, b) => (a > b ? a : b)) };
+}
+
+export function dataSpan(db: Database.Database): Span | null {
+  return spanOf(db.prepare(SQLITE.spanSql).safeIntegers(true).get() as Row);
 }
 
 /**
@@ -82,7 +81,7 @@ export function hoursJson(window: Window, span: Span | null): string {
   return `[${hours.join(',')}]`;
 }
 
-export const HOUR_TERM = 'ts_ns / 3600000000000 IN (SELECT value FROM json_each(@hours))';
+export const HOUR_TERM = SQLITE.hourTerm;
 
 export interface Where {
   /** Terms to AND together (no leading WHERE). */
@@ -183,15 +182,18 @@ export interface SummarisedSends {
  * protected sends the ring had no room for ('dropped_by_sender', also in
  * the drops table's count).
  */
-function summariesIn(db: Database.Database, from: bigint, to: bigint): DropWindow[] {
-  const rows = db
-    .prepare(`SELECT min(first_ns) AS from_ns, max(last_ns) AS to_ns, sum(count) AS count, outcome, sender_pid,
+function summariesQuery(dialect: Dialect, from: bigint, to: bigint): Query {
+  return {
+    sql: `SELECT min(first_ns) AS from_ns, max(last_ns) AS to_ns, sum(count) AS count, outcome, sender_pid,
         max(sender_comm) AS comm, sender_uid, source, signal, count(DISTINCT target_pid) AS targets,
-        max(CASE WHEN target_pid IS NULL THEN NULL WHEN target_pid = sender_pid THEN 'self' ELSE target_pid END) AS target
-      FROM summaries WHERE last_ns >= @from AND first_ns <= @to
-      GROUP BY outcome, sender_pid, sender_uid, source, signal ORDER BY 1`)
-    .safeIntegers(true)
-    .all({ from, to }) as Record<string, bigint | string>[];
+        max(CASE WHEN target_pid IS NULL THEN NULL WHEN target_pid = sender_pid THEN 'self' ELSE CAST(target_pid AS TEXT) END) AS target
+      FROM ${dialect.table('summaries')} AS summaries WHERE last_ns >= @from AND first_ns <= @to
+      GROUP BY outcome, sender_pid, sender_uid, source, signal ORDER BY 1`,
+    params: { from, to },
+  };
+}
+
+function summaryWindows(rows: Row[]): DropWindow[] {
   return rows.map((row) => {
     const targets = Number(row.targets);
     // Rows without a target (coarse) leave the one target the others name.
@@ -282,20 +284,34 @@ export function describeSends(sender: SummarisedSends, sends: bigint): string {
  * recorded drops, recorder crashes (unclean_shutdowns) and rows retention
  * deleted (prunes). An answer there may be incomplete.
  */
-export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
-  const rows = db
-    .prepare(`SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM drops WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM unclean_shutdowns WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM prunes WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM earlier_databases WHERE found_ns >= @from
-      ORDER BY 1`)
-    .safeIntegers(true)
-    .all({ from: window.fromNs ?? -(2n ** 62n), to: window.toNs ?? 2n ** 62n }) as { from_ns: bigint; to_ns: bigint; count: bigint | null; reason: string; moved_to: string | null }[];
-  const windows: DropWindow[] = rows.map((row) => ({
-    fromNs: row.from_ns, toNs: row.to_ns, count: row.count, reason: row.reason,
-    ...(row.reason.startsWith('earlier_database_') ? { movedTo: row.moved_to } : {}),
+export function dropsQueries(dialect: Dialect, window: Window): Record<'drops' | 'summaries', Query> {
+  const from = window.fromNs ?? -(2n ** 62n);
+  const to = window.toNs ?? 2n ** 62n;
+  const t = (name: string) => `${dialect.table(name)} AS ${name}`;
+  return {
+    drops: {
+      sql: `SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM ${t('drops')} WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM ${t('unclean_shutdowns')} WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM ${t('prunes')} WHERE to_ns >= @from AND from_ns <= @to
+      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM ${t('earlier_databases')} WHERE found_ns >= @from
+      ORDER BY 1`,
+      params: { from, to },
+    },
+    summaries: summariesQuery(dialect, from, to),
+  };
+}
+
+/** The drop windows from the rows of dropsQueries, oldest first. */
+export function dropWindows(results: Record<string, Row[]>): DropWindow[] {
+  const windows: DropWindow[] = results.drops.map((row) => ({
+    fromNs: row.from_ns as bigint, toNs: row.to_ns as bigint, count: row.count as bigint | null, reason: row.reason as string,
+    ...((row.reason as string).startsWith('earlier_database_') ? { movedTo: row.moved_to as string | null } : {}),
   }));
-  return windows.concat(summariesIn(db, window.fromNs ?? -(2n ** 62n), window.toNs ?? 2n ** 62n)).sort((a, b) => (a.fromNs < b.fromNs ? -1 : a.fromNs > b.fromNs ? 1 : 0));
+  return windows.concat(summaryWindows(results.summaries)).sort((a, b) => (a.fromNs < b.fromNs ? -1 : a.fromNs > b.fromNs ? 1 : 0));
+}
+
+export function dropsIn(db: Database.Database, window: Window): DropWindow[] {
+  return runLocal(db, { queries: dropsQueries(SQLITE, window), shape: dropWindows });
 }
 
 /** The drop windows as the json field `drops`. */

@@ -1,8 +1,7 @@
 // sigaudit query who-killed <pid> | --comm NAME: every signal that reached
 // the process by any path, newest first, split into processes where the pid
 // was reused, and a one-line verdict.
-import type Database from 'better-sqlite3';
-import { COLUMNS, SELECT_ROWS, exportRecord, isoTime, type StoredRow } from '../export/columns';
+import { COLUMNS, exportRecord, hostCell, hostHeader, isoTime, type StoredRow } from '../export/columns';
 import { usageError } from '../errors';
 import { signalName } from '../names';
 import { openForReading } from '../store/database';
@@ -10,14 +9,14 @@ import {
   CLD_EXITED, FATAL_BY_DEFAULT, detailLine, exitWord, resultLabel, senderLabel, senderPhrase, signalLabel, taskLabel, viaLabel,
 } from './describe';
 import {
-  HOUR_NS, HOUR_TERM, dataSpan, dropWarning, dropsIn, dropsJson, filterTerms, hoursJson, whereSql, windowOf,
+  HOUR_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, hoursJson, spanOf, whereSql, windowOf,
   type DropWindow, type Filters, type Window,
 } from './filters';
+import { SQLITE, runLocal, type Dialect, type Steps } from './read';
 import { csv, json, jsonl, renderTable, wrap, type Note, type OutputOptions, type Rendered } from './format';
 import { longTime, shortTime } from './time';
 
 export interface WhoKilledOptions {
-  dbPath: string;
   /** The target pid; or comm alone, or both (the pid's rows with that name). */
   pid?: number;
   comm?: string;
@@ -68,26 +67,28 @@ export interface WhoKilledReport {
   drops: DropWindow[];
   /** Older rows were left out by the limit. */
   more: boolean;
+  /** Rows from the fleet, with their host. */
+  fleet: boolean;
 }
 
-const CHILD_EXIT_SQL = `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_ns_pid, delivered_comm FROM signals
-  WHERE ${HOUR_TERM} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child'
+function childExitSql(dialect: Dialect): string {
+  return `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_ns_pid, delivered_comm FROM ${dialect.signals} AS s
+  WHERE ${dialect.hourTerm} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child'
     AND ts_ns >= @fromNs AND ts_ns <= @toNs
   ORDER BY ts_ns`;
+}
 
-function exitsOf(db: Database.Database, pid: number, fromNs: bigint, toNs: bigint): ExitRecord[] {
+function* exitsOf(dialect: Dialect, pid: number, fromNs: bigint, toNs: bigint): Steps<ExitRecord[]> {
   const hours = hoursJson({ fromNs, toNs }, { fromNs, toNs });
-  const rows = db.prepare(CHILD_EXIT_SQL).safeIntegers(true).all({ hours, pid, fromNs, toNs }) as {
-    ts_ns: bigint; sender_pid: bigint; sender_comm: string | null; si_code: bigint; delivered_pid: bigint | null; delivered_ns_pid: bigint | null; delivered_comm: string | null;
-  }[];
+  const rows = yield { sql: childExitSql(dialect), params: { hours, pid, fromNs, toNs } };
   return rows.map((row) => ({
-    tsNs: row.ts_ns,
+    tsNs: row.ts_ns as bigint,
     pid: Number(row.sender_pid),
-    comm: row.sender_comm,
+    comm: row.sender_comm as string | null,
     siCode: Number(row.si_code),
     parentPid: row.delivered_pid === null ? null : Number(row.delivered_pid),
     parentNsPid: row.delivered_ns_pid === null ? null : Number(row.delivered_ns_pid),
-    parentComm: row.delivered_comm,
+    parentComm: row.delivered_comm as string | null,
   }));
 }
 
@@ -195,15 +196,15 @@ const byTime = (a: StoredRow, b: StoredRow) => (a.ts_ns < b.ts_ns ? -1 : a.ts_ns
  * `limit` rows are found; returns them oldest first, and whether older
  * rows were left out.
  */
-function newestRows(hours: string, limit: number, fetch: (hours: string) => StoredRow[]): { rows: StoredRow[]; more: boolean } {
+function* newestRows(hours: string, limit: number, fetch: (hours: string) => Steps<StoredRow[]>): Steps<{ rows: StoredRow[]; more: boolean }> {
   const all = JSON.parse(hours) as number[];
-  if (limit === 0) return { rows: fetch(hours).sort(byTime), more: false };
+  if (limit === 0) return { rows: (yield* fetch(hours)).sort(byTime), more: false };
   let found: StoredRow[] = [];
   let end = all.length;
   // One hour, then two, four...: a busy target is answered from its last hours alone.
   for (let step = 1; end > 0 && found.length <= limit; step *= 2) {
     const start = Math.max(0, end - step);
-    found = found.concat(fetch(`[${all.slice(start, end).join(',')}]`));
+    found = found.concat(yield* fetch(`[${all.slice(start, end).join(',')}]`));
     end = start;
   }
   found.sort(byTime);
@@ -225,67 +226,74 @@ export const PID_LOOKUPS = {
 } as const;
 
 /** Rows that reached the pid, and sends addressed to it that reached none. */
-function rowsForPid(db: Database.Database, pid: number, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
+function* rowsForPid(dialect: Dialect, pid: number, options: WhoKilledOptions, window: Window, hours: string): Steps<StoredRow[]> {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget', 'targetPid'] });
   const comm = options.comm === undefined ? '' : ' AND s.delivered_comm = @comm';
   const params = { ...where.params, hours, pid, ...(options.comm === undefined ? {} : { comm: options.comm }) };
-  const select = (terms: readonly string[]) =>
-    db.prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, ...terms, ...where.terms])}${comm}`).safeIntegers(true).all(params) as StoredRow[];
-  const reached = [...select(PID_LOOKUPS.reached), ...select(PID_LOOKUPS.reachedInNamespace)];
+  function* select(terms: readonly string[]): Steps<StoredRow[]> {
+    const rows = yield { sql: `${dialect.selectRows} ${whereSql([`s.${dialect.hourTerm}`, ...terms, ...where.terms])}${comm}`, params };
+    return rows as unknown as StoredRow[];
+  }
+  const reached = [...(yield* select(PID_LOOKUPS.reached)), ...(yield* select(PID_LOOKUPS.reachedInNamespace))];
   // A send that reached nothing has no name to match --comm against.
   if (options.comm !== undefined) return reached;
-  return [...reached, ...select(PID_LOOKUPS.unreached), ...select(PID_LOOKUPS.unreachedInNamespace)];
+  return [...reached, ...(yield* select(PID_LOOKUPS.unreached)), ...(yield* select(PID_LOOKUPS.unreachedInNamespace))];
 }
 
-function rowsForComm(db: Database.Database, comm: string, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
+function* rowsForComm(dialect: Dialect, comm: string, options: WhoKilledOptions, window: Window, hours: string): Steps<StoredRow[]> {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
-  return db
-    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_comm = @comm', ...where.terms])}`)
-    .safeIntegers(true)
-    .all({ ...where.params, hours, comm }) as StoredRow[];
+  const rows = yield { sql: `${dialect.selectRows} ${whereSql([`s.${dialect.hourTerm}`, 's.delivered_comm = @comm', ...where.terms])}`, params: { ...where.params, hours, comm } };
+  return rows as unknown as StoredRow[];
 }
 
-export function whoKilled(options: WhoKilledOptions): WhoKilledReport {
+export function* whoKilledSteps(dialect: Dialect, options: WhoKilledOptions): Steps<WhoKilledReport> {
   if (options.pid === undefined && options.comm === undefined)
     throw usageError('who-killed needs a pid or --comm NAME', 'run e.g. sigaudit query who-killed 4242, or sigaudit query who-killed --comm nginx');
   const window = windowOf(options.filters);
+  const span = spanOf((yield { sql: dialect.spanSql, params: {} })[0]);
+  const hours = hoursJson(window, span);
+  const { rows, more } = yield* newestRows(hours, options.limit ?? 0, (chunk) =>
+    options.pid !== undefined ? rowsForPid(dialect, options.pid, options, window, chunk) : rowsForComm(dialect, options.comm!, options, window, chunk),
+  );
+  const byPid = new Map<number, StoredRow[]>();
+  for (const row of rows) {
+    const pid = Number(row.delivered_pid ?? row.target_pid);
+    byPid.set(pid, [...(byPid.get(pid) ?? []), row]);
+  }
+  const segments: Omit<ProcessSegment, 'index'>[] = [];
+  const endNs = window.toNs ?? span?.toNs ?? 0n;
+  for (const [pid, pidRows] of byPid) {
+    // Exits that matter fall between the pid's first row and a little after its last.
+    const fromNs = pidRows[0].ts_ns;
+    const lastNs = pidRows[pidRows.length - 1].ts_ns + HOUR_NS;
+    const exits = yield* exitsOf(dialect, pid, fromNs, lastNs < endNs ? lastNs : endNs > fromNs ? endNs : lastNs);
+    let process = 0;
+    for (const segment of splitProcesses(pid, pidRows, exits)) {
+      if (segment.startedBy !== 'comm') process++;
+      segments.push({ ...segment, process: Math.max(process, 1), nsPid: nsPidOf(segment.rows) });
+    }
+  }
+  segments.sort((a, b) => (a.rows[0].ts_ns < b.rows[0].ts_ns ? -1 : 1));
+  const processes = segments.map((segment, i) => ({ ...segment, index: i + 1 }));
+  const subject = options.pid !== undefined ? `pid ${options.pid}${options.comm ? ` (${options.comm})` : ''}` : `a process named ${options.comm}`;
+  const drops = dropsQueries(dialect, window);
+  const dropRows = { drops: yield drops.drops, summaries: yield drops.summaries };
+  return {
+    pid: options.pid,
+    comm: options.comm,
+    window,
+    processes,
+    verdict: verdictOf(processes, subject, false),
+    drops: dropWindows(dropRows),
+    more,
+    fleet: dialect.hosts,
+  };
+}
+
+export function whoKilled(options: WhoKilledOptions & { dbPath: string }): WhoKilledReport {
   const db = openForReading(options.dbPath);
   try {
-    const span = dataSpan(db);
-    const hours = hoursJson(window, span);
-    const { rows, more } = newestRows(hours, options.limit ?? 0, (chunk) =>
-      options.pid !== undefined ? rowsForPid(db, options.pid, options, window, chunk) : rowsForComm(db, options.comm!, options, window, chunk),
-    );
-    const byPid = new Map<number, StoredRow[]>();
-    for (const row of rows) {
-      const pid = Number(row.delivered_pid ?? row.target_pid);
-      byPid.set(pid, [...(byPid.get(pid) ?? []), row]);
-    }
-    const segments: Omit<ProcessSegment, 'index'>[] = [];
-    const endNs = window.toNs ?? span?.toNs ?? 0n;
-    for (const [pid, pidRows] of byPid) {
-      // Exits that matter fall between the pid's first row and a little after its last.
-      const fromNs = pidRows[0].ts_ns;
-      const lastNs = pidRows[pidRows.length - 1].ts_ns + HOUR_NS;
-      const exits = exitsOf(db, pid, fromNs, lastNs < endNs ? lastNs : endNs > fromNs ? endNs : lastNs);
-      let process = 0;
-      for (const segment of splitProcesses(pid, pidRows, exits)) {
-        if (segment.startedBy !== 'comm') process++;
-        segments.push({ ...segment, process: Math.max(process, 1), nsPid: nsPidOf(segment.rows) });
-      }
-    }
-    segments.sort((a, b) => (a.rows[0].ts_ns < b.rows[0].ts_ns ? -1 : 1));
-    const processes = segments.map((segment, i) => ({ ...segment, index: i + 1 }));
-    const subject = options.pid !== undefined ? `pid ${options.pid}${options.comm ? ` (${options.comm})` : ''}` : `a process named ${options.comm}`;
-    return {
-      pid: options.pid,
-      comm: options.comm,
-      window,
-      processes,
-      verdict: verdictOf(processes, subject, false),
-      drops: dropsIn(db, window),
-      more,
-    };
+    return runLocal(db, whoKilledSteps(SQLITE, options));
   } finally {
     db.close();
   }
@@ -301,9 +309,9 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
   const verdict = verdictOf(report.processes, report.pid !== undefined ? `pid ${report.pid}` : `a process named ${report.comm}`, output.utc);
   const newestFirst = [...report.processes].reverse();
   const records = newestFirst.flatMap((segment) =>
-    [...segment.rows].reverse().map((row) => ({ ...exportRecord(row), process: segment.process })),
+    [...segment.rows].reverse().map((row) => ({ ...exportRecord(row), process: segment.process, ...(row.host === undefined ? {} : { host: row.host }) })),
   );
-  if (output.format === 'csv') return { stdout: csv([...COLUMNS, 'process'], records), warnings: warning ? [warning] : [] };
+  if (output.format === 'csv') return { stdout: csv([...COLUMNS, 'process', ...(report.fleet ? ['host'] : [])], records), warnings: warning ? [warning] : [] };
   if (output.format === 'jsonl') return { stdout: jsonl(records), warnings: warning ? [warning] : [] };
   if (output.format === 'json')
     return {
@@ -336,6 +344,7 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
   let text = `Signals to ${subject}, newest first (${windowText(report.window, output.utc)}${output.utc ? '' : ', local time'})\n`;
   const columns = [
     { header: 'TIME' },
+    ...hostHeader(report.fleet),
     { header: 'SIGNAL', flex: true, min: 7 },
     { header: 'SENDER', flex: true, min: 10 },
     { header: 'UID', align: 'right' as const },
@@ -357,6 +366,7 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
     for (const row of [...segment.rows].reverse()) {
       lines.push([
         shortTime(row.ts_ns, output.utc),
+        ...hostCell(row),
         signalLabel(Number(row.signal)),
         senderLabel(row),
         row.sender_uid === null ? '' : String(row.sender_uid),

@@ -13,6 +13,8 @@ import { resolveGroup } from '../store/database';
 
 export const PACKAGING_DIR = join(__dirname, '..', '..', '..', 'packaging');
 export const UNIT_NAME = 'sigaudit.service';
+/** The forwarder's unit (sigaudit forward), installed with --forward-to. */
+export const FORWARD_UNIT_NAME = 'sigaudit-forward.service';
 export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 export const DEFAULT_ENV_FILE = '/etc/default/sigaudit';
 /** The CLI this process runs: what ExecStart= starts. */
@@ -33,6 +35,8 @@ export interface InstallOptions {
   /** The node binary and the CLI script for ExecStart= (default: the ones running now). */
   nodePath?: string;
   cliPath?: string;
+  /** Also install the forwarder's unit, shipping to this PostgreSQL URL (set as SIGAUDIT_FORWARD_TO in envFile). */
+  forwardTo?: string;
 }
 
 export interface Step {
@@ -48,6 +52,8 @@ export interface ServicePlan {
   dryRun: boolean;
   unitPath: string;
   unit?: string;
+  /** The forwarder's unit, with --forward-to. */
+  forwardUnit?: { path: string; unit: string };
   steps: Step[];
   /** Why systemctl steps could not run, when they could not. */
   noSystemd?: string;
@@ -73,13 +79,16 @@ function execWord(path: string): string {
   return /[\s"'\\]/.test(escaped) ? `"${escaped.replace(/(["\\])/g, '\\$1')}"` : escaped;
 }
 
-/** The shipped unit with this installation's ExecStart= and the group. */
-export function renderUnit(options: Pick<InstallOptions, 'group' | 'nodePath' | 'cliPath'> & { envFile?: string }): { unit: string; notes: string[] } {
+/**
+ * A shipped unit (the recorder's, or another of packaging/) with this
+ * installation's ExecStart= (its arguments kept) and the group.
+ */
+export function renderUnit(options: Pick<InstallOptions, 'group' | 'nodePath' | 'cliPath'> & { envFile?: string; unitName?: string }): { unit: string; notes: string[] } {
   const nodePath = options.nodePath ?? process.execPath;
   const cliPath = options.cliPath ?? CLI_PATH;
   const notes: string[] = [];
-  let unit = readFileSync(join(PACKAGING_DIR, UNIT_NAME), 'utf8');
-  unit = unit.replace(/^ExecStart=.*$/m, `ExecStart=${execWord(nodePath)} ${execWord(cliPath)} record $SIGAUDIT_OPTIONS`);
+  let unit = readFileSync(join(PACKAGING_DIR, options.unitName ?? UNIT_NAME), 'utf8');
+  unit = unit.replace(/^ExecStart=\S+ (.*)$/m, (_line, args: string) => `ExecStart=${execWord(nodePath)} ${execWord(cliPath)} ${args}`);
   unit = unit.replace(/^Documentation=.*$/m, `Documentation=${pathToFileURL(README_PATH).href}`);
   unit = unit.replace(/^Group=.*$/m, `Group=${options.group}`);
   if (options.envFile) unit = unit.replace(/^EnvironmentFile=-.*$/m, `EnvironmentFile=-${options.envFile}`);
@@ -99,10 +108,10 @@ export function renderUnit(options: Pick<InstallOptions, 'group' | 'nodePath' | 
  * accepts the unit; throws when systemd-analyze is not installed. --man=no:
  * otherwise it runs man(1) on man: links, which minimal servers lack.
  */
-export function verifyUnit(unit: string): string | undefined {
+export function verifyUnit(unit: string, unitName = UNIT_NAME): string | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'sigaudit-unit-'));
   try {
-    const path = join(dir, UNIT_NAME);
+    const path = join(dir, unitName);
     writeFileSync(path, unit);
     const result = spawnSync('systemd-analyze', ['verify', '--man=no', path], { encoding: 'utf8' });
     if (result.error) throw result.error;
@@ -117,41 +126,55 @@ function systemctl(plan: ServicePlan, description: string, args: string[], syste
   plan.steps.push({ description, command: ['systemctl', ...args], skipped: systemd.running ? undefined : 'systemd is not running' });
 }
 
-export function planInstall(options: InstallOptions): ServicePlan {
-  resolveGroup(options.group); // an unknown group is refused before anything is written
-  const { unit, notes } = renderUnit(options);
+/** Renders a unit and has systemd-analyze check it; notes say whether it could. */
+function verifiedUnit(options: InstallOptions, unitName: string, notes: string[]): string {
+  const { unit, notes: renderNotes } = renderUnit({ ...options, unitName });
+  if (unitName === UNIT_NAME) notes.push(...renderNotes);
   let complaints: string | undefined;
   try {
-    complaints = verifyUnit(unit);
-    notes.push('systemd-analyze verify accepts the unit');
+    complaints = verifyUnit(unit, unitName);
+    notes.push(`systemd-analyze verify accepts ${unitName === UNIT_NAME ? 'the unit' : unitName}`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    notes.push('systemd-analyze is not installed, so the unit was not verified (apt-get install systemd)');
+    if (unitName === UNIT_NAME) notes.push('systemd-analyze is not installed, so the unit was not verified (apt-get install systemd)');
   }
   if (complaints !== undefined)
     throw new SigauditError(
       'EUNIT',
-      `systemd-analyze verify rejects the unit:\n  ${complaints.split('\n').join('\n  ')}`,
+      `systemd-analyze verify rejects ${unitName === UNIT_NAME ? 'the unit' : unitName}:\n  ${complaints.split('\n').join('\n  ')}`,
       'ExecStart= needs node and the sigaudit CLI as executable files (see the unit with install-service --dry-run); an unknown setting means this systemd is older than the unit (tested with 252)',
     );
+  return unit;
+}
+
+export function planInstall(options: InstallOptions): ServicePlan {
+  resolveGroup(options.group); // an unknown group is refused before anything is written
+  const notes: string[] = [];
+  const unit = verifiedUnit(options, UNIT_NAME, notes);
+  const forwardUnit = options.forwardTo === undefined ? undefined : { path: join(options.unitDir, FORWARD_UNIT_NAME), unit: verifiedUnit(options, FORWARD_UNIT_NAME, notes) };
   const unitPath = join(options.unitDir, UNIT_NAME);
   const systemd = systemdRunning();
-  const plan: ServicePlan = { dryRun: options.dryRun, unitPath, unit, steps: [], notes, noSystemd: systemd.why };
+  const plan: ServicePlan = { dryRun: options.dryRun, unitPath, unit, forwardUnit, steps: [], notes, noSystemd: systemd.why };
   plan.steps.push({ description: `write ${unitPath} (mode 0644)` });
+  if (forwardUnit) plan.steps.push({ description: `write ${forwardUnit.path} (mode 0644)` });
   if (existsSync(options.envFile)) plan.steps.push({ description: `keep ${options.envFile} (it exists; settings are never overwritten)` });
   else plan.steps.push({ description: `write ${options.envFile} (mode 0644) from ${join(PACKAGING_DIR, 'sigaudit.env')}` });
+  if (forwardUnit) plan.steps.push({ description: `set SIGAUDIT_FORWARD_TO=${options.forwardTo} in ${options.envFile} (its password goes in /etc/sigaudit/pgpass, mode 0600)` });
   systemctl(plan, 'reload systemd so it reads the unit', ['daemon-reload'], systemd);
-  if (options.enable) systemctl(plan, 'start sigaudit at boot', ['enable', UNIT_NAME], systemd);
-  if (options.start) systemctl(plan, 'start (or restart) it now; returns once it is recording', ['restart', UNIT_NAME], systemd);
+  const units = forwardUnit ? [UNIT_NAME, FORWARD_UNIT_NAME] : [UNIT_NAME];
+  if (options.enable) systemctl(plan, `start ${forwardUnit ? 'both' : 'sigaudit'} at boot`, ['enable', ...units], systemd);
+  if (options.start) systemctl(plan, 'start (or restart) it now; returns once it is recording', ['restart', ...units], systemd);
   return plan;
 }
 
 export function planUninstall(options: Pick<InstallOptions, 'unitDir' | 'envFile' | 'dryRun'>): ServicePlan {
   const unitPath = join(options.unitDir, UNIT_NAME);
+  const forwardPath = join(options.unitDir, FORWARD_UNIT_NAME);
+  const units = existsSync(forwardPath) ? [UNIT_NAME, FORWARD_UNIT_NAME] : [UNIT_NAME];
   const systemd = systemdRunning();
   const plan: ServicePlan = { dryRun: options.dryRun, unitPath, steps: [], notes: [], noSystemd: systemd.why };
-  systemctl(plan, 'stop it (it writes what it holds and exits) and do not start it at boot', ['disable', '--now', UNIT_NAME], systemd);
-  plan.steps.push({ description: existsSync(unitPath) ? `remove ${unitPath}` : `remove ${unitPath} (not there: nothing to do)` });
+  systemctl(plan, 'stop it (it writes what it holds and exits) and do not start it at boot', ['disable', '--now', ...units], systemd);
+  plan.steps.push({ description: existsSync(unitPath) ? `remove ${[unitPath, ...(units.length > 1 ? [forwardPath] : [])].join(' and ')}` : `remove ${unitPath} (not there: nothing to do)` });
   systemctl(plan, 'reload systemd so it forgets the unit', ['daemon-reload'], systemd);
   plan.notes.push(`${options.envFile} and the database are kept; remove them yourself to erase the record`);
   return plan;
@@ -170,6 +193,15 @@ function runSystemctl(step: Step): void {
   }
 }
 
+/** Sets one variable in the settings file: its line replaced, or added at the end; every other line kept. */
+function setEnvironment(path: string, key: string, value: string): void {
+  const lines = readFileSync(path, 'utf8').replace(/\n$/, '').split('\n');
+  const at = lines.findIndex((line) => line.startsWith(`${key}=`));
+  if (at >= 0) lines[at] = `${key}=${value}`;
+  else lines.push(`${key}=${value}`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+}
+
 /** Carries out an install plan (unless dry-run). Throws if systemd steps had to be left out. */
 export function installService(options: InstallOptions): ServicePlan {
   const plan = planInstall(options);
@@ -180,6 +212,11 @@ export function installService(options: InstallOptions): ServicePlan {
     if (!existsSync(options.envFile)) {
       writeFileSync(options.envFile, readFileSync(join(PACKAGING_DIR, 'sigaudit.env')), { mode: 0o644 });
       chmodSync(options.envFile, 0o644);
+    }
+    if (plan.forwardUnit) {
+      writeFileSync(plan.forwardUnit.path, plan.forwardUnit.unit, { mode: 0o644 });
+      chmodSync(plan.forwardUnit.path, 0o644);
+      setEnvironment(options.envFile, 'SIGAUDIT_FORWARD_TO', options.forwardTo!);
     }
   } catch (error) {
     throw new SigauditError('EINSTALL', `cannot write the unit: ${(error as Error).message}`, 'run install-service as root');
@@ -200,6 +237,7 @@ export function uninstallService(options: Pick<InstallOptions, 'unitDir' | 'envF
   const [disable, , reload] = plan.steps;
   if (!disable.skipped && existsSync(plan.unitPath)) runSystemctl(disable);
   rmSync(plan.unitPath, { force: true });
+  rmSync(join(options.unitDir, FORWARD_UNIT_NAME), { force: true });
   if (!reload.skipped) runSystemctl(reload);
   if (plan.noSystemd)
     throw new SigauditError(
@@ -220,5 +258,6 @@ export function renderPlan(plan: ServicePlan, verb: string): string {
   if (plan.noSystemd) lines.push(`note: ${plan.noSystemd}`);
   for (const note of plan.notes) lines.push(`note: ${note}`);
   if (plan.unit && plan.dryRun) lines.push('', `# ${plan.unitPath}`, plan.unit.trimEnd());
+  if (plan.forwardUnit && plan.dryRun) lines.push('', `# ${plan.forwardUnit.path}`, plan.forwardUnit.unit.trimEnd());
   return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 // Helpers for the service tests: the numbered storm, users and groups for
-// permission checks, and reading a database the way an operator would.
+// permission checks, reading a database the way an operator would, and
+// reading units.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,4 +76,13 @@ export function withDb<T>(path: string, read: (db: Database.Database) => T): T {
   } finally {
     db.close();
   }
+}
+
+const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+/** Under CI a unit is always verified: a missing systemd-analyze fails the test. */
+export const analyzeOptions: { skip?: string } = hasAnalyze || process.env.CI ? {} : { skip: 'systemd-analyze is not installed (apt-get install systemd)' };
+
+/** Every value a unit gives a key. */
+export function directive(unit: string, key: string): string[] {
+  return [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((match) => match[1]);
 }

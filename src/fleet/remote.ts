@@ -1,0 +1,93 @@
+// Reports asked of the fleet (--remote URL, --host NAME): the same plans
+// as locally (src/query/read.ts), in PostgreSQL's dialect over the views
+// of src/fleet/migrations/0020-read-views.sql, as the reader role.
+import { SigauditError } from '../errors';
+import { FAILED_COLUMNS, NS_PID_COLUMNS, isSteps, type Dialect, type Param, type Plan, type Query, type Row, type Steps } from '../query/read';
+import { connect, parseServerUrl, serverError, type ServerUrl } from './connect';
+import { checkSchema } from './schema';
+
+export interface Remote {
+  url: ServerUrl;
+  /** Only this host's rows; undefined: the whole fleet. */
+  host?: string;
+}
+
+/** --remote, or SIGAUDIT_REMOTE; undefined when neither is given. --host without either is refused. */
+export function remoteOf(flags: { remote?: string; host?: string }): Remote | undefined {
+  const text = flags.remote ?? process.env.SIGAUDIT_REMOTE;
+  if (text === undefined || text === '') {
+    if (flags.host !== undefined)
+      throw new SigauditError('EUSAGE', `--host ${flags.host}: hosts are the fleet's, and no --remote was given`, 'add --remote postgresql://USER@HOST/DATABASE (or set SIGAUDIT_REMOTE), or leave out --host to ask this host', 2);
+    return undefined;
+  }
+  return { url: parseServerUrl(text, flags.remote !== undefined ? '--remote' : 'SIGAUDIT_REMOTE'), host: flags.host };
+}
+
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+export function postgresDialect(host?: string): Dialect {
+  const onHost = host === undefined ? '' : ` WHERE host = ${literal(host)}`;
+  const rows = host === undefined ? 'sigaudit.signal_rows' : `(SELECT * FROM sigaudit.signal_rows${onHost})`;
+  const columns = `s.id, s.ts_ns, s.fanout, s.source, s.sender_pid, s.sender_tid, s.sender_comm, s.sender_uid, s.sender_auid, s.sender_ppid,
+    s.sender_cgroup_id, s.sender_cgroup_path, s.sender_unit, s.target_pid, s.target_tid, s.delivered_pid, s.delivered_tid, s.delivered_comm,
+    s.delivered_cgroup_id, s.delivered_cgroup_path, s.delivered_unit, s.signal, s.ret, s.result, s.si_code, s.origin,
+    s.sender_ns_pid, s.target_ns_pid, s.delivered_ns_pid, s.host`;
+  return {
+    selectRows: `SELECT ${columns} FROM ${rows} AS s`,
+    failedRows: () => `(SELECT ${FAILED_COLUMNS}, ${NS_PID_COLUMNS} FROM sigaudit.signal_rows WHERE ret < 0${host === undefined ? '' : ` AND host = ${literal(host)}`})`,
+    table: (name) =>
+      host === undefined
+        ? `sigaudit.${name}`
+        : `(SELECT t.* FROM sigaudit.${name} t JOIN sigaudit.sources so ON so.id = t.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = ${literal(host)})`,
+    distinctList: (expression) => `string_agg(DISTINCT CAST(${expression} AS text), ',')`,
+    signals: rows,
+    hourTerm: 'ts_ns / 3600000000000 IN (SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(@hours AS json)))',
+    // What the forwarders noted, instead of min/max over every partition.
+    spanSql: `SELECT min(so.first_ts_ns) AS archive_from, max(so.last_ts_ns) AS archive_to, NULL AS hot_from, NULL AS hot_to
+      FROM sigaudit.sources so JOIN sigaudit.hosts h ON h.id = so.host_id${host === undefined ? '' : ` WHERE h.name = ${literal(host)}`}`,
+    hosts: true,
+  };
+}
+
+/** @name parameters as PostgreSQL's $1, $2, … (bigints as text, which it casts). */
+function positional(sql: string, params: Record<string, Param>): { text: string; values: (string | number)[] } {
+  const names: string[] = [];
+  const text = sql.replace(/@([A-Za-z_]\w*)/g, (_match, name: string) => {
+    if (!(name in params)) throw new Error(`no parameter @${name}`);
+    const at = names.indexOf(name);
+    if (at >= 0) return `$${at + 1}`;
+    names.push(name);
+    return `$${names.length}`;
+  });
+  return { text, values: names.map((name) => (typeof params[name] === 'bigint' ? params[name].toString() : (params[name] as string | number))) };
+}
+
+/** Runs a plan on the fleet's PostgreSQL. */
+export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => Plan<R> | Steps<R>): Promise<R> {
+  const client = await connect(remote.url, 'reader');
+  try {
+    await checkSchema(client, remote.url);
+    if (remote.host !== undefined) {
+      const hosts = (await client.query<{ name: string }>('SELECT name FROM sigaudit.hosts ORDER BY name')).rows.map((row) => row.name);
+      if (!hosts.includes(remote.host))
+        throw new SigauditError('ENOHOST', `--host ${remote.host}: no such host at ${remote.url.shown} (${hosts.length === 0 ? 'no host has forwarded yet' : `hosts: ${hosts.join(', ')}`})`, 'name one of them (sigaudit forward --host sets the name; default the hostname)');
+    }
+    const all = async (query: Query) => {
+      const { text, values } = positional(query.sql, query.params);
+      return (await client.query(text, values)).rows as Row[];
+    };
+    const built = plan(postgresDialect(remote.host));
+    if (isSteps(built)) {
+      for (let step = built.next(undefined as unknown as Row[]); ; step = built.next(await all(step.value))) if (step.done) return step.value;
+    }
+    const results: Record<string, Row[]> = {};
+    for (const [name, query] of Object.entries(built.queries)) results[name] = await all(query);
+    return built.shape(results);
+  } catch (error) {
+    throw serverError(error, remote.url, 'reader');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

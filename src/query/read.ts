@@ -1,0 +1,84 @@
+// The read layer every report stands on: a report is a plan (named SQL
+// queries written once, and how their rows become the report), and a
+// dialect says what differs between the local SQLite database and the
+// fleet's PostgreSQL (src/fleet/remote.ts): where the rows are, a few
+// functions, and whether rows carry their host. Locally a plan runs
+// synchronously on better-sqlite3; remotely on node-postgres.
+import type Database from 'better-sqlite3';
+import { SELECT_ROWS } from '../export/columns';
+
+export type Param = string | number | bigint;
+/** Rows as better-sqlite3 gives them with safeIntegers: every integer a bigint. */
+export type Row = Record<string, unknown>;
+
+export interface Query {
+  /** With @name parameters. */
+  sql: string;
+  params: Record<string, Param>;
+}
+
+export interface Plan<R> {
+  queries: Record<string, Query>;
+  shape(results: Record<string, Row[]>): R;
+}
+
+/** A report whose next query depends on the last one's rows: it yields each query and is handed its rows. */
+export type Steps<R> = Generator<Query, R, Row[]>;
+
+export interface Dialect {
+  /** The export query's SELECT … FROM, rows aliased s (src/export/columns.ts SELECT_ROWS locally); remote rows add s.host. */
+  selectRows: string;
+  /** The rows of failed sends with the columns the failed report reads, and the namespace pids when a pid filter needs them. */
+  failedRows(nsPids: boolean): string;
+  /** A table that says where the record is incomplete: drops, unclean_shutdowns, prunes, summaries, earlier_databases. */
+  table(name: string): string;
+  /** The distinct values of an expression, joined with commas. */
+  distinctList(expression: string): string;
+  /** The signals (every column of the local view, by name), for queries that need no names of cgroups. */
+  signals: string;
+  /** A term keeping rows of the hours in @hours, a JSON array (the local indexes lead with the hour). */
+  hourTerm: string;
+  /** The first and last stored ts_ns, as archive_from/archive_to and hot_from/hot_to. */
+  spanSql: string;
+  /** Rows carry a host column (the fleet). */
+  hosts: boolean;
+}
+
+/** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
+export const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
+/** The namespace pids a pid filter also matches (src/query/filters.ts): outside that index, so read only with one. */
+export const NS_PID_COLUMNS = 'sender_ns_pid, target_ns_pid';
+
+export const SQLITE: Dialect = {
+  selectRows: SELECT_ROWS,
+  // Served by signals_archive_failed_ts_ns alone (covering): the union names
+  // only its columns, where the signals view would read whole rows.
+  failedRows(nsPids) {
+    const columns = nsPids ? `${FAILED_COLUMNS}, ${NS_PID_COLUMNS}` : FAILED_COLUMNS;
+    return `(SELECT ${columns} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${columns} FROM signals_hot WHERE ret < 0)`;
+  },
+  table: (name) => name,
+  distinctList: (expression) => `group_concat(DISTINCT ${expression})`,
+  signals: 'signals',
+  hourTerm: 'ts_ns / 3600000000000 IN (SELECT value FROM json_each(@hours))',
+  // From the ts_ns index and the hot table's ends.
+  spanSql: `SELECT
+        (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
+        (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`,
+  hosts: false,
+};
+
+export function isSteps<R>(plan: Plan<R> | Steps<R>): plan is Steps<R> {
+  return typeof (plan as Steps<R>).next === 'function';
+}
+
+/** Runs a plan on an open SQLite database. */
+export function runLocal<R>(db: Database.Database, plan: Plan<R> | Steps<R>): R {
+  const all = (query: Query) => db.prepare(query.sql).safeIntegers(true).all(query.params) as Row[];
+  if (isSteps(plan)) {
+    for (let step = plan.next(undefined as unknown as Row[]); ; step = plan.next(all(step.value))) if (step.done) return step.value;
+  }
+  const results: Record<string, Row[]> = {};
+  for (const [name, query] of Object.entries(plan.queries)) results[name] = all(query);
+  return plan.shape(results);
+}

@@ -1,0 +1,433 @@
+// The fleet, for real: two databases the real recorder filled with real
+// signals (kill, a process-group kill, ESRCH; EPERM, a pidfd, a kernel
+// SIGSEGV) stand for two hosts and are forwarded to a real PostgreSQL
+// cluster; a forwarder killed mid-batch and a server stopped mid-follow
+// lose nothing and duplicate nothing; bad input is refused in one line.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import Database from 'better-sqlite3';
+import { after, before, describe, it } from 'node:test';
+import { openForWriting } from '../src/store/database';
+import { SignalWriter, type SignalRow } from '../src/store/writer';
+import { kernelTestOptions } from './helpers/kernel';
+import { postgresOptions, startCluster, type Cluster } from './helpers/postgres';
+import { CLI, EVERY_SIGNAL, exportedRows, runCli, settle, startRecorder, tempDbPath } from './helpers/recorder';
+import { exited, freePid, killInitAsNobody, processGroup, run } from './helpers/senders';
+
+const options = { ...kernelTestOptions, ...postgresOptions };
+const FORWARDER_PASSWORD = 'forward-secret';
+const READER_PASSWORD = 'read-secret';
+
+/** Every row of one host on the server, with its names, as export spells the same fields. */
+const SERVER_ROWS = `
+  SELECT s.id::text, s.ts_ns::text, src.name AS source, s.sender_pid, sc.name AS sender_comm, s.signal, s.ret,
+    s.delivered_pid, dc.name AS delivered_comm, r.name AS result, o.name AS origin
+  FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id
+    JOIN sigaudit.names src ON src.id = s.source LEFT JOIN sigaudit.names sc ON sc.id = s.sender_comm
+    LEFT JOIN sigaudit.names dc ON dc.id = s.delivered_comm LEFT JOIN sigaudit.names r ON r.id = s.result
+    LEFT JOIN sigaudit.names o ON o.id = s.origin
+  WHERE h.name = $1 ORDER BY s.id`;
+
+function comparable(row: Record<string, unknown>): string {
+  const fields = ['id', 'ts_ns', 'source', 'sender_pid', 'sender_comm', 'signal', 'ret', 'delivered_pid', 'delivered_comm', 'result', 'origin'];
+  return fields.map((field) => (row[field] === null || row[field] === undefined ? '' : String(row[field]))).join('|');
+}
+
+function syntheticRows(count: number, startNs: bigint): SignalRow[] {
+  return Array.from({ length: count }, (_, i) => ({
+    tsNs: startNs + BigInt(i) * 1000n, fanout: 0, source: 'kill', senderPid: 1000 + (i % 50), senderTid: 1000 + (i % 50), senderComm: `sender${i % 50}`,
+    senderUid: 0, senderAuid: null, senderPpid: 1, senderCgroup: null, targetPid: 2000 + i, targetTid: null, deliveredPid: 2000 + i, deliveredTid: 2000 + i,
+    deliveredComm: 'sleep', deliveredCgroup: null, signal: 15, ret: 0, result: 'delivered', siCode: 0, origin: null,
+  }));
+}
+
+function appendRows(dbPath: string, count: number, startNs = BigInt(Date.now()) * 1_000_000n): void {
+  const db = openForWriting(dbPath);
+  new SignalWriter(db).write(syntheticRows(count, startNs));
+  db.close();
+}
+
+function localPosition(dbPath: string): number | undefined {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT signal_id FROM forward_state').get() as { signal_id: number } | undefined)?.signal_id;
+  } catch {
+    return undefined;
+  } finally {
+    db.close();
+  }
+}
+
+describe('the fleet: forwarding to PostgreSQL', options, () => {
+  let cluster: Cluster;
+  let owner: Client;
+  const hostA = tempDbPath('web-3.db');
+  const hostB = tempDbPath('web-4.db');
+  const pids: Record<string, number> = {};
+  let group: number[] = [];
+  let forwarderUrl: string;
+  const env = (extra: Record<string, string> = {}) => ({ ...process.env, PGPASSWORD: FORWARDER_PASSWORD, ...extra });
+
+  async function serverQuery<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await owner.query<T>(sql, params)).rows;
+  }
+
+  before(async () => {
+    cluster = await startCluster();
+    cluster.createDatabase('fleet');
+    const init = runCli(['server', 'init', '--url', cluster.ownerUrl('fleet')]);
+    assert.equal(init.code, 0, init.stderr);
+    cluster.psql(`CREATE ROLE web LOGIN PASSWORD '${FORWARDER_PASSWORD}' IN ROLE sigaudit_forwarder`, 'fleet');
+    cluster.psql(`CREATE ROLE oncall LOGIN PASSWORD '${READER_PASSWORD}' IN ROLE sigaudit_reader`, 'fleet');
+    cluster.psql(`CREATE ROLE outsider LOGIN PASSWORD '${FORWARDER_PASSWORD}'`, 'fleet');
+    forwarderUrl = cluster.tcpUrl('web', 'fleet');
+    owner = new Client({ connectionString: cluster.ownerUrl('fleet') });
+    await owner.connect();
+
+    // Host A: kill(1), a process-group kill, an ESRCH.
+    // Without a flood budget: another test's flood as nobody must not summarise
+    // the EPERM send. Without signal 0 probes, which floods on this shared host
+    // send by the million and this test never does.
+    const recorderFlags = [...EVERY_SIGNAL, '--skip-probes'];
+    const a = await startRecorder(hostA, recorderFlags);
+    const target = spawn('sleep', ['60'], { stdio: 'ignore' });
+    pids.termTarget = target.pid!;
+    pids.termKiller = run('/bin/kill', ['-TERM', String(target.pid)]).pid;
+    await exited(target);
+    const { parent, members } = await processGroup();
+    group = members;
+    pids.groupKiller = run('/bin/kill', ['-TERM', '--', `-${group[0]}`]).pid;
+    await exited(parent);
+    pids.free = freePid();
+    pids.esrchKiller = run('/bin/kill', ['-TERM', String(pids.free)]).pid;
+    await settle();
+    assert.equal((await a.stop()).code, 0);
+
+    // Host B: an EPERM, a pidfd kill, a kernel SIGSEGV.
+    const b = await startRecorder(hostB, recorderFlags);
+    pids.epermKiller = killInitAsNobody().pid;
+    const pidfdTarget = spawn('sleep', ['60'], { stdio: 'ignore' });
+    pids.pidfdTarget = pidfdTarget.pid!;
+    pids.pidfdKiller = run('python3', ['-c', 'import os,sys,signal; signal.pidfd_send_signal(os.pidfd_open(int(sys.argv[1])), signal.SIGKILL)', String(pidfdTarget.pid)]).pid;
+    await exited(pidfdTarget);
+    pids.segfault = run('python3', ['-c', 'import ctypes; ctypes.string_at(0)']).pid;
+    await settle();
+    assert.equal((await b.stop()).code, 0);
+  });
+
+  after(async () => {
+    await owner?.end();
+    cluster?.drop();
+  });
+
+  it('server init is idempotent and says the schema is up to date', () => {
+    const again = runCli(['server', 'init', '--url', cluster.ownerUrl('fleet')]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /is up to date \(version \d+\)/);
+  });
+
+  it('forwards both hosts: every row arrives once, with its host, as export shows it locally', async () => {
+    for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+      const first = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', host, '--once'], { env: env() });
+      assert.equal(first.code, 0, first.stderr);
+      // A second pass sends nothing new and changes nothing.
+      const second = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', host, '--once'], { env: env() });
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /forwarded 0 signal rows/);
+      const local = exportedRows(db).sort((x, y) => Number(BigInt(x.id as string) - BigInt(y.id as string)));
+      const remote = await serverQuery(SERVER_ROWS, [host]);
+      assert.equal(remote.length, local.length, `${host}: as many rows on the server as locally`);
+      assert.deepEqual(remote.map(comparable), local.map(comparable));
+    }
+    const rowsOf = async (host: string, where: string, params: unknown[]) =>
+      serverQuery<{ signal: number; ret: number | null; result: string | null }>(`SELECT * FROM (${SERVER_ROWS}) r WHERE ${where}`, [host, ...params]);
+    // Host A's signals are host A's only.
+    assert.equal((await rowsOf('web-3', 'delivered_pid = $2 AND signal = 15', [pids.termTarget])).length, 1);
+    assert.equal((await rowsOf('web-3', 'sender_pid = $2 AND signal = 15', [pids.groupKiller])).length, group.length);
+    assert.deepEqual((await rowsOf('web-3', 'sender_pid = $2 AND signal = 15', [pids.esrchKiller])).map((row) => row.ret), [-3]);
+    assert.equal((await rowsOf('web-4', 'sender_pid = $2', [pids.groupKiller])).length, 0);
+    // Host B's.
+    assert.deepEqual((await rowsOf('web-4', 'sender_pid = $2 AND signal = 15', [pids.epermKiller])).map((row) => row.ret), [-1]);
+    assert.deepEqual((await rowsOf('web-4', 'delivered_pid = $2', [pids.pidfdTarget])).map((row) => row.signal), [9]);
+    assert.deepEqual((await rowsOf('web-4', "delivered_pid = $2 AND source = 'kernel' AND signal = 11", [pids.segfault])).map((row) => row.result), ['delivered']);
+    // The runs came too, with the host's name and a clean stop.
+    const runs = await serverQuery<{ host: string; stop_reason: string }>(
+      'SELECT h.name AS host, r.stop_reason FROM sigaudit.runs r JOIN sigaudit.sources s ON s.id = r.source_id JOIN sigaudit.hosts h ON h.id = s.host_id ORDER BY 1',
+    );
+    assert.deepEqual(runs.map((row) => [row.host, row.stop_reason]), [['web-3', 'stopped'], ['web-4', 'stopped']]);
+    // The rollup counts each row once.
+    const [rollup] = await serverQuery<{ sends: string; rows: string }>(
+      "SELECT (SELECT sum(sends) FROM sigaudit.sender_hours) AS sends, (SELECT count(*) FROM sigaudit.signals WHERE fanout = 0) AS rows",
+    );
+    assert.equal(rollup.sends, rollup.rows);
+  });
+
+  describe('the same answers from the fleet as from each host (reports defined once, src/query/read.ts)', () => {
+    const readerEnv = () => ({ ...process.env, PGPASSWORD: READER_PASSWORD });
+    const ask = (args: string[], where: string[]) => {
+      const result = runCli([...args, ...where], { env: readerEnv() });
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    const exact = (text: string) => JSON.parse(text.replace(/"(ts_ns|id|send_id)":(\d+)/g, '"$1":"$2"'));
+    const withoutHost = (rows: Record<string, unknown>[], host: string) =>
+      rows.map(({ host: rowHost, ...rest }) => {
+        assert.equal(rowHost, host);
+        return rest;
+      });
+    const reports = [
+      ['query', 'list', '--limit', '2000', '--per-target'],
+      ['query', 'list', '--limit', '5'],
+      ['query', 'failed', '--raw', '--limit', '500'],
+      ['query', 'list', '--signal', 'TERM', '--source', 'syscall', '--limit', '500'],
+    ];
+
+    for (const report of reports) {
+      it(`${report.join(' ')}: json, jsonl and csv equal to the local ones but for the host column at the end`, () => {
+        for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+          const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
+          const local = exact(ask([...report, '--format', 'json'], ['--db', db]));
+          const fleet = exact(ask([...report, '--format', 'json'], remote));
+          assert.ok(local.rows.length > 0, `${host} has rows for ${report.join(' ')}`);
+          assert.deepEqual({ ...fleet, rows: withoutHost(fleet.rows, host) }, local);
+          const localLines = ask([...report, '--format', 'jsonl'], ['--db', db]).trimEnd().split('\n').map(exact);
+          const fleetLines = ask([...report, '--format', 'jsonl'], remote).trimEnd().split('\n').map(exact);
+          assert.deepEqual(withoutHost(fleetLines, host), localLines);
+          const localCsv = ask([...report, '--format', 'csv'], ['--db', db]).trimEnd().split('\n');
+          const fleetCsv = ask([...report, '--format', 'csv'], remote).trimEnd().split('\n');
+          assert.deepEqual(fleetCsv, localCsv.map((line, i) => `${line},${i === 0 ? 'host' : host}`));
+        }
+      });
+    }
+
+    it('query who-killed: the same processes, rows and verdict per host', () => {
+      const cases: [string, string, number][] = [
+        [hostA, 'web-3', pids.termTarget], [hostA, 'web-3', group[1]], [hostA, 'web-3', pids.free],
+        [hostB, 'web-4', pids.pidfdTarget], [hostB, 'web-4', pids.segfault],
+      ];
+      for (const [db, host, pid] of cases) {
+        const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
+        const local = exact(ask(['query', 'who-killed', String(pid), '--format', 'json'], ['--db', db]));
+        const fleet = exact(ask(['query', 'who-killed', String(pid), '--format', 'json'], remote));
+        assert.ok(local.rows.length > 0, `pid ${pid} has rows on ${host}`);
+        assert.deepEqual({ ...fleet, rows: withoutHost(fleet.rows, host) }, local);
+        const localCsv = ask(['query', 'who-killed', String(pid), '--format', 'csv'], ['--db', db]).trimEnd().split('\n');
+        assert.deepEqual(ask(['query', 'who-killed', String(pid), '--format', 'csv'], remote).trimEnd().split('\n'), localCsv.map((line, i) => `${line},${i === 0 ? 'host' : host}`));
+        const localTable = ask(['query', 'who-killed', String(pid), '--utc'], ['--db', db]);
+        const verdict = localTable.slice(localTable.indexOf('\nverdict: '));
+        assert.ok(verdict.length > 10 && ask(['query', 'who-killed', String(pid), '--utc'], remote).endsWith(verdict), 'the same verdict');
+      }
+      const noHost = runCli(['query', 'who-killed', String(pids.termTarget), '--remote', cluster.tcpUrl('oncall', 'fleet')], { env: readerEnv() });
+      assert.equal(noHost.code, 2);
+      assert.match(noHost.stderr, /who-killed --remote needs --host NAME/);
+    });
+
+    it('query failed (groups): the same groups per host; tables gain a HOST column', () => {
+      for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+        const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
+        assert.deepEqual(exact(ask(['query', 'failed', '--format', 'json'], remote)), exact(ask(['query', 'failed', '--format', 'json'], ['--db', db])));
+        const table = ask(['query', 'list', '--utc', '--limit', '500'], remote).split('\n');
+        assert.match(table[0], /^TIME\s+HOST\s+SIGNAL/);
+        assert.equal(table.length, ask(['query', 'list', '--utc', '--limit', '500'], ['--db', db]).split('\n').length);
+      }
+    });
+
+    it('without --host, the fleet: both hosts\' rows, each with its host', () => {
+      const terms = ['query', 'list', '--signal', 'TERM,KILL,SEGV', '--limit', '0', '--format', 'json'];
+      const fleet = exact(ask(terms, ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      const perHost = (host: string) => fleet.rows.filter((row: { host: string }) => row.host === host).length;
+      assert.equal(perHost('web-3'), exact(ask(terms, ['--db', hostA])).rows.length);
+      assert.equal(perHost('web-4'), exact(ask(terms, ['--db', hostB])).rows.length);
+      // SIGAUDIT_REMOTE is --remote's environment variable.
+      const viaEnv = runCli([...terms, '--host', 'web-4'], { env: { ...readerEnv(), SIGAUDIT_REMOTE: cluster.tcpUrl('oncall', 'fleet') } });
+      assert.equal(viaEnv.code, 0, viaEnv.stderr);
+      assert.equal(exact(viaEnv.stdout).rows.length, perHost('web-4'));
+    });
+
+    it('status --remote lists each host with its rows, lag and whether its record is complete', () => {
+      const fleet = exact(ask(['status', '--format', 'json'], ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+        const entry = fleet.hosts.find((candidate: { host: string }) => candidate.host === host);
+        const local = exact(ask(['status', '--format', 'json'], ['--db', db]));
+        // A reduce, not Math.max(...rows): a host on this shared machine may have recorded too many rows to spread.
+        const newestId = exportedRows(db).reduce((max, row) => Math.max(max, Number(row.id)), 0);
+        assert.equal(entry.forwarded_to_id, newestId, `${host}: forwarded up to its newest row`);
+        assert.equal(entry.newest, local.to);
+        assert.ok(entry.lag_seconds >= 0);
+        assert.deepEqual(entry.incomplete, { drops: 0, unclean: 0, prunes: 0, gaps: 0 });
+      }
+      const table = ask(['status'], ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-3']).split('\n');
+      assert.match(table[0], /^HOST\s+UP TO ID\s+NEWEST ROW\s+LAG\s+RECORD/);
+      assert.match(table[1], /^web-3\s.*complete$/);
+    });
+
+    it('refuses a malformed --remote, an unknown --host, and --host without --remote, in one line each', () => {
+      const cases: [string[], number, RegExp][] = [
+        [['--remote', 'http://fleet/db'], 2, /--remote: "http:\/\/fleet\/db" is not a PostgreSQL URL/],
+        [['--remote', 'postgresql://oncall@127.0.0.1'], 2, /names no database/],
+        [['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-99'], 1, /--host web-99: no such host .*hosts: .*web-3, web-4/],
+        [['--host', 'web-3', '--db', hostA], 2, /--host web-3: hosts are the fleet's, and no --remote was given/],
+      ];
+      for (const [args, code, pattern] of cases) {
+        const result = runCli(['query', 'list', ...args], { env: readerEnv() });
+        assert.equal(result.code, code, result.stderr);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+        assert.match(result.stderr, pattern);
+      }
+    });
+  });
+
+  it('a forwarder killed with SIGKILL mid-batch resends nothing twice and leaves no gap', async () => {
+    const db = tempDbPath('killed.db');
+    appendRows(db, 60_000);
+    const child = spawn(process.execPath, [CLI, 'forward', '--to', forwarderUrl, '--db', db, '--host', 'killed', '--once', '--batch-rows', '1000'], { env: env(), stdio: 'ignore' });
+    // Kill it once the server holds part of the rows.
+    for (;;) {
+      const [{ n }] = await serverQuery<{ n: string }>("SELECT coalesce(max(last_id), 0) AS n FROM sigaudit.sources s JOIN sigaudit.hosts h ON h.id = s.host_id WHERE h.name = 'killed'");
+      if (Number(n) > 0) break;
+      assert.equal(child.exitCode, null, 'the forwarder is still running');
+      await settle(20);
+    }
+    child.kill('SIGKILL');
+    await exited(child);
+    const partial = await serverQuery<{ n: string }>("SELECT count(*) AS n FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'killed'");
+    assert.ok(Number(partial[0].n) < 60_000, 'killed before it was done');
+    const rerun = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'killed', '--once'], { env: env() });
+    assert.equal(rerun.code, 0, rerun.stderr);
+    const [stats] = await serverQuery<{ n: string; distinct_ids: string; min: string; max: string }>(
+      "SELECT count(*) AS n, count(DISTINCT s.id) AS distinct_ids, min(s.id) AS min, max(s.id) AS max FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'killed'",
+    );
+    assert.deepEqual([stats.n, stats.distinct_ids, stats.min, stats.max], ['60000', '60000', '1', '60000']);
+  });
+
+  it('a server stopped while following is waited for, logged once, and caught up', async () => {
+    const db = tempDbPath('outage.db');
+    appendRows(db, 1000);
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'forward', '--to', forwarderUrl, '--db', db, '--host', 'outage', '--poll-ms', '100'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const waitFor = async (done: () => boolean | Promise<boolean>) => {
+      while (!(await done())) {
+        assert.equal(child.exitCode, null, `the forwarder is still running:\n${stderr}`);
+        await settle(100);
+      }
+    };
+    const shipped = async () => Number((await serverQuery<{ n: string }>("SELECT coalesce(max(last_id), 0) AS n FROM sigaudit.sources s JOIN sigaudit.hosts h ON h.id = s.host_id WHERE h.name = 'outage'"))[0].n);
+    await waitFor(async () => (await shipped()) === 1000);
+    await owner.end();
+    cluster.stop();
+    appendRows(db, 2000);
+    await waitFor(() => /cannot reach PostgreSQL/.test(stderr));
+    await settle(1500); // several retries while it is down
+    cluster.start();
+    owner = new Client({ connectionString: cluster.ownerUrl('fleet') });
+    await owner.connect();
+    await waitFor(() => /reachable again/.test(stderr));
+    await waitFor(async () => (await shipped()) === 3000);
+    child.kill('SIGTERM');
+    await exited(child);
+    assert.equal(child.exitCode, 0, stderr);
+    assert.equal(stderr.match(/cannot reach PostgreSQL/g)!.length, 1, `one line per outage:\n${stderr}`);
+    const [{ n }] = await serverQuery<{ n: string }>("SELECT count(DISTINCT s.id) AS n FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'outage'");
+    assert.equal(n, '3000');
+    assert.equal(localPosition(db), 3000);
+  });
+
+  it('reads the password from PGPASSFILE as libpq does', () => {
+    const db = tempDbPath('pgpass.db');
+    appendRows(db, 10);
+    const passfile = join(tempDbPath('pgpass'), '..', 'pgpass');
+    writeFileSync(passfile, `127.0.0.1:${cluster.port}:fleet:web:${FORWARDER_PASSWORD}\n`);
+    chmodSync(passfile, 0o600);
+    const withoutPassword = { ...process.env };
+    delete withoutPassword.PGPASSWORD;
+    const result = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pgpass', '--once'], { env: { ...withoutPassword, PGPASSFILE: passfile } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /forwarded 10 signal rows/);
+  });
+
+  describe('bad input: one line, non-zero exit, nothing changed on either side', () => {
+    const refused = async (args: string[], environment: NodeJS.ProcessEnv, pattern: RegExp, exitCode = 1) => {
+      const db = tempDbPath('refused.db');
+      appendRows(db, 5);
+      const before = await serverQuery<{ n: string }>('SELECT count(*) AS n FROM sigaudit.signals');
+      const result = runCli(['forward', '--db', db, '--once', ...args], { env: environment });
+      assert.equal(result.code, exitCode, result.stderr);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, pattern);
+      assert.match(result.stderr, /\(fix: /);
+      assert.deepEqual(await serverQuery<{ n: string }>('SELECT count(*) AS n FROM sigaudit.signals'), before);
+      assert.ok(!localPosition(db), 'the local position is not moved');
+    };
+
+    it('an unreachable server', async () => {
+      await refused(['--to', 'postgresql://web@127.0.0.1:1/fleet'], env(), /cannot reach PostgreSQL at web@127\.0\.0\.1:1\/fleet/);
+    });
+    it('a wrong password', async () => {
+      await refused(['--to', forwarderUrl], env({ PGPASSWORD: 'wrong' }), /refused the login of web/);
+    });
+    it('a database that is not sigaudit\'s', async () => {
+      cluster.createDatabase('other');
+      cluster.psql('GRANT ALL ON SCHEMA public TO PUBLIC', 'other');
+      await refused(['--to', cluster.tcpUrl('web', 'other')], env(), /is not a sigaudit fleet database/);
+    });
+    it('a newer server schema', async () => {
+      cluster.createDatabase('newer');
+      assert.equal(runCli(['server', 'init', '--url', cluster.ownerUrl('newer')]).code, 0);
+      cluster.psql("INSERT INTO sigaudit.schema_migrations (version, name) VALUES (9990, '9990-future.sql')", 'newer');
+      await refused(['--to', cluster.tcpUrl('web', 'newer')], env(), /has version 9990, newer than this sigaudit knows/);
+      const init = runCli(['server', 'init', '--url', cluster.ownerUrl('newer')]);
+      assert.equal(init.code, 1);
+      assert.match(init.stderr, /newer than this sigaudit knows/);
+    });
+    it('a login without the forwarder role', async () => {
+      await refused(['--to', cluster.tcpUrl('outsider', 'fleet')], env(), /refused outsider: permission denied.*GRANT sigaudit_forwarder TO "outsider"/);
+    });
+    it('a malformed URL', async () => {
+      await refused(['--to', 'mysql://web@host/fleet'], env(), /--to: "mysql:\/\/web@host\/fleet" is not a PostgreSQL URL/, 2);
+      await refused(['--to', 'not a url'], env(), /--to: "not a url" is not a URL/, 2);
+    });
+  });
+
+  it('the forwarder role can only insert, the reader role only read', async () => {
+    const as = async (user: string, password: string, sql: string) => {
+      const client = new Client({ connectionString: cluster.tcpUrl(`${user}:${password}`, 'fleet') });
+      await client.connect();
+      try {
+        await client.query(sql);
+        return 'allowed';
+      } catch (error) {
+        return (error as { code?: string }).code;
+      } finally {
+        await client.end();
+      }
+    };
+    assert.equal(await as('web', FORWARDER_PASSWORD, 'SELECT count(*) FROM sigaudit.signals'), '42501');
+    assert.equal(await as('web', FORWARDER_PASSWORD, 'DELETE FROM sigaudit.signals'), '42501');
+    assert.equal(await as('web', FORWARDER_PASSWORD, 'DELETE FROM sigaudit.runs'), '42501');
+    assert.equal(await as('web', FORWARDER_PASSWORD, 'DROP TABLE sigaudit.signals'), '42501');
+    assert.equal(await as('oncall', READER_PASSWORD, 'SELECT count(*) FROM sigaudit.signals'), 'allowed');
+    assert.equal(await as('oncall', READER_PASSWORD, 'SELECT count(*) FROM sigaudit.runs'), 'allowed');
+    assert.equal(await as('oncall', READER_PASSWORD, "INSERT INTO sigaudit.names (name) VALUES ('x')"), '42501');
+    assert.equal(await as('oncall', READER_PASSWORD, 'DELETE FROM sigaudit.signals'), '42501');
+  });
+
+  it('server prune drops whole days older than --retain', async () => {
+    const db = tempDbPath('old.db');
+    const dayNs = 86_400_000_000_000n;
+    const today = (BigInt(Date.now()) * 1_000_000n / dayNs) * dayNs;
+    appendRows(db, 10, today - 200n * dayNs);
+    appendRows(db, 10, today);
+    assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'old', '--once'], { env: env() }).code, 0);
+    const oldDay = new Date(Number((today - 200n * dayNs) / 1_000_000n)).toISOString().slice(0, 10);
+    const pruned = runCli(['server', 'prune', '--url', cluster.ownerUrl('fleet'), '--retain', '90d']);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout, new RegExp(`dropped 1 day\\(s\\) of signals .*: ${oldDay}`));
+    const left = await serverQuery<{ n: string }>("SELECT count(*) AS n FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'old'");
+    assert.equal(left[0].n, '10');
+    assert.deepEqual((await serverQuery<{ day: string }>('SELECT day::text AS day FROM sigaudit.server_prunes')).map((row) => row.day), [oldDay]);
+  });
+});
