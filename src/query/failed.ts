@@ -47,7 +47,7 @@ export interface FailedReport {
 /** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
 const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
 
-const FAILED_ROWS = `(SELECT ${FAILED_COLUMNS} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${FAILED_COLUMNS} FROM signals_hot WHERE ret < 0)`;
+const FAILED_ROWS = `(SELECT ${FAILED_COLUMNS} FROM archived_signals WHERE ret < 0 UNION ALL SELECT ${FAILED_COLUMNS} FROM hot_signals WHERE ret < 0)`;
 
 /**
  * Served by signals_archive_failed_ts_ns alone (covering): the union names
