@@ -189,8 +189,8 @@ CREATE INDEX signals_archive_hour_delivered_comm
 
 -- who-killed: a process's exit, the SIGCHLD it sends its parent (a
 -- syscall's SIGCHLD is rare, so every SIGCHLD is indexed).
-CREATE INDEX signals_archive_hour_child_exit_sender_pid_ts_ns
-  ON signals_archive (ts_ns / 3600000000000, sender_pid, ts_ns)
+CREATE INDEX signals_archive_hour_child_exit_sender_pid
+  ON signals_archive (ts_ns / 3600000000000, sender_pid)
   WHERE signal = 17;
 
 -- failed: covers the report's columns; only sends that failed.
