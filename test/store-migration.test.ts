@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { exportSignals } from '../src/export';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
-import type { SignalRow } from '../src/store/writer';
+import { SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
 
 /** The last migration of the schema this test starts from. */
@@ -51,15 +51,10 @@ function rows(count: number): SignalRow[] {
 
 /** What the writer before 0110 did: rows into signals_hot, 22 values each, then moved into the archive by id. */
 function writeAsBefore(db: Database.Database, rows: SignalRow[], firstId: number, archiveUpTo?: number): void {
-  const insert = db.prepare('INSERT INTO signals_hot VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  // Its tables had the view's columns, in the view's order.
+  const insert = db.prepare(`INSERT INTO signals_hot VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`);
   db.transaction(() => {
-    rows.forEach((row, i) =>
-      insert.run(
-        firstId + i, row.tsNs, row.fanout, row.source, row.senderPid, row.senderTid, row.senderComm, row.senderUid, row.senderAuid,
-        row.senderPpid, row.senderCgroup, row.targetPid, row.targetTid, row.deliveredPid, row.deliveredTid, row.deliveredComm,
-        row.deliveredCgroup, row.signal, row.ret, row.result, row.siCode, row.origin,
-      ),
-    );
+    rows.forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? firstId + i : row[field]))));
     if (archiveUpTo === undefined) return;
     db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= ? ORDER BY id').run(archiveUpTo);
     db.prepare('DELETE FROM signals_hot WHERE id <= ?').run(archiveUpTo);

@@ -35,6 +35,19 @@ export interface SignalRow {
 }
 
 /**
+ * The signals view's columns in order, each with the SignalRow field that
+ * holds it: the one list the row writer binds by (test/store-open.test.ts
+ * checks it against the view).
+ */
+export const SIGNAL_COLUMNS = [
+  ['id', 'id'], ['ts_ns', 'tsNs'], ['fanout', 'fanout'], ['source', 'source'], ['sender_pid', 'senderPid'], ['sender_tid', 'senderTid'],
+  ['sender_comm', 'senderComm'], ['sender_uid', 'senderUid'], ['sender_auid', 'senderAuid'], ['sender_ppid', 'senderPpid'],
+  ['sender_cgroup', 'senderCgroup'], ['target_pid', 'targetPid'], ['target_tid', 'targetTid'], ['delivered_pid', 'deliveredPid'],
+  ['delivered_tid', 'deliveredTid'], ['delivered_comm', 'deliveredComm'], ['delivered_cgroup', 'deliveredCgroup'], ['signal', 'signal'],
+  ['ret', 'ret'], ['result', 'result'], ['si_code', 'siCode'], ['origin', 'origin'],
+] as const satisfies readonly (readonly [string, keyof SignalRow])[];
+
+/**
  * A group of rows as sender_pid_hours counts them (its columns after hour
  * and sender_pid, in order): what the mover adds and retention takes away.
  */
@@ -108,7 +121,7 @@ export class SignalWriter {
     // Positional parameters: binding by name costs about twice as much per row. The view's
     // trigger stores the row compact (migrations/0110-compact-signals.sql).
     this.insertSignal = db.prepare(
-      'INSERT INTO hot_signals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      `INSERT INTO hot_signals (${SIGNAL_COLUMNS.map(([column]) => column).join(', ')}) VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.insertCgroup = db.prepare(
       'INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit',
@@ -135,12 +148,7 @@ export class SignalWriter {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
         row.id = this.nextId++;
-        this.insertSignal.run(
-          row.id, row.tsNs, row.fanout, row.source, row.senderPid, row.senderTid, row.senderComm,
-          row.senderUid, row.senderAuid, row.senderPpid, row.senderCgroup, row.targetPid, row.targetTid,
-          row.deliveredPid, row.deliveredTid, row.deliveredComm, row.deliveredCgroup, row.signal,
-          row.ret, row.result, row.siCode, row.origin,
-        );
+        this.insertSignal.run(SIGNAL_COLUMNS.map(([, field]) => row[field]));
       }
       this.noteProgress(progress, rows.length);
     });
