@@ -37,6 +37,17 @@ const volatile bool compat_exit_traced = false;
  * microseconds in a VM, so records are submitted without one and the reader
  * also drains on a short timer. */
 const volatile __u64 wakeup_bytes = 1;
+/* The recorder's own pid namespace, by its nsfs inode number (nsfs is one
+ * superblock, so the number alone names it): the *_ns_pid fields number
+ * tasks as it does. */
+#define PROC_PID_INIT_INO 0xEFFFFFFCU
+const volatile __u32 pidns_inum = PROC_PID_INIT_INO;
+/* Its depth, learnt from the first pid seen that has a number there (-1
+ * until then): user space cannot tell it, as /proc/self/status lists NSpid
+ * only from the depth of the procfs mounted, which in a container is its
+ * own. Every writer stores the same value. */
+int pidns_level = -1;
+#define MAX_PIDNS_LEVEL 32
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -212,6 +223,71 @@ static __always_inline bool comm_excluded(const char *comm)
 	return false;
 }
 
+static __always_inline bool recorder_in_initial_ns(void)
+{
+	return pidns_inum == PROC_PID_INIT_INO;
+}
+
+/* Whether a pid's number at `level` is the recorder namespace's. */
+static __always_inline bool numbered_by_recorder_ns(struct pid *pid, __u32 level, __u32 *nr)
+{
+	struct upid number;
+
+	if (bpf_core_read(&number, sizeof(number), &pid->numbers[level]))
+		return false;
+	if (BPF_CORE_READ(number.ns, ns.inum) != pidns_inum)
+		return false;
+	*nr = number.nr;
+	return true;
+}
+
+/* A pid's number in the recorder's (non-initial) namespace, 0 if it has none
+ * there: a pid has one number per level down to its own namespace, and only
+ * the one at the recorder's depth can be the recorder namespace's (or a
+ * sibling's at the same depth). */
+static __always_inline __u32 recorder_ns_nr(struct pid *pid)
+{
+	int known = pidns_level;
+	__u32 level, nr = 0;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (known >= 0) {
+		if (level >= known)
+			numbered_by_recorder_ns(pid, known, &nr);
+		return nr;
+	}
+	for (__u32 i = 0; i <= MAX_PIDNS_LEVEL && i <= level; i++) {
+		if (numbered_by_recorder_ns(pid, i, &nr)) {
+			pidns_level = i;
+			return nr;
+		}
+	}
+	return 0;
+}
+
+/* A process's (thread group's) pid in the recorder's namespace; in the
+ * initial namespace that is the global tgid, read without a walk. */
+static __always_inline __u32 recorder_ns_tgid(struct task_struct *task)
+{
+	if (recorder_in_initial_ns())
+		return task->tgid;
+	return recorder_ns_nr(BPF_CORE_READ(task, group_leader, thread_pid));
+}
+
+/* Whether the pid numbers a task passes to syscalls are the recorder's: the
+ * task's own namespace, the one at its pid's deepest level, is the
+ * recorder's. */
+static __always_inline bool shares_recorder_ns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+
+	if (recorder_in_initial_ns())
+		return BPF_CORE_READ(pid, level) == 0;
+	return recorder_ns_nr(pid) != 0 && BPF_CORE_READ(pid, level) == pidns_level;
+}
+
 static __always_inline void fill_sender(struct sigaudit_event *e, struct task_struct *task)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -223,6 +299,7 @@ static __always_inline void fill_sender(struct sigaudit_event *e, struct task_st
 	if (e->sender_auid == AUDIT_UID_UNSET)
 		e->flags |= SIGAUDIT_FLAG_AUID_UNSET;
 	e->sender_ppid = task->real_parent->tgid;
+	e->sender_ns_pid = recorder_ns_tgid(task);
 	e->sender_cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->sender_comm, sizeof(e->sender_comm));
 }
@@ -233,6 +310,7 @@ static __always_inline void fill_delivered(struct sigaudit_event *e, struct task
 	e->flags |= SIGAUDIT_FLAG_DELIVERED;
 	e->delivered_pid = task->tgid;
 	e->delivered_tid = task->pid;
+	e->delivered_ns_pid = recorder_ns_tgid(task);
 	e->delivered_cgroup = task->cgroups->dfl_cgrp->kn->id;
 	bpf_probe_read_kernel_str(e->delivered_comm, sizeof(e->delivered_comm), task->comm);
 	e->result = result;
@@ -240,34 +318,38 @@ static __always_inline void fill_delivered(struct sigaudit_event *e, struct task
 
 /* The pid behind a pidfd, read from the sender's file table: a failed send
  * (the process already exited) still names its target this way. */
-static __always_inline __s32 pid_of_pidfd(struct task_struct *task, int fd)
+static __always_inline struct pid *pid_behind_pidfd(struct task_struct *task, int fd)
 {
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds, *file;
-	struct pid *pid;
 	struct inode *inode;
 	__u64 name = 0;
-	__s32 nr = 0;
 
 	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
+		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return 0;
+		return NULL;
 	inode = BPF_CORE_READ(file, f_inode);
 	/* Since 6.9 pidfds live on pidfs and the inode holds the pid; before,
 	 * they were anonymous inodes named "[pidfd]" holding it in
 	 * private_data. Anything else (a /proc/<pid> directory fd) is left to
 	 * the delivery record. */
-	if (BPF_CORE_READ(inode, i_sb, s_magic) == PIDFS_MAGIC) {
-		pid = BPF_CORE_READ(inode, i_private);
-	} else {
-		bpf_probe_read_kernel_str(&name, sizeof(name), BPF_CORE_READ(file, f_path.dentry, d_name.name));
-		/* "[pidfd]" with its NUL, as one little-endian word. */
-		if (name != 0x005d64666469705bULL)
-			return 0;
-		pid = BPF_CORE_READ(file, private_data);
-	}
+	if (BPF_CORE_READ(inode, i_sb, s_magic) == PIDFS_MAGIC)
+		return BPF_CORE_READ(inode, i_private);
+	bpf_probe_read_kernel_str(&name, sizeof(name), BPF_CORE_READ(file, f_path.dentry, d_name.name));
+	/* "[pidfd]" with its NUL, as one little-endian word. */
+	if (name != 0x005d64666469705bULL)
+		return NULL;
+	return BPF_CORE_READ(file, private_data);
+}
+
+/* The global pid behind a pidfd, 0 if there is none. */
+static __always_inline __s32 pid_of_pidfd(struct task_struct *task, int fd)
+{
+	struct pid *pid = pid_behind_pidfd(task, fd);
+	__s32 nr = 0;
+
 	if (pid)
 		bpf_core_read(&nr, sizeof(nr), &pid->numbers[0].nr);
 	return nr;
@@ -401,15 +483,41 @@ static __always_inline void fill_syscall(struct sigaudit_event *e, struct task_s
 		e->target_tid = syscall_arg(regs, compat, 1);
 		uinfo = (const void *)syscall_arg(regs, compat, 3);
 		break;
-	default: /* pidfd_send_signal */
-		e->target_pid = pid_of_pidfd(task, syscall_arg(regs, compat, 0));
+	default: { /* pidfd_send_signal */
+		struct pid *pid = pid_behind_pidfd(task, syscall_arg(regs, compat, 0));
+
+		if (pid) {
+			bpf_core_read(&e->target_pid, sizeof(e->target_pid), &pid->numbers[0].nr);
+			e->target_ns_pid = recorder_in_initial_ns() ? e->target_pid : recorder_ns_nr(pid);
+		}
 		if (e->target_pid)
 			e->flags |= SIGAUDIT_FLAG_TARGET_FROM_PIDFD;
 		uinfo = (const void *)syscall_arg(regs, compat, 2);
 		break;
 	}
+	}
+	/* A number the sender gave is the recorder's own if they share a
+	 * namespace; 0 (own group) and -1 (all) mean the same everywhere. A
+	 * sender elsewhere gets its target named by the task reached
+	 * (name_target_by_delivery), if any. */
+	if (source != SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL &&
+	    (e->target_pid == 0 || e->target_pid == -1 || shares_recorder_ns(task)))
+		e->target_ns_pid = e->target_pid;
 	if (uinfo)
 		e->si_code = si_code_from_user(uinfo);
+}
+
+/* A send from another namespace to one pid that reached a task: that task is
+ * the target it gave (the thread for tkill, the process otherwise), and the
+ * recorder's namespace can number it. */
+static __always_inline void name_target_by_delivery(struct sigaudit_event *e, struct task_struct *task)
+{
+	if (e->target_ns_pid || e->target_pid <= 0 || e->source == SIGAUDIT_SOURCE_PIDFD_SEND_SIGNAL)
+		return;
+	if (e->source == SIGAUDIT_SOURCE_TKILL)
+		e->target_ns_pid = recorder_in_initial_ns() ? task->pid : recorder_ns_nr(BPF_CORE_READ(task, thread_pid));
+	else
+		e->target_ns_pid = e->delivered_ns_pid;
 }
 
 static __always_inline bool sender_excluded(void)
@@ -614,6 +722,7 @@ static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, 
 		e->ret = implied_ret;
 		fill_sender(e, current);
 		fill_delivered(e, task, result);
+		name_target_by_delivery(e, task);
 		bpf_ringbuf_submit(e, wakeup_flag());
 		return 0;
 	}
@@ -634,6 +743,7 @@ static __always_inline int syscall_delivery(struct pt_regs *regs, __u32 source, 
 			pending->flags |= FLOOD_OVER_BUDGET;
 		flood_on_delivery(pending, task, sig);
 		fill_delivered(pending, task, result);
+		name_target_by_delivery(pending, task);
 		return 0;
 	}
 	pending->deliveries++;

@@ -101,7 +101,7 @@ struct sigaudit_event {
 	__u32 sender_uid; /* real uid */
 	__u32 sender_auid; /* login uid */
 	__u32 sender_ppid; /* real parent's global tgid */
-	__s32 target_pid; /* as given: pid argument, tgid, or the pid behind a pidfd */
+	__s32 target_pid; /* as given: the pid argument (in the sender's pid namespace), or the global pid behind a pidfd */
 	__s32 target_tid; /* as given: tid of tkill/tgkill/rt_tgsigqueueinfo, else 0 */
 	__u32 delivered_pid; /* global tgid of the task reached */
 	__u32 delivered_tid; /* global pid of the thread reached */
@@ -111,6 +111,22 @@ struct sigaudit_event {
 	__u32 deliveries; /* SEND: how many tasks the syscall reached; SUMMARY: sends counted */
 	char sender_comm[SIGAUDIT_COMM_LEN];
 	char delivered_comm[SIGAUDIT_COMM_LEN];
+	/* The same tasks as the recorder's own pid namespace numbers them
+	 * (pidns_inum in the BPF program), for a recorder in a
+	 * container whose users type the pids they see; 0: the task has no pid
+	 * there (it lives outside that namespace). A recorder in the initial
+	 * namespace reads the global pids here. */
+	__u32 sender_ns_pid; /* sender_pid's tgid there */
+	/* target_pid is the number the sender gave, in the sender's own
+	 * namespace; this is that target in the recorder's namespace: the
+	 * number itself when the sender shares the recorder's namespace (and
+	 * for 0 and -1, which mean the same everywhere), the pid behind a
+	 * pidfd, or, for a sender in another namespace, the pid of the task
+	 * the send reached; 0 when none of these names it (a sender in another
+	 * namespace whose send reached nothing, or a process group there). */
+	__s32 target_ns_pid;
+	__u32 delivered_ns_pid; /* delivered_pid's tgid there */
+	__u32 reserved; /* keeps the record a multiple of 8 bytes long */
 };
 
 /* A summary map's key (bpf/flood.h): one sender's sends of one kind. */

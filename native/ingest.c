@@ -3,7 +3,7 @@
  * sigaudit_records(records, first_id, offset_ns): a table-valued function
  * that reads a batch of struct sigaudit_event (bpf/sigaudit.h) and yields
  * one row per row to store, so the recorder hands SQLite a whole batch in
- * one INSERT ... SELECT instead of one N-API call and 22 bound values a row
+ * one INSERT ... SELECT instead of one N-API call and 25 bound values a row
  * (src/store/writer.ts chooses the columns and what they mean).
  *
  * What is mechanical happens here: fields the flags mark as absent are NULL
@@ -52,6 +52,9 @@ enum column {
 	COLUMN_RET,
 	COLUMN_RESULT,
 	COLUMN_SI_CODE,
+	COLUMN_SENDER_NS_PID,
+	COLUMN_TARGET_NS_PID,
+	COLUMN_DELIVERED_NS_PID,
 	/* names.id of each comm, inserted into names when new: read only by the
 	 * recorder's INSERT, so they are looked up only when a statement reads them. */
 	COLUMN_SENDER_COMM_ID,
@@ -65,7 +68,8 @@ enum column {
 static const char SCHEMA[] =
 	"CREATE TABLE x(id, ts_ns, fanout, kind, source, flags, sender_pid, sender_tid, sender_comm,"
 	" sender_uid, sender_auid, sender_ppid, sender_cgroup, target_pid, target_tid, delivered_pid,"
-	" delivered_tid, delivered_comm, delivered_cgroup, signal, ret, result, si_code, sender_comm_id, delivered_comm_id,"
+	" delivered_tid, delivered_comm, delivered_cgroup, signal, ret, result, si_code,"
+	" sender_ns_pid, target_ns_pid, delivered_ns_pid, sender_comm_id, delivered_comm_id,"
 	" records HIDDEN, first_id HIDDEN, offset_ns HIDDEN)";
 
 #define AUDIT_UID_UNSET 0xffffffffu
@@ -435,6 +439,7 @@ static int records_column(sqlite3_vtab_cursor *base, sqlite3_context *context, i
 	int delivered = event->flags & SIGAUDIT_FLAG_DELIVERED;
 	if ((column >= COLUMN_SENDER_PID && column <= COLUMN_SENDER_CGROUP && !has_sender) ||
 	    (column >= COLUMN_DELIVERED_PID && column <= COLUMN_DELIVERED_CGROUP && !delivered) ||
+	    (column == COLUMN_SENDER_NS_PID && !has_sender) || (column == COLUMN_DELIVERED_NS_PID && !delivered) ||
 	    (column == COLUMN_RESULT && !delivered) || (column == COLUMN_RET && !row->has_ret))
 		return SQLITE_OK; /* NULL */
 	switch (column) {
@@ -508,6 +513,15 @@ static int records_column(sqlite3_vtab_cursor *base, sqlite3_context *context, i
 	case COLUMN_SI_CODE:
 		sqlite3_result_int64(context, event->si_code);
 		break;
+	case COLUMN_SENDER_NS_PID:
+		sqlite3_result_int64(context, event->sender_ns_pid);
+		break;
+	case COLUMN_TARGET_NS_PID:
+		sqlite3_result_int64(context, event->target_ns_pid);
+		break;
+	case COLUMN_DELIVERED_NS_PID:
+		sqlite3_result_int64(context, event->delivered_ns_pid);
+		break;
 	case COLUMN_SENDER_COMM_ID:
 	case COLUMN_DELIVERED_COMM_ID: {
 		sqlite3_int64 id = cursor->comm_ids[2 * row->record + (column == COLUMN_DELIVERED_COMM_ID)];
@@ -547,11 +561,12 @@ static void event_layout(sqlite3_context *context, int argc, sqlite3_value **arg
 		FIELD(kind) "," FIELD(source) "," FIELD(flags) "," FIELD(sender_pid) "," FIELD(sender_tid) "," FIELD(sender_uid) ","
 		FIELD(sender_auid) "," FIELD(sender_ppid) "," FIELD(target_pid) "," FIELD(target_tid) "," FIELD(delivered_pid) ","
 		FIELD(delivered_tid) "," FIELD(signal) "," FIELD(si_code) "," FIELD(result) "," FIELD(deliveries) ","
-		FIELD(sender_comm) "," FIELD(delivered_comm) "}}",
+		FIELD(sender_comm) "," FIELD(delivered_comm) "," FIELD(sender_ns_pid) "," FIELD(target_ns_pid) ","
+		FIELD(delivered_ns_pid) "}}",
 		(int)sizeof(struct sigaudit_event), AT(boot_ns), AT(sender_cgroup), AT(delivered_cgroup), AT(ret), AT(kind), AT(source),
 		AT(flags), AT(sender_pid), AT(sender_tid), AT(sender_uid), AT(sender_auid), AT(sender_ppid), AT(target_pid),
 		AT(target_tid), AT(delivered_pid), AT(delivered_tid), AT(signal), AT(si_code), AT(result), AT(deliveries),
-		AT(sender_comm), AT(delivered_comm));
+		AT(sender_comm), AT(delivered_comm), AT(sender_ns_pid), AT(target_ns_pid), AT(delivered_ns_pid));
 #undef FIELD
 #undef AT
 	if (!json) {

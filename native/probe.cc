@@ -102,7 +102,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
   }
 
   // new Probe({ ringBytes, wakeupBytes, skipProbes, onlySignals, excludedComms,
-  // compatExitTraced, floodIntervalNs, floodBurstNs, log })
+  // compatExitTraced, floodIntervalNs, floodBurstNs, pidnsInum, log })
   // opens the object, sets its read-only filters and loads it.
   explicit Probe(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Probe>(info) {
     Napi::Env env = info.Env();
@@ -117,6 +117,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     skel_->rodata->only_signals = options.Get("onlySignals").As<Napi::BigInt>().Uint64Value(&lossless);
     skel_->rodata->wakeup_bytes = options.Get("wakeupBytes").ToNumber().Int64Value();
     skel_->rodata->compat_exit_traced = options.Get("compatExitTraced").ToBoolean();
+    skel_->rodata->pidns_inum = options.Get("pidnsInum").ToNumber().Uint32Value();
     skel_->rodata->flood_interval_ns = options.Get("floodIntervalNs").As<Napi::BigInt>().Uint64Value(&lossless);
     skel_->rodata->flood_burst_ns = options.Get("floodBurstNs").As<Napi::BigInt>().Uint64Value(&lossless);
     Napi::Array comms = options.Get("excludedComms").As<Napi::Array>();
@@ -586,6 +587,9 @@ Napi::Object Layout(Napi::Env env) {
   OFFSET(deliveries);
   OFFSET(sender_comm);
   OFFSET(delivered_comm);
+  OFFSET(sender_ns_pid);
+  OFFSET(target_ns_pid);
+  OFFSET(delivered_ns_pid);
 #undef OFFSET
   Napi::Object layout = Napi::Object::New(env);
   layout["size"] = Napi::Number::New(env, sizeof(sigaudit_event));

@@ -3,12 +3,13 @@
 // A long --batch-ms keeps a whole storm uncommitted, so without the spill
 // the kill would lose all of it.
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { kernelTestOptions } from './helpers/kernel';
 import { EVERY_SIGNAL, settle, startRecorder, tempDbPath, type RunningRecorder } from './helpers/recorder';
 import { runStorm, withDb } from './helpers/service';
+import { loadAddon } from '../src/record/probe';
 
 const STORM = 20_000;
 /** Storm sequence numbers (signal 0 to pids that do not exist) start above any pid. */
@@ -72,12 +73,32 @@ describe('crash safety: the spill', kernelTestOptions, () => {
     const third = await startRecorder(dbPath, EVERY_SIGNAL);
     const stopped = await third.stop();
     assert.equal(stopped.code, 0, stopped.stderr);
-    assert.match(stopped.stderr, /skipping \S+-spill-2-7: not a sigaudit spill file/);
+    assert.match(stopped.stderr, /skipping \S+-spill-2-7: its header is not whole, so it holds no records/);
     assert.deepEqual(
       [readRows(dbPath, FIRST, firstStorm.pid), readRows(dbPath, SECOND, secondStorm.pid)].map(({ count, distinct }) => ({ count, distinct })),
       [{ count: STORM, distinct: STORM }, { count: STORM, distinct: STORM }],
     );
     assert.deepEqual(spillFiles(dbPath), [], 'a clean stop and the replays leave no spill files');
     withDb(dbPath, (db) => assert.equal(db.pragma('integrity_check', { simple: true }), 'ok'));
+  });
+
+  it('keeps, and neither misreads nor deletes, a spill of records of another size (another version wrote it)', async () => {
+    const dbPath = tempDbPath();
+    await killHard(await startRecorder(dbPath, EVERY_SIGNAL));
+    // The layout of 0.1's spill: the same header fields, 128-byte records.
+    const layout = loadAddon().spillLayout;
+    const oldRecordSize = 128;
+    assert.notEqual(layout.recordSize, oldRecordSize, 'premise: the record size changed');
+    const old = Buffer.alloc(oldRecordSize * 3);
+    old.write(layout.magic, layout.offsets.magic, 'latin1');
+    old.writeUInt32LE(oldRecordSize, layout.offsets.record_size);
+    const oldPath = `${dbPath}-spill-1-9`;
+    writeFileSync(oldPath, old);
+
+    const next = await startRecorder(dbPath, EVERY_SIGNAL);
+    const stopped = await next.stop();
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stderr, /could not replay the spill of run 1 \(\S+-spill-1-9 holds 128-byte records, written by another version of sigaudit .*\): keeping .*-spill-1-9/);
+    assert.ok(existsSync(oldPath), 'the file is kept for the version that wrote it');
   });
 });

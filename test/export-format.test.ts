@@ -27,6 +27,9 @@ function rows(): SignalRow[] {
     { ...base, tsNs: base.tsNs + 3n, ret: -1, signal: 9, senderCgroup: 99n, senderAuid: null },
     { ...base, tsNs: base.tsNs + 4n, ret: -4095, signal: 64, source: 'kernel', senderPid: null, senderTid: null, senderComm: null, senderUid: null, senderPpid: null, senderCgroup: null, origin: 'oom', siCode: 128 },
     { ...base, tsNs: 999_000_000_123n, signal: 31, ret: -110 },
+    // Namespace pids: a sender the recorder's namespace cannot see (0), a target and task it numbers 86.
+    { ...base, tsNs: base.tsNs + 5n, senderNsPid: 0, targetNsPid: 86, deliveredNsPid: 86 },
+    { ...base, tsNs: base.tsNs + 6n, senderNsPid: 7, deliveredPid: null, deliveredTid: null, deliveredComm: null, result: null, ret: -3, targetNsPid: 0 },
     // Times at the ends of the 64-bit range and around leap days: sigaudit_iso_time counts the calendar itself.
     { ...base, tsNs: 0n },
     { ...base, tsNs: 951_782_400_000_000_000n - 1n },
@@ -60,6 +63,21 @@ describe('export formats', () => {
     assert.equal(await exportSignals({ dbPath: path, format: 'csv', output: out }), rows().length);
     const expected = stringify(records.map((record) => COLUMNS.map((column) => { const value = record[column]; return typeof value === 'bigint' ? value.toString() : value; })), { header: true, columns: [...COLUMNS] });
     assert.equal(readFileSync(out, 'utf8'), expected);
+  });
+
+  it('keeps the published columns where they were, with the namespace pids appended at the end', async () => {
+    const published = [
+      'time', 'ts_ns', 'source', 'sender_pid', 'sender_tid', 'sender_comm', 'sender_uid', 'sender_auid', 'sender_ppid', 'sender_cgroup',
+      'target_pid', 'target_tid', 'delivered_pid', 'delivered_tid', 'delivered_comm', 'signal', 'signal_name', 'ret', 'errno_name',
+      'result', 'si_code', 'origin', 'delivered_cgroup', 'id', 'send_id', 'sender_unit', 'delivered_unit',
+    ];
+    assert.deepEqual([...COLUMNS], [...published, 'sender_ns_pid', 'target_ns_pid', 'delivered_ns_pid']);
+    const out = tempDbPath('out.csv');
+    await exportSignals({ dbPath: path, format: 'csv', output: out });
+    const lines = readFileSync(out, 'utf8').split('\n');
+    assert.equal(lines[0], COLUMNS.join(','));
+    assert.ok(lines.some((line) => line.endsWith(',0,86,86')), 'a row with namespace pids ends with them');
+    assert.ok(lines.some((line) => line.endsWith(',7,0,')), 'a send that reached nothing: no delivered_ns_pid');
   });
 
   it('JSON Lines parse to what jsonLine writes for exportRecord', async () => {

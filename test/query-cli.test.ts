@@ -57,13 +57,13 @@ function stored(ts: number, comm: string | null, pid = 42): StoredRow {
     sender_auid: null, sender_ppid: 1n, sender_cgroup_id: null, sender_cgroup_path: null, sender_unit: null, target_pid: BigInt(pid), target_tid: null,
     delivered_pid: comm === null ? null : BigInt(pid), delivered_tid: comm === null ? null : BigInt(pid), delivered_comm: comm,
     delivered_cgroup_id: null, delivered_cgroup_path: null, delivered_unit: null, signal: 15n, ret: comm === null ? -3n : 0n,
-    result: comm === null ? null : 'delivered', si_code: 0n, origin: null,
+    result: comm === null ? null : 'delivered', si_code: 0n, origin: null, sender_ns_pid: null, target_ns_pid: null, delivered_ns_pid: null,
   };
 }
 
 describe('splitting a pid into processes', () => {
   it('starts a new process after an exit, and a new segment when the name changes', () => {
-    const exit = { tsNs: 25n, pid: 42, comm: 'sleep', siCode: 2, parentPid: 1, parentComm: 'bash' };
+    const exit = { tsNs: 25n, pid: 42, comm: 'sleep', siCode: 2, parentPid: 1, parentNsPid: null, parentComm: 'bash' };
     const segments = splitProcesses(42, [stored(10, 'sleep'), stored(20, null), stored(30, 'sleep'), stored(40, 'python3')], [exit]);
     assert.deepEqual(segments.map((s) => [s.startedBy, s.comm, s.rows.map((r) => Number(r.ts_ns)), s.exit?.tsNs ?? null]), [
       ['window', 'sleep', [10, 20], 25n],

@@ -1,4 +1,5 @@
-// Each index of migrations/0110-compact-signals.sql and the rollups of
+// Each index of migrations/0110-compact-signals.sql (with 0100's
+// namespace-pid ones) and the rollups of
 // 0030-sender-rollups.sql and 0050-sender-pid-rollups.sql serve the
 // queries that depend on them, as EXPLAIN QUERY PLAN shows; and the rollups
 // the mover keeps equal the archive they were built from.
@@ -11,6 +12,7 @@ import { loadLineFunctions } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
 import { HOUR_TERM, filterTerms } from '../src/query/filters';
 import { listSql } from '../src/query/list';
+import { PID_LOOKUPS } from '../src/query/who-killed';
 import { BUSY_PIDS_SQL, TAIL_BOUND_SQL, topSenders } from '../src/query/top-senders';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
@@ -57,6 +59,18 @@ describe('query plans', () => {
   it('who-killed <pid> finds signals that reached nothing with signals_archive_hour_target_pid, probes left out', () => {
     const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid IS NULL AND s.target_pid = @pid AND s.signal != 0`;
     assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /USING INDEX signals_archive_hour_target_pid \((?:<expr>=\?|ANY\(<expr>\)) AND target_pid=\?\)/);
+  });
+
+  it('who-killed <pid> seeks one index per hour for each of its lookups, global and namespace pids', () => {
+    const indexes = {
+      reached: 'signals_archive_hour_delivered_pid', reachedInNamespace: 'signals_archive_hour_delivered_ns_pid_ts_ns',
+      unreached: 'signals_archive_hour_target_pid', unreachedInNamespace: 'signals_archive_hour_target_ns_pid_ts_ns',
+    };
+    for (const [lookup, terms] of Object.entries(PID_LOOKUPS)) {
+      const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND ${terms.join(' AND ')} AND s.signal != 0`;
+      const column = terms[terms.length - 1].replace(/^s\.(\w+) = @pid$/, '$1');
+      assert.match(plan(db, sql, { ...HOURS, pid: 86 }), new RegExp(`SEARCH s USING INDEX ${indexes[lookup as keyof typeof indexes]} \\((?:<expr>=\\?|ANY\\(<expr>\\)) AND ${column}=\\?\\)`), lookup);
+    }
   });
 
   it('who-killed --comm finds the name once, then seeks signals_archive_hour_delivered_comm by its id', () => {

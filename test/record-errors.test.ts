@@ -121,7 +121,7 @@ describe('--exclude-comm holds as many names as the BPF program', kernelTestOpti
 
   it('the addon refuses more names than it holds', () => {
     const { Probe, maxExcludedComms } = loadAddon();
-    const options = { ringBytes: 4096, wakeupBytes: 1, skipProbes: false, onlySignals: 0n, compatExitTraced: false, floodIntervalNs: 0n, floodBurstNs: 0n, log: () => {} };
+    const options = { ringBytes: 4096, wakeupBytes: 1, skipProbes: false, onlySignals: 0n, compatExitTraced: false, floodIntervalNs: 0n, floodBurstNs: 0n, pidnsInum: 0, log: () => {} };
     assert.throws(
       () => new Probe({ ...options, excludedComms: Array.from({ length: maxExcludedComms + 1 }, (_, i) => `c${i}`) }),
       (error: unknown) => error instanceof NativeError && error.step === 'exclude-comm',

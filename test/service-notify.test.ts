@@ -1,14 +1,16 @@
 // Type=notify for real: a unix datagram socket bound by the test (as
 // systemd binds NOTIFY_SOCKET) receives READY=1 only once every probe is
 // attached (a signal sent the moment READY arrives is recorded), STATUS=
-// lines with counts, WATCHDOG=1 pings when WATCHDOG_USEC is set, and
-// STOPPING=1 on SIGTERM.
+// lines with counts, WATCHDOG=1 pings when WATCHDOG_USEC is set,
+// STOPPING=1 on SIGTERM, and EXTEND_TIMEOUT_USEC while a stop writes a
+// large backlog.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { kernelTestOptions } from './helpers/kernel';
-import { CLI, exportedRows, tempDbPath } from './helpers/recorder';
+import { CLI, EVERY_SIGNAL, exportedRows, tempDbPath } from './helpers/recorder';
+import { runStorm, withDb } from './helpers/service';
 
 interface Socket {
   process: ChildProcess;
@@ -53,11 +55,11 @@ async function bindNotifySocket(path: string): Promise<Socket> {
   return socket;
 }
 
-async function notifyRun(socketPath: string, watchdogUsec?: number) {
+async function notifyRun(socketPath: string, watchdogUsec?: number, extraArgs: string[] = []) {
   const socket = await bindNotifySocket(socketPath);
   const dbPath = tempDbPath();
   const env = { ...process.env, NOTIFY_SOCKET: socketPath, ...(watchdogUsec ? { WATCHDOG_USEC: String(watchdogUsec) } : {}) };
-  const recorder = spawn(process.execPath, [CLI, 'record', '--db', dbPath], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const recorder = spawn(process.execPath, [CLI, 'record', '--db', dbPath, ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   recorder.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => recorder.once('exit', resolve));
@@ -106,6 +108,30 @@ describe('systemd notification (Type=notify)', kernelTestOptions, () => {
       assert.equal(exportedRows(run.dbPath).filter((row) => row.target_pid === run.marker).length, 1);
     } finally {
       run.socket.process.kill();
+    }
+  });
+
+  it('asks for more time (EXTEND_TIMEOUT_USEC) while a stop writes a large backlog, and writes all of it', async () => {
+    // A long --batch-ms keeps the storm in the backlog until the stop.
+    const run = await notifyRun(join(tempDbPath('extend'), '..', 'extend.sock'), undefined, ['--batch-ms', '10000', ...EVERY_SIGNAL]);
+    const first = 7_000_000;
+    const count = 40_000;
+    try {
+      const storm = await runStorm(first, count);
+      assert.equal(storm.code, 0);
+      run.recorder.kill('SIGTERM');
+      const stopping = await run.socket.next((message) => message.startsWith('STOPPING=1'));
+      assert.equal(await run.exited, 0, run.stderr());
+      // Sent before the exit: the socket's reader has it a moment later, or never will.
+      const extended = run.socket.next((message) => message === 'EXTEND_TIMEOUT_USEC=30000000', stopping + 1).then(() => true);
+      const gaveUp = new Promise<false>((resolve) => setTimeout(() => resolve(false), 5000).unref());
+      assert.ok(await Promise.race([extended, gaveUp]), `no EXTEND_TIMEOUT_USEC while stopping: ${JSON.stringify(run.socket.messages.slice(stopping))}`);
+      const stored = withDb(run.dbPath, (db) =>
+        db.prepare('SELECT count(DISTINCT target_pid) AS n FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0 AND sender_pid = ?').get(first, first + count - 1, storm.pid) as { n: number });
+      assert.equal(stored.n, count);
+    } finally {
+      run.socket.process.kill();
+      if (run.recorder.exitCode === null) run.recorder.kill('SIGKILL');
     }
   });
 

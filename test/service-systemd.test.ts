@@ -144,15 +144,21 @@ describe('the service under a real systemd (nspawn container)', containerSupport
 
   it('a signal systemd sends (systemctl kill) is answered by who-killed, with both units named', async () => {
     container.check(['systemd-run', '--unit=sigaudit-victim-a', KEEP_CGROUP, 'sleep', '600']);
-    const victim = container.hostPid(Number(show('sigaudit-victim-a', 'MainPID').MainPID));
+    const mainPid = Number(show('sigaudit-victim-a', 'MainPID').MainPID);
+    const victim = container.hostPid(mainPid);
     container.check(['systemctl', 'kill', '--signal=TERM', 'sigaudit-victim-a']);
     const [row] = await waitFor('the SIGTERM from systemd', () => termsTo(victim));
     assert.equal(row.sender_pid, container.leader);
     assert.equal(row.sender_comm, 'systemd');
     assert.equal(row.sender_unit, 'init.scope');
     assert.equal(row.delivered_unit, 'sigaudit-victim-a.service');
-    const answer = container.check([...CLI, 'query', 'who-killed', String(victim)]);
-    assert.match(answer, new RegExp(`killed by SIGTERM from systemd\\[${container.leader}\\]`));
+    // The pids the container sees: systemd is its pid 1, the victim what systemctl shows.
+    assert.deepEqual([row.sender_ns_pid, row.delivered_ns_pid], [1, mainPid]);
+    const byHostPid = JSON.parse(container.check([...CLI, 'query', 'who-killed', String(victim), '--format', 'json']));
+    assert.match(byHostPid.verdict, new RegExp(`killed by SIGTERM from systemd\\[1\\] \\(host ${container.leader}\\)`));
+    // Users type the pid systemctl shows them.
+    const answer = JSON.parse(container.check([...CLI, 'query', 'who-killed', String(mainPid), '--format', 'json']));
+    assert.match(answer.verdict, new RegExp(`^pid ${mainPid} \\(sleep; host pid ${victim}\\) was killed by SIGTERM from systemd\\[1\\] \\(host ${container.leader}\\)`));
   });
 
   it('a signal from a process in another unit is answered by who-killed, with both units named', async () => {
@@ -164,8 +170,9 @@ describe('the service under a real systemd (nspawn container)', containerSupport
     assert.equal(row.sender_comm, 'kill');
     assert.equal(row.sender_unit, 'sigaudit-sender.service', JSON.stringify(row));
     assert.equal(row.delivered_unit, 'sigaudit-victim-b.service');
-    const answer = container.check([...CLI, 'query', 'who-killed', String(victim)]);
-    assert.match(answer, new RegExp(`killed by SIGTERM from kill\\[${row.sender_pid}\\]`));
+    assert.equal(row.delivered_ns_pid, victimInContainer);
+    const answer = JSON.parse(container.check([...CLI, 'query', 'who-killed', String(victimInContainer), '--format', 'json']));
+    assert.match(answer.verdict, new RegExp(`^pid ${victimInContainer} \\(sleep; host pid ${victim}\\) was killed by SIGTERM from kill\\[${row.sender_ns_pid}\\] \\(host ${row.sender_pid}\\)`));
   });
 
   it('kill -9 under a storm: systemd restarts it, the spill is replayed, and the gap is recorded', async (t: TestContext) => {

@@ -38,6 +38,10 @@ interface Fields {
   ret?: bigint;
   senderComm?: Buffer | string;
   deliveredComm?: Buffer | string;
+  /** As the recorder's pid namespace numbers them; by default the global ones, as a recorder in the initial namespace reads them. */
+  senderNsPid?: number;
+  targetNsPid?: number;
+  deliveredNsPid?: number;
 }
 
 /** One record, written at the addon's offsets (not decode.ts's). */
@@ -65,6 +69,9 @@ function record(fields: Fields): Buffer {
   buffer.writeInt32LE(fields.result ?? -1, at.result);
   Buffer.from(fields.senderComm ?? '').copy(buffer, at.sender_comm, 0, 16);
   Buffer.from(fields.deliveredComm ?? '').copy(buffer, at.delivered_comm, 0, 16);
+  buffer.writeUInt32LE(fields.senderNsPid ?? fields.senderPid ?? 0, at.sender_ns_pid);
+  buffer.writeInt32LE(fields.targetNsPid ?? fields.targetPid ?? 0, at.target_ns_pid);
+  buffer.writeUInt32LE(fields.deliveredNsPid ?? fields.deliveredPid ?? 0, at.delivered_ns_pid);
   return buffer;
 }
 
@@ -116,18 +123,47 @@ describe('ingest', () => {
     const noSender = { sender_pid: null, sender_tid: null, sender_comm: null, sender_uid: null, sender_auid: null, sender_ppid: null, sender_cgroup: null };
     const to = (pid: number, tid = pid, comm: string | null = `t${pid}`) => ({ delivered_pid: pid, delivered_tid: tid, delivered_comm: comm, delivered_cgroup: 8 });
     const nowhere = { delivered_pid: null, delivered_tid: null, delivered_comm: null, delivered_cgroup: null, result: null };
+    const sameNs = { sender_ns_pid: null, target_ns_pid: null, delivered_ns_pid: null };
     assert.deepEqual(rows, [
-      { id: 1, ts_ns: ts(10), fanout: 0, source: 'kill', ...senderColumns, sender_auid: null, target_pid: 200, target_tid: null, ...to(200), signal: 15, ret: 0, result: 'delivered', si_code: 0, origin: null },
-      { id: 2, ts_ns: ts(11), fanout: 0, source: 'tgkill', ...senderColumns, target_pid: 300, target_tid: 301, ...nowhere, signal: 10, ret: -3, si_code: 0, origin: null },
-      { id: 3, ts_ns: ts(12), fanout: 0, source: 'pidfd_send_signal', ...senderColumns, target_pid: 400, target_tid: null, ...to(400), signal: 9, ret: 0, result: 'delivered', si_code: 0, origin: null },
-      { id: 4, ts_ns: ts(13), fanout: 0, source: 'pidfd_send_signal', ...senderColumns, target_pid: 401, target_tid: null, ...to(401), signal: 9, ret: 0, result: 'delivered', si_code: 0, origin: null },
-      { id: 5, ts_ns: ts(14), fanout: 0, source: 'kernel', ...noSender, target_pid: null, target_tid: null, ...to(500), signal: 14, ret: null, result: 'delivered', si_code: 128, origin: 'timer' },
-      { id: 6, ts_ns: ts(15), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(101), signal: 11, ret: null, result: 'delivered', si_code: 1, origin: 'fault' },
-      { id: 7, ts_ns: ts(16), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(1), signal: 17, ret: null, result: 'delivered', si_code: 1, origin: 'child' },
-      { id: 8, ts_ns: ts(17), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, delivered_pid: 100, delivered_tid: 101, delivered_comm: '', delivered_cgroup: 0, signal: 13, ret: null, result: null, si_code: 0, origin: 'pipe' },
-      { id: 9, ts_ns: ts(18), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(600), signal: 9, ret: null, result: 'delivered', si_code: 0, origin: 'cgroup_kill' },
-      { id: 10, ts_ns: ts(19), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(700), signal: 2, ret: null, result: 'delivered', si_code: 128, origin: 'tty' },
-      { id: 11, ts_ns: ts(20), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, delivered_pid: 800, delivered_tid: 801, delivered_comm: '', delivered_cgroup: 0, signal: 10, ret: null, result: 'already_pending', si_code: -6, origin: 'kernel' },
+      { id: 1, ts_ns: ts(10), fanout: 0, source: 'kill', ...senderColumns, sender_auid: null, target_pid: 200, target_tid: null, ...to(200), signal: 15, ret: 0, result: 'delivered', si_code: 0, origin: null, ...sameNs },
+      { id: 2, ts_ns: ts(11), fanout: 0, source: 'tgkill', ...senderColumns, target_pid: 300, target_tid: 301, ...nowhere, signal: 10, ret: -3, si_code: 0, origin: null, ...sameNs },
+      { id: 3, ts_ns: ts(12), fanout: 0, source: 'pidfd_send_signal', ...senderColumns, target_pid: 400, target_tid: null, ...to(400), signal: 9, ret: 0, result: 'delivered', si_code: 0, origin: null, ...sameNs },
+      { id: 4, ts_ns: ts(13), fanout: 0, source: 'pidfd_send_signal', ...senderColumns, target_pid: 401, target_tid: null, ...to(401), signal: 9, ret: 0, result: 'delivered', si_code: 0, origin: null, ...sameNs },
+      { id: 5, ts_ns: ts(14), fanout: 0, source: 'kernel', ...noSender, target_pid: null, target_tid: null, ...to(500), signal: 14, ret: null, result: 'delivered', si_code: 128, origin: 'timer', ...sameNs },
+      { id: 6, ts_ns: ts(15), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(101), signal: 11, ret: null, result: 'delivered', si_code: 1, origin: 'fault', ...sameNs },
+      { id: 7, ts_ns: ts(16), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(1), signal: 17, ret: null, result: 'delivered', si_code: 1, origin: 'child', ...sameNs },
+      { id: 8, ts_ns: ts(17), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, delivered_pid: 100, delivered_tid: 101, delivered_comm: '', delivered_cgroup: 0, signal: 13, ret: null, result: null, si_code: 0, origin: 'pipe', ...sameNs },
+      { id: 9, ts_ns: ts(18), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(600), signal: 9, ret: null, result: 'delivered', si_code: 0, origin: 'cgroup_kill', ...sameNs },
+      { id: 10, ts_ns: ts(19), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, ...to(700), signal: 2, ret: null, result: 'delivered', si_code: 128, origin: 'tty', ...sameNs },
+      { id: 11, ts_ns: ts(20), fanout: 0, source: 'kernel', ...senderColumns, target_pid: null, target_tid: null, delivered_pid: 800, delivered_tid: 801, delivered_comm: '', delivered_cgroup: 0, signal: 10, ret: null, result: 'already_pending', si_code: -6, origin: 'kernel', ...sameNs },
+    ]);
+    db.close();
+  });
+
+  it('stores the pids the recorder\'s pid namespace gives where they differ, 0 where it gives none', () => {
+    const db = openForWriting(tempDbPath());
+    const writer = new SignalWriter(db);
+    const inside = { ...sender, senderNsPid: 7 };
+    const batch = Buffer.concat([
+      // inside a container: kill(86, SIGTERM) reached host pid 123456, pid 86 there
+      record({ kind: Kind.Send, bootNs: 10n, source: 1, flags: Flag.Delivered, ...inside, targetPid: 86, signal: 15, ...reached(123456), deliveredNsPid: 86 }),
+      // from the host: kill(123457) reached pid 87 there; the sender has no pid there
+      record({ kind: Kind.Send, bootNs: 11n, source: 1, flags: Flag.Delivered, ...sender, senderNsPid: 0, targetPid: 123457, targetNsPid: 87, signal: 9, ...reached(123457), deliveredNsPid: 87 }),
+      // from the host to a host process that exited: nothing names it there
+      record({ kind: Kind.Send, bootNs: 12n, source: 1, ...sender, senderNsPid: 0, targetPid: 5000, targetNsPid: 0, signal: 15, ret: -3n }),
+      // pidfd_send_signal without a pid behind the pidfd: the task reached, in both
+      record({ kind: Kind.Send, bootNs: 13n, source: 6, flags: Flag.Delivered, ...inside, targetPid: 0, targetNsPid: 0, signal: 9, ...reached(123458), deliveredNsPid: 88 }),
+      // a kernel signal: no target, whatever the record holds
+      record({ kind: Kind.Kernel, bootNs: 14n, flags: Flag.Delivered, ...inside, targetNsPid: 99, signal: 17, siCode: 1, ...reached(123456), deliveredNsPid: 86 }),
+    ]);
+    assert.deepEqual(writer.ingest(batch, OFFSET_NS), { rows: 5 });
+    const columns = db.prepare('SELECT sender_pid, sender_ns_pid, target_pid, target_ns_pid, delivered_pid, delivered_ns_pid FROM signals ORDER BY id').raw().all();
+    assert.deepEqual(columns, [
+      [100, 7, 86, null, 123456, 86],
+      [100, 0, 123457, 87, 123457, 87],
+      [100, 0, 5000, 0, null, null],
+      [100, 7, 123458, 88, 123458, 88],
+      [100, 7, null, null, 123456, 86],
     ]);
     db.close();
   });

@@ -1,9 +1,11 @@
-// A database written by the schema before 0110 (as that version's writer
-// wrote it: its 22 columns a row by a positional INSERT into the hot table,
-// moved into the archive by id; cgroups, a run) is migrated to the compact
-// tables by opening it for writing; every row of the signals view reads
-// back the same and `sigaudit export` writes the same bytes, CSV and JSON
-// Lines, as it did from the unmigrated file.
+// Databases written by earlier schemas are migrated by opening them for
+// writing; every row reads back the same and `sigaudit export` writes the
+// same bytes, CSV and JSON Lines, as it does from the unmigrated file:
+// - before 0080 (as that version's writer wrote it: rows in the archive and
+//   in the hot table, cgroups, runs), compared with the file with only the
+//   columns 0100 adds (namespace pids, NULL in every old row);
+// - before 0110 (0100's 25 columns a row by a positional INSERT into the hot
+//   table, moved into the archive by id), migrated to the compact tables.
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -14,8 +16,10 @@ import { latestVersion, loadMigrations, migrate } from '../src/store/migrations'
 import { SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
 
-/** The last migration of the schema this test starts from. */
-const BEFORE = 90;
+/** The last migration of the schema the first test starts from. */
+const BEFORE = 70;
+/** The schema before the compact tables. */
+const BEFORE_COMPACT = 100;
 
 function rows(count: number): SignalRow[] {
   const comms = ['bash', 'kill', 'systemd', 'a,b "c"', 'naïve', null];
@@ -45,19 +49,37 @@ function rows(count: number): SignalRow[] {
       result: delivered ? (['delivered', 'ignored', 'already_pending', 'overflow', 'lose_info'] as const)[i % 5] : null,
       siCode: kernel ? 128 : 0,
       origin: kernel ? (['fault', 'child', 'pipe', 'timer', 'tty', 'oom', 'cgroup_kill', 'kernel'] as const)[i % 8] : null,
+      // A recorder in a container's pid namespace (0100): its own numbers where they differ, 0 for a task outside.
+      senderNsPid: i % 7 === 0 ? (i % 14 === 0 ? 0 : 40 + (i % 5)) : null,
+      targetNsPid: i % 9 === 0 ? 50 + (i % 3) : null,
+      deliveredNsPid: delivered && i % 8 === 0 ? 60 + (i % 4) : null,
     };
   });
 }
 
-/** What the writer before 0110 did: rows into signals_hot, 22 values each, then moved into the archive by id. */
-function writeAsBefore(db: Database.Database, rows: SignalRow[], firstId: number, archiveUpTo?: number): void {
-  // Its tables had the view's columns, in the view's order.
+/** The rows as that version's writer stored them: its 22 columns, in order; the hot table's oldest `archived` moved to the archive. */
+function writeAsBefore(db: Database.Database, signals: SignalRow[], firstId: number, archived: number): void {
+  const insert = db.prepare(`INSERT INTO signals_hot VALUES (${Array(22).fill('?').join(', ')})`);
+  db.transaction(() => {
+    signals.forEach((row, i) =>
+      insert.run(
+        firstId + i, row.tsNs, row.fanout, row.source, row.senderPid, row.senderTid, row.senderComm, row.senderUid, row.senderAuid,
+        row.senderPpid, row.senderCgroup, row.targetPid, row.targetTid, row.deliveredPid, row.deliveredTid, row.deliveredComm,
+        row.deliveredCgroup, row.signal, row.ret, row.result, row.siCode, row.origin,
+      ),
+    );
+    db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id < ? ORDER BY id').run(firstId + archived);
+    db.prepare('DELETE FROM signals_hot WHERE id < ?').run(firstId + archived);
+  })();
+}
+
+/** What the writer before 0110 did: its tables had the view's columns, in the view's order. */
+function writeBeforeCompact(db: Database.Database, signals: SignalRow[], firstId: number, archived: number): void {
   const insert = db.prepare(`INSERT INTO signals_hot VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`);
   db.transaction(() => {
-    rows.forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? firstId + i : row[field]))));
-    if (archiveUpTo === undefined) return;
-    db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= ? ORDER BY id').run(archiveUpTo);
-    db.prepare('DELETE FROM signals_hot WHERE id <= ?').run(archiveUpTo);
+    signals.forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? firstId + i : row[field] ?? null))));
+    db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id < ? ORDER BY id').run(firstId + archived);
+    db.prepare('DELETE FROM signals_hot WHERE id < ?').run(firstId + archived);
   })();
 }
 
@@ -76,7 +98,7 @@ function allRows(path: string): unknown[] {
   }
 }
 
-describe('migrating a database written before 0110', () => {
+describe('migrating a database written before 0080', () => {
   it('keeps every row and the export bytes', async () => {
     const path = tempDbPath();
     const old = new Database(path);
@@ -84,17 +106,59 @@ describe('migrating a database written before 0110', () => {
     old.pragma('application_id = 1397311297');
     migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE));
     assert.equal(old.pragma('user_version', { simple: true }), BEFORE);
-    old.prepare("INSERT INTO runs (started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 'h', 'k', 'v', 1, 4096)").run();
+    old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
     const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
     cgroups.run(2, '/user.slice/"quoted"', null);
     cgroups.run(3, '/init.scope', 'init.scope');
     writeAsBefore(old, rows(5000), 1, 4500);
-    writeAsBefore(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001);
+    writeAsBefore(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
     old.close();
 
     // What this sigaudit's export writes from the unmigrated file: a copy
-    // that only claims the new version, its schema and rows untouched.
+    // that only claims the new version, with the namespace pid columns
+    // (0100) and nothing else of the migrations after BEFORE.
+    const unmigrated = tempDbPath();
+    copyFileSync(path, unmigrated);
+    const claim = new Database(unmigrated);
+    claim.exec(loadMigrations().find((migration) => migration.name === '0100-namespace-pids.sql')!.sql);
+    claim.pragma(`user_version = ${latestVersion()}`);
+    claim.close();
+    const before = { rows: allRows(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
+    assert.equal(before.rows.length, 5700);
+    assert.ok(
+      (before.rows as Record<string, unknown>[]).every((row) => row.sender_ns_pid === null && row.target_ns_pid === null && row.delivered_ns_pid === null),
+      'rows from before 0100 have no namespace pids',
+    );
+    assert.match(before.csv.toString('utf8', 0, 400), /,delivered_unit,sender_ns_pid,target_ns_pid,delivered_ns_pid\n/);
+
+    closeWriting(openForWriting(path));
+    const migrated = new Database(path, { readonly: true });
+    assert.equal(migrated.pragma('user_version', { simple: true }), latestVersion());
+    migrated.close();
+    assert.deepEqual(allRows(path), before.rows);
+    assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
+    assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
+  });
+});
+
+describe('migrating a database written before 0110 to the compact tables', () => {
+  it('keeps every row, where it was, and the export bytes; stores each comm once', async () => {
+    const path = tempDbPath();
+    const old = new Database(path);
+    old.pragma('auto_vacuum = INCREMENTAL');
+    old.pragma('application_id = 1397311297');
+    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE_COMPACT));
+    assert.equal(old.pragma('user_version', { simple: true }), BEFORE_COMPACT);
+    old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
+    const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
+    cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
+    cgroups.run(2, '/user.slice/"quoted"', null);
+    writeBeforeCompact(old, rows(5000), 1, 4500);
+    writeBeforeCompact(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
+    old.close();
+
+    // What this sigaudit's export writes from the unmigrated file: a copy that only claims the new version.
     const unmigrated = tempDbPath();
     copyFileSync(path, unmigrated);
     const claim = new Database(unmigrated);
@@ -102,16 +166,17 @@ describe('migrating a database written before 0110', () => {
     claim.close();
     const before = { rows: allRows(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
     assert.equal(before.rows.length, 5700);
+    assert.ok((before.rows as Record<string, unknown>[]).some((row) => row.sender_ns_pid === 0n), 'a namespace pid 0 is among the rows');
 
     closeWriting(openForWriting(path));
     const migrated = new Database(path, { readonly: true });
     assert.equal(migrated.pragma('user_version', { simple: true }), latestVersion());
+    const counts = migrated
+      .prepare('SELECT (SELECT count(*) FROM signals_archive) AS archive, (SELECT count(*) FROM signals_hot) AS hot, (SELECT count(*) FROM names) AS names')
+      .get();
     migrated.close();
+    assert.deepEqual(counts, { archive: 5000, hot: 700, names: 5 }, 'the rows stay where they were; each comm is stored once');
     assert.deepEqual(allRows(path), before.rows);
-    const stored = new Database(path, { readonly: true });
-    const counts = stored.prepare('SELECT (SELECT count(*) FROM signals_archive) AS archive, (SELECT count(*) FROM signals_hot) AS hot, (SELECT count(*) FROM names) AS names').get();
-    stored.close();
-    assert.deepEqual(counts, { archive: 4500, hot: 1200, names: 5 }, 'the rows stay where they were; each comm is stored once');
     assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
     assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
   });

@@ -30,6 +30,9 @@ export const COLUMNS = [
   'send_id',
   'sender_unit',
   'delivered_unit',
+  'sender_ns_pid',
+  'target_ns_pid',
+  'delivered_ns_pid',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -61,6 +64,10 @@ export interface StoredRow {
   result: string | null;
   si_code: bigint;
   origin: string | null;
+  /** The pids as the recorder's pid namespace numbers them; NULL: the same as the pid beside them; 0: none there. */
+  sender_ns_pid: bigint | null;
+  target_ns_pid: bigint | null;
+  delivered_ns_pid: bigint | null;
 }
 
 export const SELECT_ROWS = `
@@ -69,7 +76,7 @@ export const SELECT_ROWS = `
     s.sender_cgroup AS sender_cgroup_id, sc.path AS sender_cgroup_path, sc.unit AS sender_unit,
     s.target_pid, s.target_tid, s.delivered_pid, s.delivered_tid, s.delivered_comm,
     s.delivered_cgroup AS delivered_cgroup_id, dc.path AS delivered_cgroup_path, dc.unit AS delivered_unit,
-    s.signal, s.ret, s.result, s.si_code, s.origin
+    s.signal, s.ret, s.result, s.si_code, s.origin, s.sender_ns_pid, s.target_ns_pid, s.delivered_ns_pid
   FROM signals AS s
   LEFT JOIN cgroups AS sc ON sc.id = s.sender_cgroup
   LEFT JOIN cgroups AS dc ON dc.id = s.delivered_cgroup`;
@@ -126,5 +133,8 @@ export function exportRecord(row: StoredRow): Record<Column, string | number | b
     send_id: row.id - row.fanout,
     sender_unit: row.sender_unit,
     delivered_unit: row.delivered_unit,
+    sender_ns_pid: num(row.sender_ns_pid),
+    target_ns_pid: num(row.target_ns_pid),
+    delivered_ns_pid: num(row.delivered_ns_pid),
   };
 }

@@ -71,6 +71,9 @@ export const COLUMN_SQL: Record<(typeof COLUMNS)[number], string> = {
   send_id: '(s.id - s.fanout)',
   sender_unit: 'sc.unit',
   delivered_unit: 'dc.unit',
+  sender_ns_pid: 's.sender_ns_pid',
+  target_ns_pid: 's.target_ns_pid',
+  delivered_ns_pid: 's.delivered_ns_pid',
 };
 
 /**

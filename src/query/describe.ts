@@ -27,10 +27,22 @@ export function signalLabel(signal: number): string {
 
 const n = (value: bigint | null) => (value === null ? null : Number(value));
 
+/**
+ * A task as "name[pid]", with the pid the recorder's pid namespace gave it
+ * first (that is what users there type) and the global one after it where
+ * they differ: "sleep[86] (host 123456)"; "kill[host 4242]" for a task
+ * outside that namespace, which has no pid there.
+ */
+export function taskLabel(comm: string | null, pid: bigint, nsPid: bigint | null): string {
+  if (nsPid === null) return `${comm ?? '?'}[${pid}]`;
+  if (nsPid === 0n) return `${comm ?? '?'}[host ${pid}]`;
+  return `${comm ?? '?'}[${nsPid}] (host ${pid})`;
+}
+
 /** "bash[4100]", or "kernel (timer)" when no task sent it. */
-export function senderLabel(row: Pick<StoredRow, 'sender_comm' | 'sender_pid' | 'source' | 'origin'>): string {
+export function senderLabel(row: Pick<StoredRow, 'sender_comm' | 'sender_pid' | 'sender_ns_pid' | 'source' | 'origin'>): string {
   if (row.sender_pid === null) return row.source === 'kernel' ? `kernel${row.origin ? ` (${row.origin})` : ''}` : '?';
-  return `${row.sender_comm ?? '?'}[${row.sender_pid}]`;
+  return taskLabel(row.sender_comm, row.sender_pid, row.sender_ns_pid);
 }
 
 /** "systemd[1] (uid 0, init.scope)" or "the kernel (OOM killer)", for verdicts. */
@@ -87,14 +99,21 @@ export function resultLabel(row: Pick<StoredRow, 'ret' | 'result' | 'signal'>): 
   return ret === null ? '' : 'sent';
 }
 
-/** "12,345 (+3 tasks)"-style note of the target as the sender addressed it, when it says more than the pid. */
-export function targetLabel(row: Pick<StoredRow, 'target_pid' | 'target_tid' | 'delivered_pid' | 'delivered_comm'>): string {
+/**
+ * The task reached, or the target as the sender addressed it: "pid 86 (given
+ * as 123456)" where the sender gave a number from another pid namespace than
+ * the recorder's, "pid 4242 (given in another pid namespace)" where the
+ * recorder's cannot name it.
+ */
+export function targetLabel(row: Pick<StoredRow, 'target_pid' | 'target_ns_pid' | 'delivered_pid' | 'delivered_ns_pid' | 'delivered_comm'>): string {
   const target = n(row.target_pid);
-  if (row.delivered_pid !== null) return `${row.delivered_comm ?? '?'}[${row.delivered_pid}]`;
+  if (row.delivered_pid !== null) return taskLabel(row.delivered_comm, row.delivered_pid, row.delivered_ns_pid);
   if (target === null) return '';
   if (target === -1) return 'all (-1)';
-  if (target < 0) return `group ${-target}`;
-  return `pid ${target}`;
+  const given = row.target_ns_pid === null ? '' : row.target_ns_pid === 0n ? ' (given in another pid namespace)' : ` (given as ${target})`;
+  const shown = row.target_ns_pid === null || row.target_ns_pid === 0n ? target : Number(row.target_ns_pid);
+  if (shown < 0) return `group ${-shown}${given}`;
+  return `pid ${shown}${given}`;
 }
 
 /** The rest of who sent it, for a line under a table row: "parent 1 · login uid 1000 · session-4.scope · to group 4100". */

@@ -47,22 +47,29 @@ export interface FailedReport {
 /** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
 const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
 
-const FAILED_ROWS = `(SELECT ${FAILED_COLUMNS} FROM archived_signals WHERE ret < 0 UNION ALL SELECT ${FAILED_COLUMNS} FROM hot_signals WHERE ret < 0)`;
+/** The namespace pids a pid filter also matches (src/query/filters.ts): outside that index, so read only with one. */
+const NS_PID_COLUMNS = 'sender_ns_pid, target_ns_pid';
+
+function failedRows(nsPids: boolean): string {
+  const columns = nsPids ? `${FAILED_COLUMNS}, ${NS_PID_COLUMNS}` : FAILED_COLUMNS;
+  return `(SELECT ${columns} FROM archived_signals WHERE ret < 0 UNION ALL SELECT ${columns} FROM hot_signals WHERE ret < 0)`;
+}
 
 /**
  * Served by signals_archive_failed_ts_ns alone (covering): the union names
- * only its columns, where the signals view would read whole rows.
+ * only its columns, where the signals view would read whole rows; a pid
+ * filter (`nsPids`) adds the namespace pids it also matches.
  */
-export function failedGroupsSql(terms: string[], limit: number): string {
+export function failedGroupsSql(terms: string[], limit: number, nsPids = false): string {
   return `SELECT sender_comm, sender_uid, target_pid, ret, count(*) AS n, count(DISTINCT sender_pid) AS senders,
       max(sender_pid) AS last_sender, group_concat(DISTINCT signal) AS signals, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
-    FROM ${FAILED_ROWS} ${whereSql(terms)}
+    FROM ${failedRows(nsPids)} ${whereSql(terms)}
     GROUP BY sender_comm, sender_uid, target_pid, ret
     ORDER BY n DESC, last_ns DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`;
 }
 
-function groups(db: Database.Database, terms: string[], params: Record<string, unknown>, limit: number): FailedGroup[] {
-  const rows = db.prepare(failedGroupsSql(terms, limit)).safeIntegers(true).all(params) as {
+function groups(db: Database.Database, terms: string[], params: Record<string, unknown>, limit: number, nsPids: boolean): FailedGroup[] {
+  const rows = db.prepare(failedGroupsSql(terms, limit, nsPids)).safeIntegers(true).all(params) as {
     sender_comm: string | null; sender_uid: bigint | null; target_pid: bigint | null; ret: bigint; n: bigint; senders: bigint;
     last_sender: bigint | null; signals: string; first_ns: bigint; last_ns: bigint;
   }[];
@@ -89,10 +96,11 @@ export function failed(options: FailedOptions): FailedReport {
     // The target as the sender addressed it (a failed send usually reached no task).
     const where = filterTerms(options.filters, window, { skip: ['targetPid'] });
     if (options.filters.targetPid !== undefined) {
-      where.terms.push('target_pid = @targetPid');
+      where.terms.push('(target_pid = @targetPid OR target_ns_pid = @targetPid)');
       where.params.targetPid = options.filters.targetPid;
     }
-    const total = Number((db.prepare(`SELECT count(*) AS n FROM ${FAILED_ROWS} ${whereSql(where.terms)}`).get(where.params) as { n: number }).n);
+    const nsPids = options.filters.senderPid !== undefined || options.filters.targetPid !== undefined;
+    const total = Number((db.prepare(`SELECT count(*) AS n FROM ${failedRows(nsPids)} ${whereSql(where.terms)}`).get(where.params) as { n: number }).n);
     const report: FailedReport = { window, total, drops: dropsIn(db, window) };
     if (options.raw) {
       const aliased = filterTerms(options.filters, window, { alias: 's' });
@@ -100,7 +108,7 @@ export function failed(options: FailedOptions): FailedReport {
         .prepare(`${SELECT_ROWS} ${whereSql(['s.ret < 0', ...aliased.terms])} ORDER BY s.ts_ns DESC, s.id DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`)
         .safeIntegers(true)
         .all(aliased.params) as StoredRow[];
-    } else report.groups = groups(db, where.terms, where.params, limit);
+    } else report.groups = groups(db, where.terms, where.params, limit, nsPids);
     return report;
   } finally {
     db.close();

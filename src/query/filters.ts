@@ -108,8 +108,10 @@ export function filterTerms(filters: Filters, window: Window, options: { alias?:
     terms.push(`${c('ts_ns')} <= @toNs`);
     params.toNs = window.toNs;
   }
+  // A pid is the global one or the one the recorder's pid namespace gave
+  // (the *_ns_pid columns): users in a container type the pids they see.
   if (filters.senderPid !== undefined && !skip.has('senderPid')) {
-    terms.push(`${c('sender_pid')} = @senderPid`);
+    terms.push(`(${c('sender_pid')} = @senderPid OR ${c('sender_ns_pid')} = @senderPid)`);
     params.senderPid = filters.senderPid;
   }
   if (filters.senderComm !== undefined && !skip.has('senderComm')) {
@@ -121,7 +123,10 @@ export function filterTerms(filters: Filters, window: Window, options: { alias?:
     params.uid = filters.uid;
   }
   if (filters.targetPid !== undefined && !skip.has('targetPid')) {
-    terms.push(`(${c('delivered_pid')} = @targetPid OR (${c('delivered_pid')} IS NULL AND ${c('target_pid')} = @targetPid))`);
+    terms.push(
+      `(${c('delivered_pid')} = @targetPid OR ${c('delivered_ns_pid')} = @targetPid` +
+        ` OR (${c('delivered_pid')} IS NULL AND (${c('target_pid')} = @targetPid OR ${c('target_ns_pid')} = @targetPid)))`,
+    );
     params.targetPid = filters.targetPid;
   }
   if (filters.signals !== undefined && filters.signals.length > 0 && !skip.has('signals')) {

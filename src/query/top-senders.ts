@@ -186,7 +186,7 @@ function busyPids(db: Database.Database, part: Part): { pids: number[]; bound: n
  * every send it made; the rollups hold none of them.
  */
 const SUMMARISED_SENDS = `SELECT NULL, first_ns, 0, source, sender_pid, NULL, sender_comm, sender_uid, NULL, NULL, NULL,
-  target_pid, NULL, NULL, NULL, NULL, NULL, signal, ret, result, 0, NULL, count FROM summaries WHERE outcome = 'summarised'`;
+  target_pid, NULL, NULL, NULL, NULL, NULL, signal, ret, result, 0, NULL, NULL, NULL, NULL, count FROM summaries WHERE outcome = 'summarised'`;
 
 /** The row part: the archive's rows in [edges], every hot row in the window, and the summarised sends. */
 function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [bigint, bigint][]): Part {

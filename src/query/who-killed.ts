@@ -7,7 +7,7 @@ import { usageError } from '../errors';
 import { signalName } from '../names';
 import { openForReading } from '../store/database';
 import {
-  CLD_EXITED, FATAL_BY_DEFAULT, detailLine, exitWord, resultLabel, senderLabel, senderPhrase, signalLabel, viaLabel,
+  CLD_EXITED, FATAL_BY_DEFAULT, detailLine, exitWord, resultLabel, senderLabel, senderPhrase, signalLabel, taskLabel, viaLabel,
 } from './describe';
 import {
   HOUR_NS, HOUR_TERM, dataSpan, dropWarning, dropsIn, dropsJson, filterTerms, hoursJson, whereSql, windowOf,
@@ -33,6 +33,8 @@ export interface ExitRecord {
   comm: string | null;
   siCode: number;
   parentPid: number | null;
+  /** As the recorder's pid namespace numbers it (src/query/describe.ts taskLabel). */
+  parentNsPid: number | null;
   parentComm: string | null;
 }
 
@@ -47,6 +49,8 @@ export interface ProcessSegment {
   /** The process it belongs to: 1 for the oldest; a new one after each exit of the pid. */
   process: number;
   pid: number;
+  /** The pid as the recorder's pid namespace numbers it, where that differs (0: it has none there). */
+  nsPid: number | null;
   comm: string | null;
   rows: StoredRow[];
   exit: ExitRecord | null;
@@ -66,7 +70,7 @@ export interface WhoKilledReport {
   more: boolean;
 }
 
-const CHILD_EXIT_SQL = `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_comm FROM signals
+const CHILD_EXIT_SQL = `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_ns_pid, delivered_comm FROM signals
   WHERE ${HOUR_TERM} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child'
     AND ts_ns >= @fromNs AND ts_ns <= @toNs
   ORDER BY ts_ns`;
@@ -74,7 +78,7 @@ const CHILD_EXIT_SQL = `SELECT ts_ns, sender_pid, sender_comm, si_code, delivere
 function exitsOf(db: Database.Database, pid: number, fromNs: bigint, toNs: bigint): ExitRecord[] {
   const hours = hoursJson({ fromNs, toNs }, { fromNs, toNs });
   const rows = db.prepare(CHILD_EXIT_SQL).safeIntegers(true).all({ hours, pid, fromNs, toNs }) as {
-    ts_ns: bigint; sender_pid: bigint; sender_comm: string | null; si_code: bigint; delivered_pid: bigint | null; delivered_comm: string | null;
+    ts_ns: bigint; sender_pid: bigint; sender_comm: string | null; si_code: bigint; delivered_pid: bigint | null; delivered_ns_pid: bigint | null; delivered_comm: string | null;
   }[];
   return rows.map((row) => ({
     tsNs: row.ts_ns,
@@ -82,6 +86,7 @@ function exitsOf(db: Database.Database, pid: number, fromNs: bigint, toNs: bigin
     comm: row.sender_comm,
     siCode: Number(row.si_code),
     parentPid: row.delivered_pid === null ? null : Number(row.delivered_pid),
+    parentNsPid: row.delivered_ns_pid === null ? null : Number(row.delivered_ns_pid),
     parentComm: row.delivered_comm,
   }));
 }
@@ -93,13 +98,13 @@ function exitsOf(db: Database.Database, pid: number, fromNs: bigint, toNs: bigin
  * exec). Rows without a delivered name (failed sends, probes) stay in the
  * current process.
  */
-export function splitProcesses(pid: number, rows: StoredRow[], exits: ExitRecord[]): Omit<ProcessSegment, 'index' | 'process'>[] {
+export function splitProcesses(pid: number, rows: StoredRow[], exits: ExitRecord[]): Omit<ProcessSegment, 'index' | 'process' | 'nsPid'>[] {
   type Event = { tsNs: bigint; row?: StoredRow; exit?: ExitRecord };
   const events = ([
     ...rows.map((row) => ({ tsNs: row.ts_ns, row })),
     ...exits.map((exit) => ({ tsNs: exit.tsNs, exit })),
   ] as Event[]).sort((a, b) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : a.exit ? 1 : -1));
-  const segments: Omit<ProcessSegment, 'index' | 'process'>[] = [{ pid, comm: null, rows: [], exit: null, startedBy: 'window' }];
+  const segments: Omit<ProcessSegment, 'index' | 'process' | 'nsPid'>[] = [{ pid, comm: null, rows: [], exit: null, startedBy: 'window' }];
   for (const event of events) {
     let current = segments[segments.length - 1];
     if (event.exit) {
@@ -138,8 +143,18 @@ function lastFatal(segments: ProcessSegment[]): StoredRow | undefined {
   return undefined;
 }
 
+/** "pid 86 (sleep; host pid 123456)": the namespace pid first where there is one, as taskLabel. */
 function processName(segment: ProcessSegment): string {
-  return `pid ${segment.pid}${segment.comm ? ` (${segment.comm})` : ''}`;
+  if (segment.nsPid === 0) return `host pid ${segment.pid}${segment.comm ? ` (${segment.comm})` : ''}`;
+  const details = [segment.comm, segment.nsPid === null ? null : `host pid ${segment.pid}`].filter((detail) => detail !== null);
+  return `pid ${segment.nsPid ?? segment.pid}${details.length > 0 ? ` (${details.join('; ')})` : ''}`;
+}
+
+/** The namespace pid the rows give the process they reached, or addressed. */
+function nsPidOf(rows: StoredRow[]): number | null {
+  const row = rows.find((candidate) => (candidate.delivered_pid !== null ? candidate.delivered_ns_pid : candidate.target_ns_pid) !== null);
+  if (!row) return null;
+  return Number(row.delivered_pid !== null ? row.delivered_ns_pid : row.target_ns_pid);
 }
 
 /** The one-line answer: the newest process's last fatal signal and who sent it. */
@@ -195,21 +210,31 @@ function newestRows(hours: string, limit: number, fetch: (hours: string) => Stor
   return { rows: found.slice(Math.max(0, found.length - limit)), more: found.length > limit };
 }
 
+/**
+ * The lookups of who-killed <pid>, each one index seek per hour
+ * (test/query-plans.test.ts): the pid is the global one or the one the
+ * recorder's pid namespace gave (users in a container type those), one
+ * lookup each, as an OR would keep SQLite from seeking. A row matches at
+ * most one of them: a namespace pid equal to the global one is NULL.
+ */
+export const PID_LOOKUPS = {
+  reached: ['s.delivered_pid = @pid'],
+  reachedInNamespace: ['s.delivered_ns_pid = @pid'],
+  unreached: ['s.delivered_pid IS NULL', 's.target_pid = @pid'],
+  unreachedInNamespace: ['s.delivered_pid IS NULL', 's.target_ns_pid = @pid'],
+} as const;
+
 /** Rows that reached the pid, and sends addressed to it that reached none. */
 function rowsForPid(db: Database.Database, pid: number, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget', 'targetPid'] });
   const comm = options.comm === undefined ? '' : ' AND s.delivered_comm = @comm';
   const params = { ...where.params, hours, pid, ...(options.comm === undefined ? {} : { comm: options.comm }) };
-  const reached = db
-    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_pid = @pid', ...where.terms])}${comm}`)
-    .safeIntegers(true)
-    .all(params) as StoredRow[];
+  const select = (terms: readonly string[]) =>
+    db.prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, ...terms, ...where.terms])}${comm}`).safeIntegers(true).all(params) as StoredRow[];
+  const reached = [...select(PID_LOOKUPS.reached), ...select(PID_LOOKUPS.reachedInNamespace)];
   // A send that reached nothing has no name to match --comm against.
-  const unreached = options.comm !== undefined ? [] : (db
-    .prepare(`${SELECT_ROWS} ${whereSql([`s.${HOUR_TERM}`, 's.delivered_pid IS NULL', 's.target_pid = @pid', ...where.terms])}`)
-    .safeIntegers(true)
-    .all(params) as StoredRow[]);
-  return [...reached, ...unreached];
+  if (options.comm !== undefined) return reached;
+  return [...reached, ...select(PID_LOOKUPS.unreached), ...select(PID_LOOKUPS.unreachedInNamespace)];
 }
 
 function rowsForComm(db: Database.Database, comm: string, options: WhoKilledOptions, window: Window, hours: string): StoredRow[] {
@@ -246,7 +271,7 @@ export function whoKilled(options: WhoKilledOptions): WhoKilledReport {
       let process = 0;
       for (const segment of splitProcesses(pid, pidRows, exits)) {
         if (segment.startedBy !== 'comm') process++;
-        segments.push({ ...segment, process: Math.max(process, 1) });
+        segments.push({ ...segment, process: Math.max(process, 1), nsPid: nsPidOf(segment.rows) });
       }
     }
     segments.sort((a, b) => (a.rows[0].ts_ns < b.rows[0].ts_ns ? -1 : 1));
@@ -291,11 +316,12 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
           segment: segment.index,
           process: segment.process,
           pid: segment.pid,
+          ns_pid: segment.nsPid,
           comm: segment.comm,
           started_by: segment.startedBy,
           first: isoTime(segment.rows[0].ts_ns),
           last: isoTime(segment.rows[segment.rows.length - 1].ts_ns),
-          exit: segment.exit && { time: isoTime(segment.exit.tsNs), si_code: segment.exit.siCode, how: exitWord(segment.exit.siCode), parent_pid: segment.exit.parentPid },
+          exit: segment.exit && { time: isoTime(segment.exit.tsNs), si_code: segment.exit.siCode, how: exitWord(segment.exit.siCode), parent_pid: segment.exit.parentPid, parent_ns_pid: segment.exit.parentNsPid },
         })),
         rows: records,
         verdict,
@@ -324,7 +350,9 @@ export function renderWhoKilled(report: WhoKilledReport, output: OutputOptions):
     }
     if (segment.exit)
       lines.push({
-        note: `${shortTime(segment.exit.tsNs, output.utc)}  ${exitWord(segment.exit.siCode)} (SIGCHLD to ${segment.exit.parentComm ?? '?'}[${segment.exit.parentPid ?? '?'}])`,
+        note: `${shortTime(segment.exit.tsNs, output.utc)}  ${exitWord(segment.exit.siCode)} (SIGCHLD to ${
+          segment.exit.parentPid === null ? `${segment.exit.parentComm ?? '?'}[?]` : taskLabel(segment.exit.parentComm, BigInt(segment.exit.parentPid), segment.exit.parentNsPid === null ? null : BigInt(segment.exit.parentNsPid))
+        })`,
       });
     for (const row of [...segment.rows].reverse()) {
       lines.push([

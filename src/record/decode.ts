@@ -2,7 +2,7 @@
 // in bpf/sigaudit.h; test/decode-layout.test.ts checks them against the
 // addon's offsetof values.
 
-export const EVENT_SIZE = 128;
+export const EVENT_SIZE = 144;
 
 export const OFFSETS = {
   boot_ns: 0,
@@ -27,6 +27,9 @@ export const OFFSETS = {
   deliveries: 92,
   sender_comm: 96,
   delivered_comm: 112,
+  sender_ns_pid: 128,
+  target_ns_pid: 132,
+  delivered_ns_pid: 136,
 } as const;
 
 const COMM_LEN = 16;
@@ -75,6 +78,10 @@ export interface RawEvent {
   deliveries: number;
   senderComm: string;
   deliveredComm: string;
+  /** The pids as the recorder's pid namespace numbers them (bpf/sigaudit.h); 0: none there. */
+  senderNsPid: number;
+  targetNsPid: number;
+  deliveredNsPid: number;
 }
 
 function comm(records: Buffer, start: number): string {
@@ -132,6 +139,9 @@ export function decode(input: Buffer): RawEvent[] {
       deliveries: u32[w + U32.deliveries],
       senderComm: comm(records, at + OFFSETS.sender_comm),
       deliveredComm: comm(records, at + OFFSETS.delivered_comm),
+      senderNsPid: u32[w + U32.sender_ns_pid],
+      targetNsPid: i32[w + U32.target_ns_pid],
+      deliveredNsPid: u32[w + U32.delivered_ns_pid],
     };
   }
   return events;

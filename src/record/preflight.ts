@@ -1,7 +1,7 @@
 // Checks made before loading: each names what is missing and how to get it,
 // instead of leaving the user with a bare errno from the kernel.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigauditError } from '../errors';
 
@@ -68,4 +68,21 @@ export function chooseSyscallExitsVia(log: (line: string) => void): 'syscalls' |
       `which runs a BPF program on every system call of the host; mount tracefs to avoid that (systemctl start sys-kernel-tracing.mount)`,
   );
   return 'raw';
+}
+
+/**
+ * The nsfs inode number of this process's pid namespace, which the BPF
+ * program numbers pids by (the *_ns_pid fields): users in a container type
+ * the pids they see there.
+ */
+export function ownPidNamespace(): number {
+  try {
+    return statSync('/proc/self/ns/pid').ino;
+  } catch (error) {
+    throw new SigauditError(
+      'ENOPROC',
+      `cannot read this process's pid namespace from /proc/self/ns/pid (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      'mount a procfs for the namespace the recorder runs in (mount -t proc proc /proc, or unshare --mount-proc)',
+    );
+  }
 }

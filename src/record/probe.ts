@@ -16,6 +16,8 @@ export interface ProbeOptions {
   /** One detailed record per uid every floodIntervalNs, bursts up to floodBurstNs ahead (bpf/flood.h); 0n: no budget. */
   floodIntervalNs: bigint;
   floodBurstNs: bigint;
+  /** The nsfs inode number of the recorder's pid namespace: the *_ns_pid fields number tasks as it does. */
+  pidnsInum: number;
   log: (level: 'warn' | 'info' | 'debug', line: string) => void;
 }
 

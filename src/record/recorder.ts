@@ -329,14 +329,19 @@ export class Recorder {
       this.options.notifier?.stopping(`stopping: ${this.statusLine()}`);
       const final = await this.probe.close();
       this.committer.retry();
-      this.pump(Infinity);
+      // A large backlog may take longer than TimeoutStopSec= to write: systemd is told of each step forward.
+      while (this.pump(1)) this.options.notifier?.stillStopping();
       this.backlog.close();
       this.committer.finish(loadAddon().realtimeOffset());
       this.committer.abandon();
       this.closed = true;
       if (this.committer.failure === undefined) {
         this.checkStats(final);
-        if (this.committer.failure === undefined) this.archive.moveAll(() => this.retention.wrote(wallNs()), this.options.log);
+        if (this.committer.failure === undefined)
+          this.archive.moveAll(() => {
+            this.retention.wrote(wallNs());
+            this.options.notifier?.stillStopping();
+          }, this.options.log);
         // Everything drained is written or counted: nothing to replay.
         this.spill.removeAll();
       } else {

@@ -24,7 +24,7 @@ function replayRun(runId: number, files: { file: number; path: string }[], from:
       offsetNs = reader.header();
       if (offsetNs === undefined) {
         // Killed while creating it: it holds no records.
-        log(`skipping ${path}: not a sigaudit spill file of ${EVENT_SIZE}-byte records`);
+        log(`skipping ${path}: its header is not whole, so it holds no records`);
         continue;
       }
       reader.at = file === position.file ? Math.max(position.end, spillStart()) : spillStart();

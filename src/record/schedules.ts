@@ -18,7 +18,8 @@ const MAX_HOT_ROWS = 1_000_000;
  * A clean stop moves what is left in the hot table into the indexed
  * archive, so reports on a stopped recorder's database never scan it, in
  * chunks this large, for at most this long (the unit's TimeoutStopSec= is
- * 60 s); what is left then is moved by the next recorder.
+ * 60 s, extended by each chunk under systemd: src/service/notify.ts
+ * stillStopping); what is left then is moved by the next recorder.
  */
 const STOP_ARCHIVE_CHUNK_ROWS = 20_000;
 const STOP_ARCHIVE_BUDGET_MS = 40_000;

@@ -68,17 +68,24 @@ function createSpillFile(path: string, realtimeOffsetNs: bigint, gid: number | u
   }
 }
 
-/** The realtime offset a spill file's records are dated with; undefined if its header is not whole. */
-export function readHeader(fd: number): bigint | undefined {
+/**
+ * The realtime offset a spill file's records are dated with; undefined if
+ * its header is not whole (its writer was killed creating it: it holds no
+ * records). Throws for a file of records of another size, written by
+ * another version of sigaudit (the header, one record long, says so in
+ * its first bytes, which every version lays out alike): the replay keeps
+ * it for that version rather than misread or delete it.
+ */
+export function readHeader(fd: number, path: string): bigint | undefined {
   const layout = loadAddon().spillLayout;
   const header = Buffer.alloc(layout.size);
   const read = readSync(fd, header, 0, layout.size, 0);
-  if (
-    read !== layout.size ||
-    header.toString('latin1', layout.offsets.magic, layout.offsets.magic + layout.magic.length) !== layout.magic ||
-    header.readUInt32LE(layout.offsets.record_size) !== layout.recordSize
-  )
+  if (read < layout.offsets.record_size + 4 || header.toString('latin1', layout.offsets.magic, layout.offsets.magic + layout.magic.length) !== layout.magic)
     return undefined;
+  const recordSize = header.readUInt32LE(layout.offsets.record_size);
+  if (recordSize !== layout.recordSize)
+    throw new Error(`${path} holds ${recordSize}-byte records, written by another version of sigaudit (this one writes ${layout.recordSize}-byte records)`);
+  if (read !== layout.size) return undefined;
   return header.readBigInt64LE(layout.offsets.realtime_offset_ns);
 }
 
@@ -101,9 +108,9 @@ export class SpillReader {
     this.buffer = Buffer.allocUnsafe(maxBytes - (maxBytes % EVENT_SIZE));
   }
 
-  /** The header's realtime offset, or undefined if it is not a spill file of these records. */
+  /** The header's realtime offset, or undefined if it holds no records (see readHeader). */
   header(): bigint | undefined {
-    return readHeader(this.fd);
+    return readHeader(this.fd, this.path);
   }
 
   /** The next records before `to`, or an empty buffer. Valid until the next call. */

@@ -10,7 +10,7 @@ import { VERSION } from '../version';
 import { CgroupNames } from './cgroups';
 import { EVENT_SIZE } from './decode';
 import { nativeFailure } from './native-errors';
-import { checkBtf, checkPrivileges, chooseSyscallExitsVia } from './preflight';
+import { checkBtf, checkPrivileges, chooseSyscallExitsVia, ownPidNamespace } from './preflight';
 import { openOrStartAfresh } from './fresh-database';
 import { compatExitTraced, loadAddon, programsFor, type Probe } from './probe';
 import { replaySpills } from './replay';
@@ -100,6 +100,7 @@ export function startRecording<T>(options: StartOptions, then: (started: Started
       excludedComms: options.excludedComms,
       compatExitTraced: compatExitTraced(exits),
       ...floodBudgetNs(options.floodBudget),
+      pidnsInum: ownPidNamespace(),
       log: (level, line) => {
         if (options.verbose || level === 'warn') options.log(`libbpf ${level}: ${line.trimEnd()}`);
       },

@@ -20,9 +20,13 @@ export function sendDatagram(path: string, data: Buffer): void {
   loadNotifyAddon().sendDatagram(path, data);
 }
 
+/** How long a stop that reported progress may go on before it must report again: far beyond one chunk's write. */
+const STOP_PROGRESS_USEC = 30_000_000;
+
 export class Notifier {
   private watchdog: NodeJS.Timeout | undefined;
   private failed = false;
+  private extendedMs = 0;
 
   private constructor(
     readonly socketPath: string,
@@ -82,5 +86,19 @@ export class Notifier {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = undefined;
     this.send({ STOPPING: '1', STATUS: status });
+  }
+
+  /**
+   * A stop that is still making progress (writing a large backlog, moving
+   * rows into the archive) asks for STOP_PROGRESS_USEC more, counted from
+   * now, at most once a second: the unit's TimeoutStopSec= then bounds a
+   * stop that hangs, not one that has much to write (EXTEND_TIMEOUT_USEC,
+   * systemd 236 and later; older ones ignore it).
+   */
+  stillStopping(): void {
+    const now = Date.now();
+    if (now - this.extendedMs < 1000) return;
+    this.extendedMs = now;
+    this.send({ EXTEND_TIMEOUT_USEC: String(STOP_PROGRESS_USEC) });
   }
 }

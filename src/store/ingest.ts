@@ -52,23 +52,32 @@ const ORIGIN_SQL = `CASE
     WHEN signal IN (${list(TTY_SIGNALS)}) AND si_code = ${SI_KERNEL} THEN ${originNumber('tty')}
     ELSE ${originNumber('kernel')} END`;
 
+/** The row's target from a record's fields: `target` (target_pid or target_ns_pid), or for a pidfd with no pid behind it, `delivered`. */
+const targetOf = (target: string, delivered: string) => `CASE WHEN kind = ${Kind.Kernel} THEN NULL
+      WHEN source != ${sourceNumber('pidfd_send_signal')} OR flags & ${Flag.TargetFromPidfd} THEN ${target}
+      ELSE ${delivered} END`;
+
 /**
  * The row of each record, stored as migrations/0110-compact-signals.sql
  * encodes a row (comms as names ids, a tid that is its pid and an auid
  * that is its uid as nothing, names as their codes). A syscall's target is
  * the pid it was given, except pidfd_send_signal without a pid behind the
  * pidfd, where it is the task reached; only the thread-directed paths have
- * a target tid.
+ * a target tid. The *_ns_pid columns (the pids the recorder's pid namespace
+ * sees) are NULL where they equal the pid beside them, so a recorder in the
+ * initial namespace stores nothing there; 0 stays 0: the task has no pid in
+ * that namespace.
  */
 export const INGEST_SQL = `INSERT INTO signals_hot
   SELECT id, ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
     sender_pid, nullif(sender_tid, sender_pid), sender_comm_id, sender_uid, sender_auid - sender_uid, sender_ppid, sender_cgroup,
-    CASE WHEN kind = ${Kind.Kernel} THEN NULL
-      WHEN source != ${sourceNumber('pidfd_send_signal')} OR flags & ${Flag.TargetFromPidfd} THEN target_pid
-      ELSE delivered_pid END,
+    ${targetOf('target_pid', 'delivered_pid')},
     CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN target_tid END,
     delivered_pid, nullif(delivered_tid, delivered_pid), delivered_comm_id, delivered_cgroup, signal, ret,
-    CASE WHEN result BETWEEN 0 AND ${RESULTS.length - 1} THEN result END, si_code, ${ORIGIN_SQL}
+    CASE WHEN result BETWEEN 0 AND ${RESULTS.length - 1} THEN result END, si_code, ${ORIGIN_SQL},
+    nullif(sender_ns_pid, sender_pid),
+    nullif(${targetOf('target_ns_pid', 'delivered_ns_pid')}, ${targetOf('target_pid', 'delivered_pid')}),
+    nullif(delivered_ns_pid, delivered_pid)
   FROM sigaudit_records(@records, @firstId, @offsetNs)`;
 
 /** A kernel SIGKILL's row, found again by its time and target when an OOM mark follows it. */

@@ -30,6 +30,10 @@ export interface SignalRow {
   result: Result | null;
   siCode: number;
   origin: Origin | null;
+  /** The pids as the recorder's pid namespace numbers them, where that differs (migrations/0100-namespace-pids.sql); absent: the same. */
+  senderNsPid?: number | null;
+  targetNsPid?: number | null;
+  deliveredNsPid?: number | null;
   /** Set by the writer once the row has its id. */
   id?: bigint;
 }
@@ -45,6 +49,7 @@ export const SIGNAL_COLUMNS = [
   ['sender_cgroup', 'senderCgroup'], ['target_pid', 'targetPid'], ['target_tid', 'targetTid'], ['delivered_pid', 'deliveredPid'],
   ['delivered_tid', 'deliveredTid'], ['delivered_comm', 'deliveredComm'], ['delivered_cgroup', 'deliveredCgroup'], ['signal', 'signal'],
   ['ret', 'ret'], ['result', 'result'], ['si_code', 'siCode'], ['origin', 'origin'],
+  ['sender_ns_pid', 'senderNsPid'], ['target_ns_pid', 'targetNsPid'], ['delivered_ns_pid', 'deliveredNsPid'],
 ] as const satisfies readonly (readonly [string, keyof SignalRow])[];
 
 /**
@@ -148,7 +153,7 @@ export class SignalWriter {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
         row.id = this.nextId++;
-        this.insertSignal.run(SIGNAL_COLUMNS.map(([, field]) => row[field]));
+        this.insertSignal.run(SIGNAL_COLUMNS.map(([, field]) => row[field] ?? null));
       }
       this.noteProgress(progress, rows.length);
     });
