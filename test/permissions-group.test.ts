@@ -28,7 +28,8 @@ function openTempDir(): string {
 }
 
 function queryAs(user: string, dbPath: string) {
-  return spawnSync(asUser(user)[0], [...asUser(user).slice(1), process.execPath, CLI, 'query', 'list', '--db', dbPath, '--include-probes', '--limit', '1'], { encoding: 'utf8' });
+  // Only the test's own probe: other processes on the host signal too.
+  return spawnSync(asUser(user)[0], [...asUser(user).slice(1), process.execPath, CLI, 'query', 'list', '--db', dbPath, '--include-probes', '--sender-comm', 'kill', '--target-pid', String(process.pid), '--limit', '1'], { encoding: 'utf8' });
 }
 
 describe('permissions', kernelTestOptions, () => {
