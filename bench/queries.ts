@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const hourFrom = (middle / HOUR_NS) * HOUR_NS + HOUR_NS / 4n; // not aligned to the rollup's hours
   const hourTo = hourFrom + HOUR_NS - 1n;
   const busy = db
-    .prepare('SELECT delivered_pid AS pid, delivered_comm AS comm FROM signals_archive WHERE ts_ns BETWEEN ? AND ? AND delivered_pid > 1000 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1')
+    .prepare('SELECT delivered_pid AS pid, delivered_comm AS comm FROM archived_signals WHERE ts_ns BETWEEN ? AND ? AND delivered_pid > 1000 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1')
     .safeIntegers(false)
     .get(hourFrom, hourTo) as { pid: number; comm: string };
   const rows = (db.prepare('SELECT count(*) AS n FROM signals').get() as { n: number }).n;

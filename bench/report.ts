@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { LoadResult } from './loadgen';
 import { summarize, Summary } from './stats';
 import type { TracerSessionStats } from './tracers';
-import { extraSections, sectionMarkdown, sectionText, targets, targetSection, type ExtraResults } from './sections';
+import { extraSections, sectionMarkdown, sectionText, hostTargets, targets, targetSection, type ExtraResults } from './sections';
 
 export interface Workload {
   /** Stable identifier used in JSON. */
@@ -154,7 +154,9 @@ export function formatText(report: BenchReport): string {
     const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
     return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
   };
-  const extra = report.extra ? [targetSection(targets(report.cost, report.extra, report.meta.mode)), ...extraSections(report.extra)] : [];
+  const extra = report.extra
+    ? [targetSection(targets(report.cost, report.extra, report.meta.mode)), targetSection(hostTargets(report.extra), 'Targets (issue 10)'), ...extraSections(report.extra)]
+    : [];
   return [
     ...(report.cost.length
       ? [
@@ -182,7 +184,9 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     `Reproduce with \`npm run bench${meta.mode === 'quick' ? ' -- --quick' : ''}\` (as root).`,
     '',
-    ...(report.extra ? [sectionMarkdown(targetSection(targets(report.cost, report.extra, meta.mode))), ''] : []),
+    ...(report.extra
+      ? [sectionMarkdown(targetSection(targets(report.cost, report.extra, meta.mode))), '', sectionMarkdown(targetSection(hostTargets(report.extra), 'Targets (issue 10)')), '']
+      : []),
     '## Cost per call',
     '',
     `Each figure is the median of ${meta.rounds} interleaved rounds, with min–max. In every round each tracer gets a bare run ` +

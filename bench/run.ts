@@ -14,6 +14,7 @@ import { buildLoadgen, runLoad, LoadResult } from './loadgen';
 import { runQueries } from './querysuite';
 import type { ExtraResults } from './sections';
 import { measureStorage } from './storage';
+import { measureStorms } from './storm-memory';
 import { measureWritePaths } from './writepath';
 import { measureFlood, type FloodRun } from './flood';
 import { measureFleet } from './fleet';
@@ -51,7 +52,7 @@ interface BenchConfig {
   fleetRows: number;
 }
 
-const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storage', 'queries', 'flood', 'fleet'] as const;
+const SECTION_NAMES = ['cost', 'collateral', 'killloop', 'completeness', 'ramp', 'writepath', 'storm', 'storage', 'queries', 'flood', 'fleet'] as const;
 type SectionName = (typeof SECTION_NAMES)[number];
 
 const KILL0: Workload = { id: 'kill0', label: 'kill(self, 0)', mode: 'kill0', procs: 1 };
@@ -304,6 +305,10 @@ async function main(argv: string[]): Promise<number> {
   });
   await section('writepath', async () => {
     extra.writePath = measureWritePaths(config.writePathRecords, Math.max(7, config.rounds));
+  });
+  await section('storm', async () => {
+    // Two senders flat out (3M signals each; quick: 300k), idle before each; the default ring next to half of it.
+    extra.storm = await measureStorms(['16M', '8M'], config.mode === 'quick' ? 300_000 : 3_000_000, config.mode === 'quick' ? 1 : 3, config.mode === 'quick' ? 5 : 20, log);
   });
   await section('storage', async () => {
     extra.recorderStorage = await measureRecorderStorage(binary, config.storageSignals, config.storageTimeoutMs);

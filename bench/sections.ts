@@ -9,6 +9,7 @@ import type { QueryFigures } from './querysuite';
 import type { CostSummary } from './report';
 import type { Summary } from './stats';
 import type { StorageFigures } from './storage';
+import type { StormFigures } from './storm-memory';
 import type { WritePathFigures } from './writepath';
 
 export interface ExtraResults {
@@ -21,6 +22,8 @@ export interface ExtraResults {
   generatedStorage?: StorageFigures;
   queries?: QueryFigures;
   writePath?: WritePathFigures[];
+  /** Two senders flat out, per ring size: peak RSS, drops, catch-up; and the idle recorder before. */
+  storm?: StormFigures[];
   flood?: FloodResult[];
   fleet?: FleetResult;
   /** Seconds each section took, and the load average when it began. */
@@ -113,9 +116,35 @@ export function targets(cost: CostSummary[], extra: ExtraResults, mode: 'quick' 
   return out;
 }
 
-export function targetSection(list: Target[]): Section {
+/** Issue 10's targets (light on the host) with what this run measured. */
+export function hostTargets(extra: ExtraResults): Target[] {
+  const out: Target[] = [];
+  const stored = [extra.generatedStorage, extra.recorderStorage].filter((s): s is StorageFigures => s !== undefined);
+  out.push({
+    target: '≤ 80 bytes per stored event, indexes included (storm and 10M realistic)',
+    measured: stored.length ? stored.map((s) => `${s.bytesPerRow.toFixed(1)} B (${s.label})`).join('; ') : 'not measured',
+    met: stored.length ? stored.every((s) => s.bytesPerRow <= 80) : undefined,
+  });
+  const k = (s: Summary) => `${Math.round(s.median / 1000)}k (${Math.round(s.min / 1000)}k–${Math.round(s.max / 1000)}k)`;
+  out.push({
+    target: 'write path ≥ 500k rows/s (per CPU-second)',
+    measured: extra.writePath ? extra.writePath.map((w) => `${k(w.ingest.cpu)} ${w.mix}`).join('; ') : 'not measured',
+    met: extra.writePath ? extra.writePath.every((w) => w.ingest.cpu.median >= 500_000) : undefined,
+  });
+  const storm = extra.storm?.find((s) => s.ringSize === '16M') ?? extra.storm?.[0];
+  const fig = (field: keyof StormFigures['summary'], unit: string, digits = 0) =>
+    storm ? `${storm.summary[field].median.toFixed(digits)}${unit} (${storm.summary[field].min.toFixed(digits)}–${storm.summary[field].max.toFixed(digits)}), --ring-size ${storm.ringSize}` : 'not measured';
+  out.push({ target: 'storm: 0 drops, every signal a row', measured: storm ? `${fig('drops', ' drops')}; rows ${int(storm.summary.rows.min)} of ${int(storm.summary.sent.max)}` : 'not measured', met: storm ? storm.summary.drops.max === 0 && storm.summary.rows.min === storm.summary.sent.max : undefined });
+  out.push({ target: 'storm: peak RSS ≤ 200 MB', measured: fig('peakRssMiB', ' MiB'), met: storm ? storm.summary.peakRssMiB.median * 1.048576 <= 200 : undefined });
+  out.push({ target: 'storm: every row committed within 15 s of its end', measured: fig('catchUpSeconds', ' s', 1), met: storm ? storm.summary.catchUpSeconds.median <= 15 : undefined });
+  out.push({ target: 'idle: RSS ≤ 80 MB', measured: fig('idleRssMiB', ' MiB'), met: storm ? storm.summary.idleRssMiB.median * 1.048576 <= 80 : undefined });
+  out.push({ target: 'idle: < 1 % CPU', measured: fig('idleCpuPercent', ' %', 1), met: storm ? storm.summary.idleCpuPercent.median < 1 : undefined });
+  return out;
+}
+
+export function targetSection(list: Target[], title = 'Targets (issue 5)'): Section {
   return {
-    title: 'Targets (issue 5)',
+    title,
     headers: ['target', 'measured', 'met'],
     rows: list.map((t) => [t.target, t.measured, t.met === undefined ? 'n/a' : t.met ? 'yes' : '**no**']),
   };
@@ -210,6 +239,22 @@ export function extraSections(extra: ExtraResults): Section[] {
         'Per CPU-second divides by the process\'s user + system time, which a busy host disturbs less than wall-clock time.',
       headers: ['records', 'rows', 'rounds', 'ingest rows/s', 'reference rows/s', 'ingest per CPU-s', 'reference per CPU-s'],
       rows: extra.writePath.map((w) => [w.mix, int(w.rows), String(w.rounds), k(w.ingest.wall), k(w.reference.wall), k(w.ingest.cpu), k(w.reference.cpu)]),
+    });
+  }
+  if (extra.storm) {
+    const f = (s: StormFigures, field: keyof StormFigures['summary'], digits = 0) =>
+      `${s.summary[field].median.toFixed(digits)} (${s.summary[field].min.toFixed(digits)}–${s.summary[field].max.toFixed(digits)})`;
+    sections.push({
+      title: 'Storm and idle (issue 10)',
+      intro:
+        'bench/storm-memory.ts: a fresh `sigaudit record --flood-budget off`, idle (RSS and CPU over the quiet stretch: other processes\' signals ' +
+        'on the host count), then two processes sending signal 0 flat out to numbered pids that do not exist; peak RSS (VmHWM), drops (the drops ' +
+        'table), and how long after the storm its last row was committed. Median (min–max) over the rounds, ring sizes interleaved.',
+      headers: ['--ring-size', 'rounds', 'signals', 'storm s', 'drops', 'rows', 'peak RSS MiB', 'catch-up s', 'rows/s (storm + catch-up)', 'idle RSS MiB', 'idle CPU %'],
+      rows: extra.storm.map((s) => [
+        s.ringSize, String(s.rounds.length), int(s.summary.sent.max), f(s, 'stormSeconds', 1), f(s, 'drops'), f(s, 'rows'), f(s, 'peakRssMiB'),
+        f(s, 'catchUpSeconds', 1), f(s, 'rowsPerSecond'), f(s, 'idleRssMiB'), f(s, 'idleCpuPercent', 1),
+      ]),
     });
   }
   const stores = [extra.generatedStorage, extra.recorderStorage].filter((s): s is StorageFigures => s !== undefined);

@@ -4,7 +4,8 @@
 // to numbered pids that do not exist, so this run's signals are told apart
 // from anything else the host sends); peak RSS (VmHWM), drops, how long
 // after the storm every row is committed, and the rows/s written.
-//   node dist/bench/storm-memory.js [--per-proc N] [--rounds R] [--idle-seconds S] [--out FILE]
+// The bench's `storm` section runs it for each ring size, side by side.
+//   node dist/bench/storm-memory.js [--per-proc N] [--rounds R] [--idle-seconds S] [--ring-size 16M] [--out FILE]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +16,7 @@ import { findRepoRoot, scratchDir } from './workspace';
 /** The two storms' sequence numbers start above any pid. */
 const FIRSTS = [10_000_000, 20_000_000];
 
-interface Round {
+export interface Round {
   idleRssMiB: number;
   idleCpuPercent: number;
   sent: number;
@@ -32,11 +33,28 @@ function argument(name: string, fallback: string): string {
   return at === -1 ? fallback : process.argv[at + 1];
 }
 
-function stormRows(recorder: Recorder, perProc: number): number {
-  return recorder.read((db) => {
-    const count = db.prepare('SELECT count(*) AS n FROM signals WHERE target_pid BETWEEN ? AND ? AND signal = 0');
-    return FIRSTS.reduce((sum, first) => sum + (count.get(first, first + perProc - 1) as { n: number }).n, 0);
-  });
+/**
+ * Counts the storms' committed rows, reading only rows past the last count
+ * (by id, the rowid of both tables): a scan of every row each second kept
+ * a reader on millions of rows, and the WAL from being checkpointed, while
+ * it measured how fast the writer catches up.
+ */
+class StormRows {
+  private counted = 0;
+  private afterId = 0n;
+
+  constructor(private readonly recorder: Recorder, private readonly perProc: number) {}
+
+  count(): number {
+    return this.recorder.read((db) => {
+      const newest = db.prepare('SELECT max(id) AS id FROM signals').safeIntegers(true).get() as { id: bigint | null };
+      if (newest.id === null || newest.id <= this.afterId) return this.counted;
+      const count = db.prepare('SELECT count(*) AS n FROM signals WHERE id > ? AND id <= ? AND target_pid BETWEEN ? AND ? AND signal = 0');
+      for (const first of FIRSTS) this.counted += (count.get(this.afterId, newest.id, first, first + this.perProc - 1) as { n: number }).n;
+      this.afterId = newest.id;
+      return this.counted;
+    });
+  }
 }
 
 async function buildStorm(): Promise<string> {
@@ -64,8 +82,8 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function round(storm: string, perProc: number, idleSeconds: number): Promise<Round> {
-  const recorder = new Recorder();
+async function round(storm: string, perProc: number, idleSeconds: number, ringSize: string): Promise<Round> {
+  const recorder = new Recorder(['--ring-size', ringSize]);
   await recorder.start();
   try {
     // Idle: let start-up settle, then measure a quiet stretch.
@@ -81,12 +99,12 @@ async function round(storm: string, perProc: number, idleSeconds: number): Promi
     const sent = perProc * FIRSTS.length;
     const stormEnd = Date.now();
     // Caught up: every signal the storms sent is a committed row, or no row came for 15 s (drops).
-    let rows = stormRows(recorder, perProc);
+    const stormRows = new StormRows(recorder, perProc);
+    let rows = stormRows.count();
     let lastRowAt = Date.now();
     while (rows < sent && Date.now() - lastRowAt < 15_000) {
-      // Counting scans the hot table: once a second, not to slow the writer it measures.
       await sleep(1000);
-      const now = stormRows(recorder, perProc);
+      const now = stormRows.count();
       if (now > rows) lastRowAt = Date.now();
       rows = now;
     }
@@ -101,7 +119,7 @@ async function round(storm: string, perProc: number, idleSeconds: number): Promi
       stormSeconds,
       peakRssMiB: peak / 1024,
       drops: recorder.counts().drops,
-      rows: stormRows(recorder, perProc),
+      rows: stormRows.count(),
       catchUpSeconds,
       rowsPerSecond: rows / (stormSeconds + catchUpSeconds),
     };
@@ -111,38 +129,59 @@ async function round(storm: string, perProc: number, idleSeconds: number): Promi
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+export interface StormFigures {
+  ringSize: string;
+  perProc: number;
+  rounds: Round[];
+  /** Median, min and max of each figure over the rounds. */
+  summary: Record<keyof Round, { median: number; min: number; max: number }>;
+}
+
+const FIELDS: (keyof Round)[] = ['idleRssMiB', 'idleCpuPercent', 'sent', 'stormSeconds', 'peakRssMiB', 'drops', 'rows', 'catchUpSeconds', 'rowsPerSecond'];
+
+/** Rounds for each ring size, interleaved so the host's load falls on each alike. */
+export async function measureStorms(ringSizes: string[], perProc: number, rounds: number, idleSeconds: number, log: (line: string) => void): Promise<StormFigures[]> {
+  const storm = await buildStorm();
+  const results = new Map(ringSizes.map((ring) => [ring, [] as Round[]]));
+  for (let i = 0; i < rounds; i++) {
+    for (const ring of ringSizes) {
+      log(`storm round ${i + 1}/${rounds}, --ring-size ${ring}`);
+      const result = await round(storm, perProc, idleSeconds, ring);
+      log(JSON.stringify(result));
+      results.get(ring)!.push(result);
+    }
+  }
+  return ringSizes.map((ringSize) => {
+    const list = results.get(ringSize)!;
+    const summary = Object.fromEntries(
+      FIELDS.map((field) => {
+        const values = list.map((r) => r[field]).sort((a, b) => a - b);
+        return [field, { median: values[Math.floor(values.length / 2)], min: values[0], max: values[values.length - 1] }];
+      }),
+    ) as StormFigures['summary'];
+    return { ringSize, perProc, rounds: list, summary };
+  });
 }
 
 async function main(): Promise<void> {
   const perProc = Number(argument('--per-proc', '3000000'));
   const rounds = Number(argument('--rounds', '3'));
   const idleSeconds = Number(argument('--idle-seconds', '20'));
+  const ringSize = argument('--ring-size', '16M');
   const out = argument('--out', '');
-  const storm = await buildStorm();
-  const results: Round[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const result = await round(storm, perProc, idleSeconds);
-    console.log(JSON.stringify(result));
-    results.push(result);
-  }
-  const fields: (keyof Round)[] = ['idleRssMiB', 'idleCpuPercent', 'sent', 'stormSeconds', 'peakRssMiB', 'drops', 'rows', 'catchUpSeconds', 'rowsPerSecond'];
+  const [figures] = await measureStorms([ringSize], perProc, rounds, idleSeconds, (line) => console.log(line));
+  const show = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
   const lines = [
     `| figure | median | min | max |`,
     `|---|---|---|---|`,
-    ...fields.map((field) => {
-      const values = results.map((r) => r[field]);
-      const show = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
-      return `| ${field} | ${show(median(values))} | ${show(Math.min(...values))} | ${show(Math.max(...values))} |`;
-    }),
+    ...FIELDS.map((field) => `| ${field} | ${show(figures.summary[field].median)} | ${show(figures.summary[field].min)} | ${show(figures.summary[field].max)} |`),
   ];
   console.log(lines.join('\n'));
-  if (out) fs.writeFileSync(out, JSON.stringify({ perProc, rounds, idleSeconds, results }, null, 2) + '\n');
+  if (out) fs.writeFileSync(out, JSON.stringify({ perProc, rounds, idleSeconds, ringSize, results: figures.rounds }, null, 2) + '\n');
 }
 
-main().catch((error: Error) => {
-  console.error(error.message);
-  process.exitCode = 1;
-});
+if (require.main === module)
+  main().catch((error: Error) => {
+    console.error(error.message);
+    process.exitCode = 1;
+  });

@@ -67,6 +67,10 @@ function put(records: Buffer, index: number, bootNs: bigint, shape: Shape): void
   records.writeInt32LE(shape.signal, at + OFFSETS.signal);
   records.writeInt32LE(shape.siCode ?? 0, at + OFFSETS.si_code);
   records.writeInt32LE(shape.delivered === undefined ? -1 : 0, at + OFFSETS.result);
+  // A recorder in the initial pid namespace: every task's pid there is its global pid.
+  records.writeUInt32LE(shape.pid, at + OFFSETS.sender_ns_pid);
+  records.writeInt32LE(shape.target ?? shape.pid, at + OFFSETS.target_ns_pid);
+  records.writeUInt32LE(shape.delivered ?? 0, at + OFFSETS.delivered_ns_pid);
   records.write(shape.comm, at + OFFSETS.sender_comm);
   if (shape.deliveredComm) records.write(shape.deliveredComm, at + OFFSETS.delivered_comm);
 }

@@ -55,23 +55,12 @@ static size_t invalid_prefix(const unsigned char *at, size_t left)
 	return taken;
 }
 
-void result_utf8(sqlite3_context *context, const char *bytes, size_t length)
+size_t clean_utf8(const char *bytes, size_t length, char out[CLEAN_UTF8_MAX])
 {
 	const unsigned char *text = (const unsigned char *)bytes;
-	size_t valid = 0;
-	while (valid < length && text[valid] < 0x80)
-		valid++;
-	if (valid == length) {
-		sqlite3_result_text(context, bytes, (int)length, SQLITE_TRANSIENT);
-		return;
-	}
-	/* Slow path: each replacement may grow one byte into three. */
-	char out[3 * 64];
+	if (length > CLEAN_UTF8_MAX / 3)
+		length = CLEAN_UTF8_MAX / 3;
 	size_t written = 0;
-	if (length > 64) {
-		sqlite3_result_error(context, "sigaudit: text too long to check", -1);
-		return;
-	}
 	for (size_t at = 0; at < length;) {
 		size_t sequence = valid_sequence(text + at, length - at);
 		if (sequence > 0) {
@@ -84,7 +73,25 @@ void result_utf8(sqlite3_context *context, const char *bytes, size_t length)
 			at += invalid_prefix(text + at, length - at);
 		}
 	}
-	sqlite3_result_text(context, out, (int)written, SQLITE_TRANSIENT);
+	return written;
+}
+
+void result_utf8(sqlite3_context *context, const char *bytes, size_t length)
+{
+	const unsigned char *text = (const unsigned char *)bytes;
+	size_t valid = 0;
+	while (valid < length && text[valid] < 0x80)
+		valid++;
+	if (valid == length) {
+		sqlite3_result_text(context, bytes, (int)length, SQLITE_TRANSIENT);
+		return;
+	}
+	if (length > CLEAN_UTF8_MAX / 3) {
+		sqlite3_result_error(context, "sigaudit: text too long to check", -1);
+		return;
+	}
+	char out[CLEAN_UTF8_MAX];
+	sqlite3_result_text(context, out, (int)clean_utf8(bytes, length, out), SQLITE_TRANSIENT);
 }
 
 int sqlite3_sigauditsqlite_init(sqlite3 *db, char **error, const sqlite3_api_routines *api)

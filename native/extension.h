@@ -10,6 +10,11 @@ int register_report_lines(sqlite3 *db);
 /* native/ingest.c: sigaudit_records, the recorder's batches as rows. */
 int register_ingest(sqlite3 *db);
 
+/* Room for up to 64 bytes of input, each of which may become three. */
+#define CLEAN_UTF8_MAX (3 * 64)
+/* Copies up to 64 bytes into out, each invalid UTF-8 sequence replaced by
+ * U+FFFD as Node's decoder does; returns the bytes written. */
+size_t clean_utf8(const char *bytes, size_t length, char out[CLEAN_UTF8_MAX]);
 /* Bytes as a text result, each invalid UTF-8 sequence replaced by U+FFFD as Node's decoder does. */
 void result_utf8(sqlite3_context *context, const char *bytes, size_t length);
 

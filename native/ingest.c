@@ -55,6 +55,10 @@ enum column {
 	COLUMN_SENDER_NS_PID,
 	COLUMN_TARGET_NS_PID,
 	COLUMN_DELIVERED_NS_PID,
+	/* names.id of each comm, inserted into names when new: read only by the
+	 * recorder's INSERT, so they are looked up only when a statement reads them. */
+	COLUMN_SENDER_COMM_ID,
+	COLUMN_DELIVERED_COMM_ID,
 	/* The arguments. */
 	COLUMN_RECORDS,
 	COLUMN_FIRST_ID,
@@ -65,7 +69,7 @@ static const char SCHEMA[] =
 	"CREATE TABLE x(id, ts_ns, fanout, kind, source, flags, sender_pid, sender_tid, sender_comm,"
 	" sender_uid, sender_auid, sender_ppid, sender_cgroup, target_pid, target_tid, delivered_pid,"
 	" delivered_tid, delivered_comm, delivered_cgroup, signal, ret, result, si_code,"
-	" sender_ns_pid, target_ns_pid, delivered_ns_pid,"
+	" sender_ns_pid, target_ns_pid, delivered_ns_pid, sender_comm_id, delivered_comm_id,"
 	" records HIDDEN, first_id HIDDEN, offset_ns HIDDEN)";
 
 #define AUDIT_UID_UNSET 0xffffffffu
@@ -78,9 +82,19 @@ struct planned_row {
 	sqlite3_int64 ret;
 };
 
+struct records_vtab {
+	sqlite3_vtab base;
+	sqlite3 *db;
+};
+
+/* idxNum bit: the statement reads a *_comm_id column. */
+#define READS_COMM_IDS 1
+
 struct cursor {
 	sqlite3_vtab_cursor base;
 	struct sigaudit_event *events;
+	/* Per record, when READS_COMM_IDS: names.id of sender_comm and delivered_comm (0: none). */
+	sqlite3_int64 *comm_ids;
 	sqlite3_int64 count;
 	struct planned_row *plan;
 	sqlite3_int64 rows;
@@ -98,10 +112,12 @@ static int records_connect(sqlite3 *db, void *aux, int argc, const char *const *
 	int rc = sqlite3_declare_vtab(db, SCHEMA);
 	if (rc != SQLITE_OK)
 		return rc;
-	*vtab = sqlite3_malloc(sizeof(**vtab));
-	if (!*vtab)
+	struct records_vtab *table = sqlite3_malloc(sizeof(*table));
+	if (!table)
 		return SQLITE_NOMEM;
-	memset(*vtab, 0, sizeof(**vtab));
+	memset(table, 0, sizeof(*table));
+	table->db = db;
+	*vtab = &table->base;
 	sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
 	return SQLITE_OK;
 }
@@ -134,6 +150,8 @@ static int records_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 		return SQLITE_ERROR;
 	}
 	info->estimatedCost = 1;
+	sqlite3_uint64 comm_ids = ((sqlite3_uint64)1 << COLUMN_SENDER_COMM_ID) | ((sqlite3_uint64)1 << COLUMN_DELIVERED_COMM_ID);
+	info->idxNum = (info->colUsed & comm_ids) ? READS_COMM_IDS : 0;
 	return SQLITE_OK;
 }
 
@@ -152,8 +170,10 @@ static void reset(struct cursor *cursor)
 {
 	sqlite3_free(cursor->events);
 	sqlite3_free(cursor->plan);
+	sqlite3_free(cursor->comm_ids);
 	cursor->events = NULL;
 	cursor->plan = NULL;
+	cursor->comm_ids = NULL;
 	cursor->count = cursor->rows = cursor->at = 0;
 }
 
@@ -231,9 +251,133 @@ static int plan_rows(struct cursor *cursor)
 	return SQLITE_OK;
 }
 
+/* One batch's comms and their names.id, open addressing on the 16 raw bytes. */
+struct comm_slot {
+	char comm[SIGAUDIT_COMM_LEN];
+	sqlite3_int64 id; /* 0: empty slot */
+};
+
+struct comm_table {
+	struct comm_slot *slots;
+	sqlite3_uint64 mask;
+	sqlite3_uint64 used;
+	sqlite3_stmt *find;
+	sqlite3_stmt *add;
+};
+
+static sqlite3_uint64 comm_hash(const char *comm)
+{
+	sqlite3_uint64 hash = 14695981039346656037ull;
+	for (int i = 0; i < SIGAUDIT_COMM_LEN && comm[i]; i++)
+		hash = (hash ^ (unsigned char)comm[i]) * 1099511628211ull;
+	return hash;
+}
+
+/* Two comms are one name when their bytes up to the first NUL are. */
+static int same_comm(const char *a, const char *b)
+{
+	return strncmp(a, b, SIGAUDIT_COMM_LEN) == 0;
+}
+
+/* The name's id in names, added when it is not there yet. */
+static int name_id(struct comm_table *table, const char *comm, sqlite3_int64 *id)
+{
+	const char *end = memchr(comm, 0, SIGAUDIT_COMM_LEN);
+	char text[CLEAN_UTF8_MAX];
+	size_t length = clean_utf8(comm, end ? (size_t)(end - comm) : SIGAUDIT_COMM_LEN, text);
+	int rc = SQLITE_OK;
+	for (sqlite3_stmt *statement = table->find; statement; statement = statement == table->find ? table->add : NULL) {
+		sqlite3_bind_text(statement, 1, text, (int)length, SQLITE_TRANSIENT);
+		rc = sqlite3_step(statement);
+		if (rc == SQLITE_ROW)
+			*id = sqlite3_column_int64(statement, 0);
+		sqlite3_reset(statement);
+		if (rc == SQLITE_ROW)
+			return SQLITE_OK;
+		if (rc != SQLITE_DONE)
+			return rc;
+	}
+	return SQLITE_ERROR; /* the insert returned no id */
+}
+
+static int grow_comms(struct comm_table *table)
+{
+	sqlite3_uint64 size = table->slots ? 2 * (table->mask + 1) : 64;
+	struct comm_slot *slots = sqlite3_malloc64(size * sizeof(*slots));
+	if (!slots)
+		return SQLITE_NOMEM;
+	memset(slots, 0, size * sizeof(*slots));
+	for (sqlite3_uint64 i = 0; table->slots && i <= table->mask; i++) {
+		if (!table->slots[i].id)
+			continue;
+		sqlite3_uint64 at = comm_hash(table->slots[i].comm) & (size - 1);
+		while (slots[at].id)
+			at = (at + 1) & (size - 1);
+		slots[at] = table->slots[i];
+	}
+	sqlite3_free(table->slots);
+	table->slots = slots;
+	table->mask = size - 1;
+	return SQLITE_OK;
+}
+
+static int comm_id(struct comm_table *table, const char *comm, sqlite3_int64 *id)
+{
+	if (2 * (table->used + 1) > table->mask + 1) {
+		int rc = grow_comms(table);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	sqlite3_uint64 at = comm_hash(comm) & table->mask;
+	while (table->slots[at].id) {
+		if (same_comm(table->slots[at].comm, comm)) {
+			*id = table->slots[at].id;
+			return SQLITE_OK;
+		}
+		at = (at + 1) & table->mask;
+	}
+	int rc = name_id(table, comm, id);
+	if (rc != SQLITE_OK)
+		return rc;
+	memcpy(table->slots[at].comm, comm, SIGAUDIT_COMM_LEN);
+	table->slots[at].id = *id;
+	table->used++;
+	return SQLITE_OK;
+}
+
+/*
+ * names.id for each record's comms, inserting the new ones (in the
+ * recorder's transaction, so a batch that fails takes its names with it).
+ * Looked up per batch, not cached across batches, for that reason.
+ */
+static int intern_comms(struct cursor *cursor, sqlite3 *db)
+{
+	struct comm_table table = {0};
+	int rc = sqlite3_prepare_v2(db, "SELECT id FROM names WHERE name = ?1", -1, &table.find, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT INTO names (name) VALUES (?1) RETURNING id", -1, &table.add, NULL);
+	if (rc == SQLITE_OK) {
+		cursor->comm_ids = sqlite3_malloc64((sqlite3_uint64)cursor->count * 2 * sizeof(*cursor->comm_ids));
+		if (!cursor->comm_ids)
+			rc = SQLITE_NOMEM;
+	}
+	for (sqlite3_int64 i = 0; rc == SQLITE_OK && i < cursor->count; i++) {
+		const struct sigaudit_event *event = &cursor->events[i];
+		sqlite3_int64 *ids = &cursor->comm_ids[2 * i];
+		ids[0] = ids[1] = 0;
+		if (!(event->flags & SIGAUDIT_FLAG_IN_INTERRUPT))
+			rc = comm_id(&table, event->sender_comm, &ids[0]);
+		if (rc == SQLITE_OK && (event->flags & SIGAUDIT_FLAG_DELIVERED))
+			rc = comm_id(&table, event->delivered_comm, &ids[1]);
+	}
+	sqlite3_finalize(table.find);
+	sqlite3_finalize(table.add);
+	sqlite3_free(table.slots);
+	return rc;
+}
+
 static int records_filter(sqlite3_vtab_cursor *base, int index, const char *index_name, int argc, sqlite3_value **argv)
 {
-	(void)index;
 	(void)index_name;
 	(void)argc;
 	struct cursor *cursor = (struct cursor *)base;
@@ -255,7 +399,10 @@ static int records_filter(sqlite3_vtab_cursor *base, int index, const char *inde
 	if (!cursor->events)
 		return SQLITE_NOMEM;
 	memcpy(cursor->events, records, (size_t)bytes);
-	return plan_rows(cursor);
+	int rc = plan_rows(cursor);
+	if (rc == SQLITE_OK && (index & READS_COMM_IDS))
+		rc = intern_comms(cursor, ((struct records_vtab *)base->pVtab)->db);
+	return rc;
 }
 
 static int records_next(sqlite3_vtab_cursor *base)
@@ -375,6 +522,13 @@ static int records_column(sqlite3_vtab_cursor *base, sqlite3_context *context, i
 	case COLUMN_DELIVERED_NS_PID:
 		sqlite3_result_int64(context, event->delivered_ns_pid);
 		break;
+	case COLUMN_SENDER_COMM_ID:
+	case COLUMN_DELIVERED_COMM_ID: {
+		sqlite3_int64 id = cursor->comm_ids[2 * row->record + (column == COLUMN_DELIVERED_COMM_ID)];
+		if (id)
+			sqlite3_result_int64(context, id);
+		break;
+	}
 	default:
 		break; /* the arguments are not read back */
 	}

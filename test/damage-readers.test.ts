@@ -32,7 +32,7 @@ describe('readers on a damaged database', () => {
       ['query', 'list', '--db', path, '--limit', '0'],
       ['query', 'top-senders', '--db', path, '--by', 'pid', '--since', '2026-11-18T00:00:00Z', '--bucket', '1m'],
       ['query', 'sql', 'PRAGMA integrity_check', '--db', path],
-      ['query', 'sql', 'SELECT sum(length(sender_comm)) FROM signals_archive', '--db', path],
+      ['query', 'sql', 'SELECT sum(sender_comm_id) FROM signals_archive', '--db', path],
       ['tail', '--no-follow', '-n', '100000', '--db', path],
     ];
     for (const command of commands) assertDamageLine(runCli(command), path);

@@ -1,5 +1,5 @@
-// Each index of migrations/0020-query-indexes.sql (and 0100's namespace-pid
-// ones) and the rollups of
+// Each index of migrations/0110-compact-signals.sql (with 0100's
+// namespace-pid ones) and the rollups of
 // 0030-sender-rollups.sql and 0050-sender-pid-rollups.sql serve the
 // queries that depend on them, as EXPLAIN QUERY PLAN shows; and the rollups
 // the mover keeps equal the archive they were built from.
@@ -51,57 +51,66 @@ describe('query plans', () => {
     writer.write(Array.from({ length: 50 }, (_, i) => row(3400 + i)));
   });
 
-  it('who-killed <pid> seeks signals_archive_hour_delivered_pid_ts_ns per hour', () => {
+  it('who-killed <pid> seeks signals_archive_hour_delivered_pid per hour', () => {
     const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid = @pid AND s.signal != 0`;
-    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /SEARCH signals_archive USING INDEX signals_archive_hour_delivered_pid_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
+    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /SEARCH s USING INDEX signals_archive_hour_delivered_pid \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
   });
 
-  it('who-killed <pid> finds sends that reached nothing with signals_archive_hour_target_pid_ts_ns', () => {
-    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid IS NULL AND s.target_pid = @pid`;
-    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /USING INDEX signals_archive_hour_target_pid_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND target_pid=\?\)/);
+  it('who-killed <pid> finds signals that reached nothing with signals_archive_hour_target_pid, probes left out', () => {
+    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid IS NULL AND s.target_pid = @pid AND s.signal != 0`;
+    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /USING INDEX signals_archive_hour_target_pid \((?:<expr>=\?|ANY\(<expr>\)) AND target_pid=\?\)/);
   });
 
   it('who-killed <pid> seeks one index per hour for each of its lookups, global and namespace pids', () => {
     const indexes = {
-      reached: 'signals_archive_hour_delivered_pid_ts_ns', reachedInNamespace: 'signals_archive_hour_delivered_ns_pid_ts_ns',
-      unreached: 'signals_archive_hour_target_pid_ts_ns', unreachedInNamespace: 'signals_archive_hour_target_ns_pid_ts_ns',
+      reached: 'signals_archive_hour_delivered_pid', reachedInNamespace: 'signals_archive_hour_delivered_ns_pid_ts_ns',
+      unreached: 'signals_archive_hour_target_pid', unreachedInNamespace: 'signals_archive_hour_target_ns_pid_ts_ns',
     };
     for (const [lookup, terms] of Object.entries(PID_LOOKUPS)) {
       const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND ${terms.join(' AND ')} AND s.signal != 0`;
       const column = terms[terms.length - 1].replace(/^s\.(\w+) = @pid$/, '$1');
-      assert.match(plan(db, sql, { ...HOURS, pid: 86 }), new RegExp(`SEARCH signals_archive USING INDEX ${indexes[lookup as keyof typeof indexes]} \\((?:<expr>=\\?|ANY\\(<expr>\\)) AND ${column}=\\?\\)`), lookup);
+      assert.match(plan(db, sql, { ...HOURS, pid: 86 }), new RegExp(`SEARCH s USING INDEX ${indexes[lookup as keyof typeof indexes]} \\((?:<expr>=\\?|ANY\\(<expr>\\)) AND ${column}=\\?\\)`), lookup);
     }
   });
 
-  it('who-killed --comm seeks signals_archive_hour_delivered_comm_ts_ns', () => {
+  it('who-killed --comm finds the name once, then seeks signals_archive_hour_delivered_comm by its id', () => {
     const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm`;
-    assert.match(plan(db, sql, { ...HOURS, comm: 'sleep' }), /USING INDEX signals_archive_hour_delivered_comm_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_comm=\?\)/);
+    const text = plan(db, sql, { ...HOURS, comm: 'sleep' });
+    assert.match(text, /SEARCH dn USING COVERING INDEX sqlite_autoindex_names_1 \(name=\?\)/);
+    assert.match(text, /USING INDEX signals_archive_hour_delivered_comm \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_comm_id=\?\)/);
   });
 
-  it("who-killed finds a pid's exits with signals_archive_hour_child_exit_sender_pid_ts_ns", () => {
+  it("who-killed finds a pid's exits with signals_archive_hour_child_exit_sender_pid", () => {
     const sql = `SELECT ts_ns FROM signals WHERE ${HOUR_TERM} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child' AND ts_ns >= @fromNs AND ts_ns <= @toNs`;
-    assert.match(plan(db, sql, { ...HOURS, pid: 101, fromNs: 0, toNs: 1 }), /USING INDEX signals_archive_hour_child_exit_sender_pid_ts_ns \((?:<expr>=\?|ANY\(<expr>\)) AND sender_pid=\? AND ts_ns>\? AND ts_ns<\?\)/);
+    assert.match(plan(db, sql, { ...HOURS, pid: 101, fromNs: 0, toNs: 1 }), /USING INDEX signals_archive_hour_child_exit_sender_pid \((?:<expr>=\?|ANY\(<expr>\)) AND sender_pid=\?\)/);
   });
 
   it('failed groups read only signals_archive_failed_ts_ns (covering)', () => {
     const where = filterTerms({ since: new Date(0) }, { fromNs: 1n });
-    assert.match(plan(db, failedGroupsSql(where.terms, 50), where.params), /SEARCH signals_archive USING COVERING INDEX signals_archive_failed_ts_ns \(ts_ns>\?\)/);
+    assert.match(plan(db, failedGroupsSql(where.terms, 50), where.params), /SEARCH s USING COVERING INDEX signals_archive_failed_ts_ns \(ts_ns>\?\)/);
     const all = filterTerms({}, {});
-    assert.match(plan(db, failedGroupsSql(all.terms, 50), all.params), /SCAN signals_archive USING COVERING INDEX signals_archive_failed_ts_ns/);
+    assert.match(plan(db, failedGroupsSql(all.terms, 50), all.params), /SCAN s USING COVERING INDEX signals_archive_failed_ts_ns/);
   });
 
   it('list walks signals_archive_ts_ns newest first without sorting the archive', () => {
     const where = filterTerms({}, { fromNs: 1n }, { alias: 's' });
     const text = plan(db, listSql(where.terms, 100), where.params);
-    assert.match(text, /SEARCH signals_archive USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
+    assert.match(text, /SEARCH s USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
     assert.match(text, /MERGE \(UNION ALL\)/);
   });
 
   it('export streams in id order, or time order through signals_archive_ts_ns in a window', () => {
     const all = exportQuery(undefined);
-    assert.match(plan(db, all.rangeSql, { ...all.params, fromId: 0, toId: 5000 }), /SEARCH signals_archive USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
+    assert.match(plan(db, all.rangeSql, { ...all.params, fromId: 0, toId: 5000 }), /SEARCH s USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
     const windowed = exportQuery({ since: new Date(0) });
-    assert.match(plan(db, windowed.pageSql, { ...windowed.params, afterTs: 0, afterId: 0 }), /SEARCH signals_archive USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
+    assert.match(plan(db, windowed.pageSql, { ...windowed.params, afterTs: 0, afterId: 0 }), /SEARCH s USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
+  });
+
+  it('reading on by id (the fleet forwarder: WHERE id > ? ORDER BY id LIMIT n) seeks both tables by rowid, without sorting', () => {
+    const text = plan(db, 'SELECT * FROM signals WHERE id > @after ORDER BY id LIMIT 500', { after: 100 });
+    assert.match(text, /MERGE \(UNION ALL\)/);
+    assert.equal(text.match(/SEARCH s USING INTEGER PRIMARY KEY \(rowid>\?\)/g)?.length, 2);
+    assert.doesNotMatch(text, /TEMP B-TREE/);
   });
 
   it('top-senders reads whole hours from sender_hours by its primary key', () => {
@@ -113,7 +122,7 @@ describe('query plans', () => {
     const fromArchive = db
       .prepare(`SELECT ts_ns / 3600000000000 AS hour, source, signal, coalesce(sender_comm, '') AS sender_comm, coalesce(sender_uid, -1) AS sender_uid,
           coalesce(sender_cgroup, 0) AS sender_cgroup, sum(fanout = 0) AS sends, sum(delivered_pid IS NOT NULL) AS deliveries
-        FROM signals_archive GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`)
+        FROM archived_signals GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`)
       .all();
     assert.deepEqual(fromRollup, fromArchive);
   });
@@ -132,7 +141,7 @@ describe('query plans', () => {
       .prepare(`SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS sender_pid, max(coalesce(sender_comm, '')) AS sender_comm,
           sum(fanout = 0 AND signal != 0) AS sends, sum(delivered_pid IS NOT NULL AND signal != 0) AS deliveries,
           sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries, count(*) AS rows
-        FROM signals_archive GROUP BY 1, 2 ORDER BY 1, 2`)
+        FROM archived_signals GROUP BY 1, 2 ORDER BY 1, 2`)
       .all();
     assert.deepEqual(fromRollup, fromArchive);
   });

@@ -34,7 +34,7 @@ function fill(writer: SignalWriter, fromNs: bigint, toNs: bigint, count: number)
 function rollupMatchesArchive(db: ReturnType<typeof openForWriting>): void {
   const fromRollup = db.prepare('SELECT hour, sender_comm, sum(sends) AS sends, sum(deliveries) AS deliveries FROM sender_hours GROUP BY 1, 2 ORDER BY 1, 2').all();
   const fromArchive = db.prepare(`SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_comm, '') AS sender_comm, sum(fanout = 0) AS sends,
-      sum(delivered_pid IS NOT NULL) AS deliveries FROM signals_archive GROUP BY 1, 2 ORDER BY 1, 2`).all();
+      sum(delivered_pid IS NOT NULL) AS deliveries FROM archived_signals GROUP BY 1, 2 ORDER BY 1, 2`).all();
   assert.deepEqual(fromRollup, fromArchive, 'sender_hours equals the archive');
   const fromPidRollup = db.prepare('SELECT hour, sender_pid, sends + probe_sends AS sends, deliveries + probe_deliveries AS deliveries, rows FROM sender_pid_hours ORDER BY 1, 2').all();
   const fromArchiveByPid = db.prepare(`SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS sender_pid, sum(fanout = 0) AS sends,

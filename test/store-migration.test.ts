@@ -1,9 +1,11 @@
-// A database written by the schema before 0080 (as that version's writer
-// wrote it: rows in the archive and in the hot table, cgroups, runs) is
-// migrated by opening it for writing; every row reads back the same and
-// `sigaudit export` writes the same bytes, CSV and JSON Lines, as it does
-// from the file with only the columns 0100 adds (namespace pids, NULL in
-// every old row) and none of the rest.
+// Databases written by earlier schemas are migrated by opening them for
+// writing; every row reads back the same and `sigaudit export` writes the
+// same bytes, CSV and JSON Lines, as it does from the unmigrated file:
+// - before 0080 (as that version's writer wrote it: rows in the archive and
+//   in the hot table, cgroups, runs), compared with the file with only the
+//   columns 0100 adds (namespace pids, NULL in every old row);
+// - before 0110 (0100's 25 columns a row by a positional INSERT into the hot
+//   table, moved into the archive by id), migrated to the compact tables.
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -11,11 +13,13 @@ import { describe, it } from 'node:test';
 import { exportSignals } from '../src/export';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
-import { type SignalRow } from '../src/store/writer';
+import { SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
 
-/** The last migration of the schema this test starts from. */
+/** The last migration of the schema the first test starts from. */
 const BEFORE = 70;
+/** The schema before the compact tables. */
+const BEFORE_COMPACT = 100;
 
 function rows(count: number): SignalRow[] {
   const comms = ['bash', 'kill', 'systemd', 'a,b "c"', 'naïve', null];
@@ -25,25 +29,30 @@ function rows(count: number): SignalRow[] {
     return {
       tsNs: 1_795_307_200_000_000_000n + BigInt(i) * 1_234_567_891n,
       fanout: i % 13 === 1 ? 1 : 0,
-      source: kernel ? 'kernel' : (['kill', 'tgkill', 'pidfd_send_signal'] as const)[i % 3],
+      source: kernel ? 'kernel' : (['kill', 'tkill', 'tgkill', 'rt_sigqueueinfo', 'rt_tgsigqueueinfo', 'pidfd_send_signal'] as const)[i % 6],
       senderPid: kernel && i % 2 === 0 ? null : 100 + (i % 17),
-      senderTid: kernel && i % 2 === 0 ? null : 100 + (i % 19),
+      // Every fourth sender's tid is its pid, and its auid its uid: stored as nothing.
+      senderTid: kernel && i % 2 === 0 ? null : i % 4 === 1 ? 100 + (i % 17) : 100 + (i % 19),
       senderComm: kernel && i % 2 === 0 ? null : comms[i % 5],
       senderUid: i % 2,
-      senderAuid: i % 4 === 0 ? null : 1000,
+      senderAuid: i % 4 === 0 ? null : i % 4 === 1 ? i % 2 : 1000,
       senderPpid: 1,
       senderCgroup: BigInt(1 + (i % 3)),
       targetPid: kernel ? null : 2000 + (i % 23),
       targetTid: i % 3 === 1 ? 2001 : null,
       deliveredPid: delivered ? 2000 + (i % 23) : null,
-      deliveredTid: delivered ? 2000 + (i % 29) : null,
+      deliveredTid: delivered ? (i % 5 === 0 ? 2000 + (i % 23) : 2000 + (i % 29)) : null,
       deliveredComm: delivered ? comms[(i + 2) % 6] : null,
       deliveredCgroup: delivered ? BigInt(1 + (i % 4)) : null,
       signal: [15, 9, 0, 17, 37][i % 5],
       ret: kernel ? null : delivered ? 0 : -3,
-      result: delivered ? (['delivered', 'ignored', 'already_pending'] as const)[i % 3] : null,
+      result: delivered ? (['delivered', 'ignored', 'already_pending', 'overflow', 'lose_info'] as const)[i % 5] : null,
       siCode: kernel ? 128 : 0,
-      origin: kernel ? (['kernel', 'oom', 'child'] as const)[i % 3] : null,
+      origin: kernel ? (['fault', 'child', 'pipe', 'timer', 'tty', 'oom', 'cgroup_kill', 'kernel'] as const)[i % 8] : null,
+      // A recorder in a container's pid namespace (0100): its own numbers where they differ, 0 for a task outside.
+      senderNsPid: i % 7 === 0 ? (i % 14 === 0 ? 0 : 40 + (i % 5)) : null,
+      targetNsPid: i % 9 === 0 ? 50 + (i % 3) : null,
+      deliveredNsPid: delivered && i % 8 === 0 ? 60 + (i % 4) : null,
     };
   });
 }
@@ -59,6 +68,16 @@ function writeAsBefore(db: Database.Database, signals: SignalRow[], firstId: num
         row.deliveredCgroup, row.signal, row.ret, row.result, row.siCode, row.origin,
       ),
     );
+    db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id < ? ORDER BY id').run(firstId + archived);
+    db.prepare('DELETE FROM signals_hot WHERE id < ?').run(firstId + archived);
+  })();
+}
+
+/** What the writer before 0110 did: its tables had the view's columns, in the view's order. */
+function writeBeforeCompact(db: Database.Database, signals: SignalRow[], firstId: number, archived: number): void {
+  const insert = db.prepare(`INSERT INTO signals_hot VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`);
+  db.transaction(() => {
+    signals.forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? firstId + i : row[field] ?? null))));
     db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id < ? ORDER BY id').run(firstId + archived);
     db.prepare('DELETE FROM signals_hot WHERE id < ?').run(firstId + archived);
   })();
@@ -117,6 +136,46 @@ describe('migrating a database written before 0080', () => {
     const migrated = new Database(path, { readonly: true });
     assert.equal(migrated.pragma('user_version', { simple: true }), latestVersion());
     migrated.close();
+    assert.deepEqual(allRows(path), before.rows);
+    assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
+    assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
+  });
+});
+
+describe('migrating a database written before 0110 to the compact tables', () => {
+  it('keeps every row, where it was, and the export bytes; stores each comm once', async () => {
+    const path = tempDbPath();
+    const old = new Database(path);
+    old.pragma('auto_vacuum = INCREMENTAL');
+    old.pragma('application_id = 1397311297');
+    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE_COMPACT));
+    assert.equal(old.pragma('user_version', { simple: true }), BEFORE_COMPACT);
+    old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
+    const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
+    cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
+    cgroups.run(2, '/user.slice/"quoted"', null);
+    writeBeforeCompact(old, rows(5000), 1, 4500);
+    writeBeforeCompact(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
+    old.close();
+
+    // What this sigaudit's export writes from the unmigrated file: a copy that only claims the new version.
+    const unmigrated = tempDbPath();
+    copyFileSync(path, unmigrated);
+    const claim = new Database(unmigrated);
+    claim.pragma(`user_version = ${latestVersion()}`);
+    claim.close();
+    const before = { rows: allRows(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
+    assert.equal(before.rows.length, 5700);
+    assert.ok((before.rows as Record<string, unknown>[]).some((row) => row.sender_ns_pid === 0n), 'a namespace pid 0 is among the rows');
+
+    closeWriting(openForWriting(path));
+    const migrated = new Database(path, { readonly: true });
+    assert.equal(migrated.pragma('user_version', { simple: true }), latestVersion());
+    const counts = migrated
+      .prepare('SELECT (SELECT count(*) FROM signals_archive) AS archive, (SELECT count(*) FROM signals_hot) AS hot, (SELECT count(*) FROM names) AS names')
+      .get();
+    migrated.close();
+    assert.deepEqual(counts, { archive: 5000, hot: 700, names: 5 }, 'the rows stay where they were; each comm is stored once');
     assert.deepEqual(allRows(path), before.rows);
     assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
     assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');

@@ -10,6 +10,7 @@ import { SigauditError } from '../src/errors';
 import { APPLICATION_ID, openForReading, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations } from '../src/store/migrations';
 import { tempDbPath } from './helpers/recorder';
+import { SIGNAL_COLUMNS } from '../src/store/writer';
 
 function refusedWith(code: string) {
   return (error: unknown) => error instanceof SigauditError && error.code === code;
@@ -25,6 +26,15 @@ describe('opening the store', () => {
     assert.equal(db.pragma('user_version', { simple: true }), latestVersion());
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name").all() as { name: string }[]).map((t) => t.name);
     for (const table of ['cgroups', 'drops', 'runs', 'signals', 'signals_archive', 'signals_hot']) assert.ok(tables.includes(table), `${table} exists`);
+    db.close();
+  });
+
+  it('gives the signals view, and each table\'s view, the columns of SIGNAL_COLUMNS in order', () => {
+    const db = openForWriting(tempDbPath());
+    for (const view of ['signals', 'archived_signals', 'hot_signals']) {
+      const columns = (db.prepare('SELECT name FROM pragma_table_info(?)').all(view) as { name: string }[]).map((c) => c.name);
+      assert.deepEqual(columns, SIGNAL_COLUMNS.map(([column]) => column), view);
+    }
     db.close();
   });
 

@@ -51,11 +51,12 @@ export const NS_PID_COLUMNS = 'sender_ns_pid, target_ns_pid';
 
 export const SQLITE: Dialect = {
   selectRows: SELECT_ROWS,
-  // Served by signals_archive_failed_ts_ns alone (covering): the union names
-  // only its columns, where the signals view would read whole rows.
+  // Served by signals_archive_failed_ts_ns alone (covering): the union of the
+  // tables' decoding views names only its columns, where the signals view
+  // would read whole rows.
   failedRows(nsPids) {
     const columns = nsPids ? `${FAILED_COLUMNS}, ${NS_PID_COLUMNS}` : FAILED_COLUMNS;
-    return `(SELECT ${columns} FROM signals_archive WHERE ret < 0 UNION ALL SELECT ${columns} FROM signals_hot WHERE ret < 0)`;
+    return `(SELECT ${columns} FROM archived_signals WHERE ret < 0 UNION ALL SELECT ${columns} FROM hot_signals WHERE ret < 0)`;
   },
   table: (name) => name,
   distinctList: (expression) => `group_concat(DISTINCT ${expression})`,

@@ -195,9 +195,9 @@ function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [big
   const ranges = archiveRanges.map(([from, to], i) => {
     where.params[`rangeFrom${i}`] = from;
     where.params[`rangeTo${i}`] = to;
-    return `SELECT *, 1 AS weight FROM signals_archive WHERE ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
+    return `SELECT *, 1 AS weight FROM archived_signals WHERE ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
   });
-  const source = [...ranges, 'SELECT *, 1 AS weight FROM signals_hot', SUMMARISED_SENDS].join(' UNION ALL ');
+  const source = [...ranges, 'SELECT *, 1 AS weight FROM hot_signals', SUMMARISED_SENDS].join(' UNION ALL ');
   return {
     from: `(${source}) AS s ${join}`,
     terms: [...where.terms, options.filters.perTarget ? 's.delivered_pid IS NOT NULL' : 's.fanout = 0'],

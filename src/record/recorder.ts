@@ -163,7 +163,12 @@ export class Recorder {
     this.rotation = new SpillRotation(spill, (fd, file) => probe.spillTo(fd, file), options.log, RETRY_MS, MAX_MEMORY_QUEUE_BYTES);
     this.backlog = new Backlog((file) => spill.path(file), (bytes, inMemory) => probe.release(bytes, inMemory), CHUNK_BYTES);
     const refused = () => this.committer.failure !== undefined;
-    this.archive = new ArchiveSchedule(ingest.writer, () => refused() || this.stopping !== undefined, (error) => this.leaveIfDamaged(error));
+    this.archive = new ArchiveSchedule(
+      ingest.writer,
+      () => refused() || this.stopping !== undefined,
+      () => !this.backlog.empty,
+      (error) => this.leaveIfDamaged(error),
+    );
     this.retention = new RetentionSchedule(retention, options.log, options.verbose, isoTime, refused, (error) => this.leaveIfDamaged(error));
   }
 

@@ -43,6 +43,14 @@ export class ArchiveSchedule {
     public writer: SignalWriter,
     /** The mover waits while this says so (the database refuses writes, the recorder stops). */
     private readonly paused: () => boolean,
+    /**
+     * Drained records wait to be written (the backlog in the spill after a
+     * storm): they go first, like a burst's. Moving while they waited took
+     * most of the CPU a catch-up had (a moved row costs several written ones:
+     * the archive's indexes and the rollups), so it ran at a fraction of the
+     * write path's rate.
+     */
+    private readonly behind: () => boolean,
     /** A failed move: damage is the recorder's to handle (rows otherwise stay hot and the next tick retries). */
     private readonly failed: (error: Error) => void,
   ) {}
@@ -84,9 +92,11 @@ export class ArchiveSchedule {
   /** One chunk, then another turn after the chunks that arrived meanwhile. */
   private move(): void {
     if (this.paused()) return;
-    // During a burst new rows go first; the archive catches up afterwards,
-    // unless the hot table (which queries scan) grows too large.
-    if (this.burst && this.writer.hotRows < MAX_HOT_ROWS) return;
+    // During a burst, and while its backlog is written, new rows go first; the
+    // archive catches up afterwards, unless the hot table (which queries scan)
+    // grows too large.
+    const busy = this.burst || this.behind();
+    if (busy && this.writer.hotRows < MAX_HOT_ROWS) return;
     let moved: number;
     try {
       moved = this.writer.archive(ARCHIVE_CHUNK_ROWS);
@@ -96,7 +106,7 @@ export class ArchiveSchedule {
       return;
     }
     // In a burst with too many hot rows, one chunk per tick is enough.
-    if (moved === ARCHIVE_CHUNK_ROWS && !this.burst) {
+    if (moved === ARCHIVE_CHUNK_ROWS && !busy) {
       this.queued = true;
       setImmediate(() => {
         this.queued = false;

@@ -1,12 +1,12 @@
 // The recorder's write path: a batch of raw records (struct sigaudit_event)
 // goes to SQLite in one INSERT ... SELECT over sigaudit_records
 // (native/ingest.c), which decodes them in C. What the rows mean is decided
-// here, in SQL: source and result names, which target fields a sending path
+// here, in SQL: source and result codes, which target fields a sending path
 // has, and where a kernel-generated signal came from. What stays in
 // TypeScript is the state that spans batches: fan-out records waiting for
 // their syscall's SEND, and the kernel SIGKILLs an OOM mark may relabel.
 import { Flag, Kind, OFFSETS, EVENT_SIZE } from '../record/decode';
-import { RESULTS, SOURCES, type Source } from '../names';
+import { ORIGINS, RESULTS, SOURCES, type Origin, type Source } from '../names';
 
 /** Fan-out records wait this long (boot time) for their syscall's SEND. */
 const ORPHAN_AFTER_NS = 2_000_000_000n;
@@ -32,26 +32,25 @@ const TTY_SIGNALS = [
 const TARGETS_THREAD: Source[] = ['tkill', 'tgkill', 'rt_tgsigqueueinfo'];
 
 const sourceNumber = (source: Source) => SOURCES.indexOf(source);
+const originNumber = (origin: Origin) => ORIGINS.indexOf(origin);
 const list = (values: readonly number[]) => values.join(', ');
-const names = (column: string, values: readonly string[], otherwise: string) =>
-  `CASE ${column} ${values.map((name, i) => `WHEN ${i} THEN '${name}'`).join(' ')} ELSE ${otherwise} END`;
 
 /**
- * Where a kernel-generated signal came from, as far as its context tells,
- * over sigaudit_records' columns (the 'oom' label comes later, from the
- * OOM killer's mark). A SIGPIPE the kernel sends a task about its own write
- * has the sender as its target; a SIGKILL with SI_USER inside write(2) is
- * cgroup.kill.
+ * Where a kernel-generated signal came from (its index in ORIGINS), as far
+ * as its context tells, over sigaudit_records' columns (the 'oom' label
+ * comes later, from the OOM killer's mark). A SIGPIPE the kernel sends a
+ * task about its own write has the sender as its target; a SIGKILL with
+ * SI_USER inside write(2) is cgroup.kill.
  */
 const ORIGIN_SQL = `CASE
     WHEN kind != ${Kind.Kernel} THEN NULL
-    WHEN si_code = ${SI_TIMER} OR (flags & ${Flag.InInterrupt} AND signal IN (${list(TIMER_SIGNALS)})) THEN 'timer'
-    WHEN signal IN (${list(FAULT_SIGNALS)}) AND si_code > 0 THEN 'fault'
-    WHEN signal = ${SIGNALS.SIGCHLD} AND si_code BETWEEN ${CLD_EXITED} AND ${CLD_CONTINUED} THEN 'child'
-    WHEN signal = ${SIGNALS.SIGPIPE} AND si_code = ${SI_USER} AND delivered_tid IS sender_tid THEN 'pipe'
-    WHEN signal = ${SIGNALS.SIGKILL} AND si_code = ${SI_USER} AND flags & ${Flag.DuringWrite} THEN 'cgroup_kill'
-    WHEN signal IN (${list(TTY_SIGNALS)}) AND si_code = ${SI_KERNEL} THEN 'tty'
-    ELSE 'kernel' END`;
+    WHEN si_code = ${SI_TIMER} OR (flags & ${Flag.InInterrupt} AND signal IN (${list(TIMER_SIGNALS)})) THEN ${originNumber('timer')}
+    WHEN signal IN (${list(FAULT_SIGNALS)}) AND si_code > 0 THEN ${originNumber('fault')}
+    WHEN signal = ${SIGNALS.SIGCHLD} AND si_code BETWEEN ${CLD_EXITED} AND ${CLD_CONTINUED} THEN ${originNumber('child')}
+    WHEN signal = ${SIGNALS.SIGPIPE} AND si_code = ${SI_USER} AND delivered_tid IS sender_tid THEN ${originNumber('pipe')}
+    WHEN signal = ${SIGNALS.SIGKILL} AND si_code = ${SI_USER} AND flags & ${Flag.DuringWrite} THEN ${originNumber('cgroup_kill')}
+    WHEN signal IN (${list(TTY_SIGNALS)}) AND si_code = ${SI_KERNEL} THEN ${originNumber('tty')}
+    ELSE ${originNumber('kernel')} END`;
 
 /** The row's target from a record's fields: `target` (target_pid or target_ns_pid), or for a pidfd with no pid behind it, `delivered`. */
 const targetOf = (target: string, delivered: string) => `CASE WHEN kind = ${Kind.Kernel} THEN NULL
@@ -59,21 +58,23 @@ const targetOf = (target: string, delivered: string) => `CASE WHEN kind = ${Kind
       ELSE ${delivered} END`;
 
 /**
- * The row of each record, in the signals table's column order. A syscall's
- * target is the pid it was given, except pidfd_send_signal without a pid
- * behind the pidfd, where it is the task reached; only the thread-directed
- * paths have a target tid. The *_ns_pid columns (the pids the recorder's
- * pid namespace sees) are NULL where they equal the pid beside them, so a
- * recorder in the initial namespace stores nothing there; 0 stays 0: the
- * task has no pid in that namespace.
+ * The row of each record, stored as migrations/0110-compact-signals.sql
+ * encodes a row (comms as names ids, a tid that is its pid and an auid
+ * that is its uid as nothing, names as their codes). A syscall's target is
+ * the pid it was given, except pidfd_send_signal without a pid behind the
+ * pidfd, where it is the task reached; only the thread-directed paths have
+ * a target tid. The *_ns_pid columns (the pids the recorder's pid namespace
+ * sees) are NULL where they equal the pid beside them, so a recorder in the
+ * initial namespace stores nothing there; 0 stays 0: the task has no pid in
+ * that namespace.
  */
 export const INGEST_SQL = `INSERT INTO signals_hot
-  SELECT id, ts_ns, fanout, ${names('source', SOURCES, `'kernel'`)},
-    sender_pid, sender_tid, sender_comm, sender_uid, sender_auid, sender_ppid, sender_cgroup,
+  SELECT id, ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
+    sender_pid, nullif(sender_tid, sender_pid), sender_comm_id, sender_uid, sender_auid - sender_uid, sender_ppid, sender_cgroup,
     ${targetOf('target_pid', 'delivered_pid')},
     CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN target_tid END,
-    delivered_pid, delivered_tid, delivered_comm, delivered_cgroup, signal, ret,
-    ${names('result', RESULTS, 'NULL')}, si_code, ${ORIGIN_SQL},
+    delivered_pid, nullif(delivered_tid, delivered_pid), delivered_comm_id, delivered_cgroup, signal, ret,
+    CASE WHEN result BETWEEN 0 AND ${RESULTS.length - 1} THEN result END, si_code, ${ORIGIN_SQL},
     nullif(sender_ns_pid, sender_pid),
     nullif(${targetOf('target_ns_pid', 'delivered_ns_pid')}, ${targetOf('target_pid', 'delivered_pid')}),
     nullif(delivered_ns_pid, delivered_pid)

@@ -130,12 +130,12 @@ export class Retention {
       hotLast: db.prepare('SELECT max(id) AS id FROM (SELECT id FROM signals_hot WHERE ts_ns < @cutoff ORDER BY id LIMIT @n)'),
       archiveSpan: db.prepare('SELECT count(*) AS n, min(ts_ns) AS from_ns, max(ts_ns) AS to_ns FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
       hotSpan: db.prepare('SELECT count(*) AS n, min(ts_ns) AS from_ns, max(ts_ns) AS to_ns FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
-      rollupArchive: db.prepare(rollup('signals_archive')),
+      rollupArchive: db.prepare(rollup('archived_signals')),
       emptyHours: db.prepare('DELETE FROM sender_hours WHERE hour BETWEEN @fromHour AND @toHour AND sends <= 0 AND deliveries <= 0'),
       pidRollupArchive: db.prepare(`
         WITH gone AS (
           SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS pid, ${PID_HOUR_COUNTS}
-          FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
+          FROM archived_signals WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
         UPDATE sender_pid_hours SET sends = sender_pid_hours.sends - gone.sends,
           deliveries = sender_pid_hours.deliveries - gone.deliveries,
           probe_sends = sender_pid_hours.probe_sends - gone.probe_sends,

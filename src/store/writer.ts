@@ -1,7 +1,7 @@
 // The recorder's side of the store: runs, batches of signals, drop windows,
 // and moving rows from the unindexed hot table into the indexed archive.
 import type Database from 'better-sqlite3';
-import type { Origin, Result, Source } from '../names';
+import { ORIGINS, SOURCES, type Origin, type Result, type Source } from '../names';
 import type { SummaryRow } from '../record/summaries';
 import { loadExtension } from './extension';
 import { INGEST_SQL, RecordIntake, type PreparedBatch } from './ingest';
@@ -37,6 +37,20 @@ export interface SignalRow {
   /** Set by the writer once the row has its id. */
   id?: bigint;
 }
+
+/**
+ * The signals view's columns in order, each with the SignalRow field that
+ * holds it: the one list the row writer binds by (test/store-open.test.ts
+ * checks it against the view).
+ */
+export const SIGNAL_COLUMNS = [
+  ['id', 'id'], ['ts_ns', 'tsNs'], ['fanout', 'fanout'], ['source', 'source'], ['sender_pid', 'senderPid'], ['sender_tid', 'senderTid'],
+  ['sender_comm', 'senderComm'], ['sender_uid', 'senderUid'], ['sender_auid', 'senderAuid'], ['sender_ppid', 'senderPpid'],
+  ['sender_cgroup', 'senderCgroup'], ['target_pid', 'targetPid'], ['target_tid', 'targetTid'], ['delivered_pid', 'deliveredPid'],
+  ['delivered_tid', 'deliveredTid'], ['delivered_comm', 'deliveredComm'], ['delivered_cgroup', 'deliveredCgroup'], ['signal', 'signal'],
+  ['ret', 'ret'], ['result', 'result'], ['si_code', 'siCode'], ['origin', 'origin'],
+  ['sender_ns_pid', 'senderNsPid'], ['target_ns_pid', 'targetNsPid'], ['delivered_ns_pid', 'deliveredNsPid'],
+] as const satisfies readonly (readonly [string, keyof SignalRow])[];
 
 /**
  * A group of rows as sender_pid_hours counts them (its columns after hour
@@ -109,9 +123,10 @@ export class SignalWriter {
       .get() as { id: bigint | null };
     this.nextId = (last.id ?? 0n) + 1n;
     this.hotRows = (db.prepare('SELECT count(*) AS n FROM signals_hot').get() as { n: number }).n;
-    // Positional parameters: binding by name costs about twice as much per row.
+    // Positional parameters: binding by name costs about twice as much per row. The view's
+    // trigger stores the row compact (migrations/0110-compact-signals.sql).
     this.insertSignal = db.prepare(
-      'INSERT INTO signals_hot VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      `INSERT INTO hot_signals (${SIGNAL_COLUMNS.map(([column]) => column).join(', ')}) VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.insertCgroup = db.prepare(
       'INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET path = excluded.path, unit = excluded.unit',
@@ -125,9 +140,10 @@ export class SignalWriter {
     this.touchRun = db.prepare('UPDATE runs SET last_seen_ns = max(coalesce(last_seen_ns, 0), ?) WHERE id = ?');
     this.markSpill = db.prepare('UPDATE runs SET spill_file = ?, spill_end = ?, events = events + ? WHERE id = ?');
     // The OOM mark follows its SIGKILL closely: the row is among the last written, or just archived.
-    const oomRow = `ts_ns = @tsNs AND delivered_pid = @deliveredPid AND signal = 9 AND si_code = 128 AND source = 'kernel'`;
-    this.markOom = db.prepare(`UPDATE signals_hot SET origin = 'oom' WHERE id >= @fromId AND ${oomRow}`);
-    this.markArchivedOom = db.prepare(`UPDATE signals_archive SET origin = 'oom' WHERE ${oomRow}`);
+    const oomRow = `ts_ns = @tsNs AND delivered_pid = @deliveredPid AND signal = 9 AND si_code = 128 AND source_code = ${SOURCES.indexOf('kernel')}`;
+    const oom = `origin_code = ${ORIGINS.indexOf('oom')}`;
+    this.markOom = db.prepare(`UPDATE signals_hot SET ${oom} WHERE id >= @fromId AND ${oomRow}`);
+    this.markArchivedOom = db.prepare(`UPDATE signals_archive SET ${oom} WHERE ${oomRow}`);
     this.insertSummary = db.prepare(
       `INSERT INTO summaries (run_id, first_ns, last_ns, count, outcome, source, sender_pid, sender_comm, sender_uid, signal, target_pid, ret, result)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -137,12 +153,7 @@ export class SignalWriter {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       for (const row of rows) {
         row.id = this.nextId++;
-        this.insertSignal.run(
-          row.id, row.tsNs, row.fanout, row.source, row.senderPid, row.senderTid, row.senderComm,
-          row.senderUid, row.senderAuid, row.senderPpid, row.senderCgroup, row.targetPid, row.targetTid,
-          row.deliveredPid, row.deliveredTid, row.deliveredComm, row.deliveredCgroup, row.signal,
-          row.ret, row.result, row.siCode, row.origin, row.senderNsPid ?? null, row.targetNsPid ?? null, row.deliveredNsPid ?? null,
-        );
+        this.insertSignal.run(SIGNAL_COLUMNS.map(([, field]) => row[field] ?? null));
       }
       this.noteProgress(progress, rows.length);
     });
@@ -323,13 +334,13 @@ export class SignalWriter {
       .prepare(`INSERT INTO sender_hours
         SELECT ts_ns / 3600000000000, source, signal, coalesce(sender_comm, ''), coalesce(sender_uid, -1),
           coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL)
-        FROM signals_hot ${where} GROUP BY 1, 2, 3, 4, 5, 6
+        FROM hot_signals ${where} GROUP BY 1, 2, 3, 4, 5, 6
         ON CONFLICT DO UPDATE SET sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries`)
       .run(bound === undefined ? {} : { bound });
     this.db
       .prepare(`INSERT INTO sender_pid_hours
         SELECT ts_ns / 3600000000000, coalesce(sender_pid, -1), ${PID_HOUR_COUNTS}
-        FROM signals_hot ${where} GROUP BY 1, 2
+        FROM hot_signals ${where} GROUP BY 1, 2
         ON CONFLICT DO UPDATE SET sender_comm = max(sender_comm, excluded.sender_comm),
           sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
           probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries,
