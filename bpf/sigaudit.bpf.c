@@ -75,11 +75,16 @@ struct {
  * export per-CPU symbols (x86 keeps it in __preempt_count, which a kernel
  * without CONFIG_KALLSYMS_ALL does not resolve for BPF), and a signal raised
  * in interrupt context must not be blamed on whichever task was interrupted. */
+struct interrupt_state {
+	__u32 depth; /* device irqs and softirqs (soft hrtimers run in one) */
+	__u32 in_hard_timer; /* a hard hrtimer callback: a flag, set and cleared twice over */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct interrupt_state);
 } interrupt_depth SEC(".maps");
 
 #define AUDIT_UID_UNSET ((__u32)-1)
@@ -138,27 +143,30 @@ static __always_inline __u64 wakeup_flag(void)
 
 static __always_inline bool in_interrupt_context(void)
 {
-	__u32 zero = 0, *depth = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	__u32 zero = 0;
+	struct interrupt_state *state = bpf_map_lookup_elem(&interrupt_depth, &zero);
 
-	return depth && *depth > 0;
+	return state && (state->depth > 0 || state->in_hard_timer);
 }
 
 static __always_inline int interrupt_enter(void)
 {
-	__u32 zero = 0, *depth = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	__u32 zero = 0;
+	struct interrupt_state *state = bpf_map_lookup_elem(&interrupt_depth, &zero);
 
-	if (depth)
-		*depth += 1;
+	if (state)
+		state->depth += 1;
 	return 0;
 }
 
 static __always_inline int interrupt_exit(void)
 {
-	__u32 zero = 0, *depth = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	__u32 zero = 0;
+	struct interrupt_state *state = bpf_map_lookup_elem(&interrupt_depth, &zero);
 
 	/* An exit whose entry came before attach leaves the count at 0. */
-	if (depth && *depth > 0)
-		*depth -= 1;
+	if (state && state->depth > 0)
+		state->depth -= 1;
 	return 0;
 }
 
@@ -187,18 +195,40 @@ int BPF_PROG(softirq_exit)
 }
 
 /* hrtimer callbacks (POSIX timers, itimers, the tick's CPU-time checks) run
- * from the timer interrupt, which has no irq_handler tracepoint. */
-SEC("tp_btf/hrtimer_expire_entry")
-int BPF_PROG(hrtimer_expire_entry)
+ * from the timer interrupt, which has no irq_handler tracepoint. A soft
+ * hrtimer runs in the hrtimer softirq, already counted, with interrupts on:
+ * a hard one can fire while this program runs for the soft one, and the
+ * kernel then skips the nested run of the same program (a recursion miss).
+ * A counter would stay one too high for good; so hard timers set and clear
+ * a flag, and each program is attached twice, so a nested run always finds
+ * one copy not busy and a repeated one changes nothing. */
+static __always_inline int hard_timer_mark(struct hrtimer *timer, __u32 inside)
 {
-	return interrupt_enter();
+	__u32 zero = 0;
+	struct interrupt_state *state;
+
+	if (BPF_CORE_READ_BITFIELD_PROBED(timer, is_soft))
+		return 0;
+	state = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	if (state)
+		state->in_hard_timer = inside;
+	return 0;
 }
 
-SEC("tp_btf/hrtimer_expire_exit")
-int BPF_PROG(hrtimer_expire_exit)
-{
-	return interrupt_exit();
-}
+#define HARD_TIMER_PROGRAMS(copy)                                                         \
+	SEC("tp_btf/hrtimer_expire_entry")                                                \
+	int BPF_PROG(hrtimer_expire_entry_##copy, struct hrtimer *timer)                  \
+	{                                                                                 \
+		return hard_timer_mark(timer, 1);                                         \
+	}                                                                                 \
+	SEC("tp_btf/hrtimer_expire_exit")                                                 \
+	int BPF_PROG(hrtimer_expire_exit_##copy, struct hrtimer *timer)                   \
+	{                                                                                 \
+		return hard_timer_mark(timer, 0);                                         \
+	}
+
+HARD_TIMER_PROGRAMS(a)
+HARD_TIMER_PROGRAMS(b)
 
 static __always_inline bool signal_wanted(int sig)
 {

@@ -113,6 +113,13 @@ print(pid, flush=True)
     // the kernel's own: a segfault, and SIGCHLD to this process when a child exits
     scenario.segfault = run('python3', ['-c', 'import ctypes; ctypes.string_at(0)']);
     scenario.childExit = run('true', []);
+    // a real-time interval timer: its SIGALRM comes from a hard hrtimer, in interrupt context
+    scenario.itimer = run('python3', ['-c', `
+import signal, time
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.setitimer(signal.ITIMER_REAL, 0.02)
+time.sleep(0.3)
+`]);
 
     const { code, stderr } = await recorder.stop();
     assert.equal(code, 0, stderr);
@@ -246,6 +253,13 @@ print(pid, flush=True)
     const sent = scenario.segfault;
     const expected = { source: 'kernel', sender_pid: sent.pid, sender_comm: 'python3', target_pid: null, delivered_pid: sent.pid, delivered_comm: 'python3', signal_name: 'SIGSEGV', ret: null, result: 'delivered', si_code: 1, origin: 'fault' };
     assert.deepEqual(pick(bySender(sent.pid, 11)[0], expected), expected);
+  });
+
+  it('records a timer SIGALRM as raised in interrupt context, blaming no task', () => {
+    const sent = scenario.itimer;
+    const alarm = rows.find((row) => row.delivered_pid === sent.pid && row.signal === 14);
+    const expected = { source: 'kernel', sender_pid: null, sender_comm: null, delivered_pid: sent.pid, signal_name: 'SIGALRM', result: 'delivered', origin: 'timer' };
+    assert.deepEqual(pick(alarm, expected), expected);
   });
 
   it('records SIGCHLD to the parent when a child exits', () => {

@@ -135,8 +135,9 @@ export function compatExitTraced(exits: SyscallExits): boolean {
   return exits.via === 'raw' || exits.ia32;
 }
 
-const INTERRUPT_EXITS = ['irq_handler_exit', 'softirq_exit', 'hrtimer_expire_exit'];
-const INTERRUPT_ENTRIES = ['irq_handler_entry', 'softirq_entry', 'hrtimer_expire_entry'];
+// Two copies of each hrtimer program: see hard_timer_mark in bpf/sigaudit.bpf.c.
+const INTERRUPT_EXITS = ['irq_handler_exit', 'softirq_exit', 'hrtimer_expire_exit_a', 'hrtimer_expire_exit_b'];
+const INTERRUPT_ENTRIES = ['irq_handler_entry', 'softirq_entry', 'hrtimer_expire_entry_a', 'hrtimer_expire_entry_b'];
 
 /**
  * Programs in attach order: the syscall exits before signal_generate, which
