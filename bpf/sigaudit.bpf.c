@@ -85,7 +85,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct interrupt_state);
-} interrupt_depth SEC(".maps");
+} interrupts SEC(".maps");
 
 #define AUDIT_UID_UNSET ((__u32)-1)
 #define SI_USER 0
@@ -141,18 +141,25 @@ static __always_inline __u64 wakeup_flag(void)
 									     : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline bool in_interrupt_context(void)
+/* This CPU's interrupt state; key 0 always exists, the callers' NULL checks
+ * are for the verifier. */
+static __always_inline struct interrupt_state *cpu_interrupts(void)
 {
 	__u32 zero = 0;
-	struct interrupt_state *state = bpf_map_lookup_elem(&interrupt_depth, &zero);
+
+	return bpf_map_lookup_elem(&interrupts, &zero);
+}
+
+static __always_inline bool in_interrupt_context(void)
+{
+	struct interrupt_state *state = cpu_interrupts();
 
 	return state && (state->depth > 0 || state->in_hard_timer);
 }
 
 static __always_inline int interrupt_enter(void)
 {
-	__u32 zero = 0;
-	struct interrupt_state *state = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	struct interrupt_state *state = cpu_interrupts();
 
 	if (state)
 		state->depth += 1;
@@ -161,8 +168,7 @@ static __always_inline int interrupt_enter(void)
 
 static __always_inline int interrupt_exit(void)
 {
-	__u32 zero = 0;
-	struct interrupt_state *state = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	struct interrupt_state *state = cpu_interrupts();
 
 	/* An exit whose entry came before attach leaves the count at 0. */
 	if (state && state->depth > 0)
@@ -204,12 +210,11 @@ int BPF_PROG(softirq_exit)
  * one copy not busy and a repeated one changes nothing. */
 static __always_inline int hard_timer_mark(struct hrtimer *timer, __u32 inside)
 {
-	__u32 zero = 0;
 	struct interrupt_state *state;
 
 	if (BPF_CORE_READ_BITFIELD_PROBED(timer, is_soft))
 		return 0;
-	state = bpf_map_lookup_elem(&interrupt_depth, &zero);
+	state = cpu_interrupts();
 	if (state)
 		state->in_hard_timer = inside;
 	return 0;
