@@ -244,11 +244,12 @@ export function sendsOfSummary(row: StoredSummary): SummarisedSends {
  * the target pid. Signal 0 is left out only when `probes` is false.
  */
 export function summaryTerms(filters: Filters, window: Window, probes: boolean): Where {
-  // The kernel keys a summary by global pids only: no namespace pid to match.
   const where = filterTerms({ ...filters, includeProbes: probes }, {}, { skip: ['senderPid', 'targetPid', 'perTarget'] });
-  if (filters.senderPid !== undefined) {
-    where.terms.push('sender_pid = @senderPid');
-    where.params.senderPid = filters.senderPid;
+  // The kernel keys a summary by global pids only: no namespace pid to match.
+  for (const [filter, column] of [['senderPid', 'sender_pid'], ['targetPid', 'target_pid']] as const) {
+    if (filters[filter] === undefined) continue;
+    where.terms.push(`${column} = @${filter}`);
+    where.params[filter] = filters[filter];
   }
   if (window.fromNs !== undefined) {
     where.terms.push('last_ns >= @fromNs');
@@ -257,10 +258,6 @@ export function summaryTerms(filters: Filters, window: Window, probes: boolean):
   if (window.toNs !== undefined) {
     where.terms.push('first_ns <= @toNs');
     where.params.toNs = window.toNs;
-  }
-  if (filters.targetPid !== undefined) {
-    where.terms.push('target_pid = @targetPid');
-    where.params.targetPid = filters.targetPid;
   }
   return where;
 }
