@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "sigaudit",
-      "sources": ["native/probe.cc"],
+      "sources": ["native/probe.cc", "native/ring-reader.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "bpf",

@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
+#include "ring-reader.h"
 #include "sigaudit.h"
 #include "sigaudit.skel.h"
 
@@ -200,8 +201,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
 
     if (options.Has("spillFd")) SwapSpill(options.Get("spillFd").ToNumber().Int32Value(),
                                           options.Get("spillFile").ToNumber().Int64Value());
-    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Probe::OnRecord, this, nullptr);
-    if (!ring_) throw native_error(env, "ring-buffer", errno, "opening the ring buffer failed");
+    int err = ring_.Open(bpf_map__fd(skel_->maps.events), bpf_map__max_entries(skel_->maps.events));
+    if (err) throw native_error(env, "ring-buffer", -err, "opening the ring buffer failed");
     deliver_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sigaudit-drain", 0,
                                              1, this, [](Napi::Env, Probe *self) {
                                                self->closed_->Resolve(self->final_stats_.Value());
@@ -215,13 +216,11 @@ class Probe : public Napi::ObjectWrap<Probe> {
     return env.Undefined();
   }
 
-  static int OnRecord(void *ctx, void *data, size_t size) {
+  static void OnRecord(void *ctx, const uint8_t *bytes, size_t size) {
     Probe *self = static_cast<Probe *>(ctx);
-    if (size != sizeof(sigaudit_event)) return 0;
-    auto *bytes = static_cast<const uint8_t *>(data);
+    if (size != sizeof(sigaudit_event)) return;
     self->drained_.insert(self->drained_.end(), bytes, bytes + size);
     if (self->drained_.size() >= self->max_batch_events_ * sizeof(sigaudit_event)) self->Spill();
-    return 0;
   }
 
   // Hands JavaScript the segments drained since the last call.
@@ -275,8 +274,8 @@ class Probe : public Napi::ObjectWrap<Probe> {
       if (QueueFull()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
       } else {
-        ring_buffer__poll(ring_, poll_ms_);
-        ring_buffer__consume(ring_);
+        ring_.Wait(poll_ms_);
+        ring_.Consume(&Probe::OnRecord, this);
         Spill();
       }
       // Periodic work of the drain thread goes here, once per flush interval.
@@ -287,7 +286,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
         last_flush = now;
       }
     }
-    ring_buffer__consume(ring_);
+    ring_.Consume(&Probe::OnRecord, this);
     // The programs are detached: this takes the last of the counts.
     if (summary_ms_ > 0) DrainSummaries();
     Spill();
@@ -498,8 +497,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
       stopping_ = true;
       drainer_.join();
     }
-    if (ring_) ring_buffer__free(ring_);
-    ring_ = nullptr;
+    ring_.Close();
     if (skel_) sigaudit_bpf__destroy(skel_);
     skel_ = nullptr;
     for (Segment &segment : ready_) delete segment.bytes;
@@ -510,7 +508,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
 
   sigaudit_bpf *skel_ = nullptr;
   std::vector<bpf_link *> links_;
-  ring_buffer *ring_ = nullptr;
+  RingReader ring_;
   std::thread drainer_;
   std::atomic<bool> stopping_{false};
   // Bytes drained and not yet released by JavaScript; of those, bytes
