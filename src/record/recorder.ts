@@ -54,12 +54,17 @@ const MIN_HANDOVER_MS = 10;
  * The drain thread reports what it drained four times per --batch-ms: a
  * signal waits a quarter of the interval before it is read, which leaves
  * the rest for the writes queued ahead of it and its own, so a signal is
- * committed within one interval while the recorder keeps up. The thread
- * also waits that long for the kernel's wakeup (which comes only once the
- * ring is a quarter full): polling every 10 ms instead took a third of an
- * idle recorder's CPU and brought no signal to the database sooner.
+ * committed within one interval while the recorder keeps up.
  */
 const HANDOVERS_PER_BATCH_INTERVAL = 4;
+/**
+ * The longest the drain thread waits for the kernel's wakeup (which comes
+ * only once the ring is a quarter full) before it appends what the ring
+ * holds to the spill: what a kill -9 can lose at a low rate, whatever
+ * --batch-ms is. Every handover interval (50 ms by default) at most: a
+ * 10 ms wait took a third of an idle recorder's CPU.
+ */
+const MAX_DRAIN_WAIT_MS = 50;
 /** Records read from the spill and committed per transaction (1 MiB): the objects of one chunk are all the heap holds. */
 const CHUNK_BYTES = 8_192 * EVENT_SIZE;
 /**
@@ -183,7 +188,7 @@ export class Recorder {
       const recorder = new Recorder(options, db, probe, runId, spill, new Ingest(writer), new Retention(db, writer, options.retention, runId));
       raisePriority(options.nice, options.log);
       probe.start((segments) => recorder.received(segments), {
-        pollMs: recorder.handoverMs,
+        pollMs: Math.min(recorder.handoverMs, MAX_DRAIN_WAIT_MS),
         flushMs: recorder.handoverMs,
         maxBatchEvents: MAX_BATCH_EVENTS,
         maxQueuedBytes: options.maxQueuedBytes,
