@@ -11,7 +11,7 @@ import { pollUntil, waitForExit } from './proc';
 import { LOADGEN_COMM } from './tracers';
 import { findRepoRoot, scratchDir } from './workspace';
 
-const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ
+export const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ
 
 export interface ProcSample {
   atMs: number;

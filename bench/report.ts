@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { LoadResult } from './loadgen';
 import { summarize, Summary } from './stats';
 import type { TracerSessionStats } from './tracers';
+import { auditStateLine } from './collateral';
 import { extraSections, sectionMarkdown, sectionText, hostTargets, targets, targetSection, type ExtraResults } from './sections';
 
 export interface Workload {
@@ -157,7 +158,10 @@ export function formatText(report: BenchReport): string {
   const extra = report.extra
     ? [targetSection(targets(report.cost, report.extra, report.meta.mode)), targetSection(hostTargets(report.extra), 'Targets (issue 10)'), ...extraSections(report.extra)]
     : [];
+  // The auditd comparison comes last, as it runs last (bench/run.ts).
   return [
+    ...auditLines(report.extra),
+    ...extra.flatMap((section) => [sectionText(section), '']),
     ...(report.cost.length
       ? [
           `Cost per call, median of ${report.meta.rounds} rounds (min–max); each traced run is divided by the bare run just before it:`,
@@ -170,9 +174,13 @@ export function formatText(report: BenchReport): string {
           '',
         ]
       : []),
-    ...extra.flatMap((section) => [sectionText(section), '']),
     ...warnings(report.meta).map((warning) => `\nWARNING: ${warning}`),
   ].join('\n');
+}
+
+/** The audit state the host-cost figures were taken in, first: it decides what they mean. */
+function auditLines(extra: ExtraResults | undefined): string[] {
+  return extra?.hostCost ? [auditStateLine(extra.hostCost.audit), ''] : [];
 }
 
 export function formatMarkdown(report: BenchReport): string {
@@ -184,22 +192,25 @@ export function formatMarkdown(report: BenchReport): string {
     '',
     `Reproduce with \`npm run bench${meta.mode === 'quick' ? ' -- --quick' : ''}\` (as root).`,
     '',
+    ...auditLines(report.extra),
     ...(report.extra
       ? [sectionMarkdown(targetSection(targets(report.cost, report.extra, meta.mode))), '', sectionMarkdown(targetSection(hostTargets(report.extra), 'Targets (issue 10)')), '']
       : []),
-    '## Cost per call',
-    '',
-    `Each figure is the median of ${meta.rounds} interleaved rounds, with min–max. In every round each tracer gets a bare run ` +
-      'immediately followed by the same load with the tracer attached; the slowdown is that traced run divided by that bare run. ' +
-      '`getppid` sends no signal: its overhead is what a tracer costs every other system call.',
-    '',
-    table(COST_HEADERS, costRows(report)),
-    '',
-    '## Completeness during the cost runs',
-    '',
-    table(COMPLETENESS_HEADERS, completenessRows(report)),
-    '',
     ...(report.extra ? extraSections(report.extra).flatMap((section) => [sectionMarkdown(section), '']) : []),
+    ...(report.cost.length ? [
+      '## Cost per call',
+      '',
+      `Each figure is the median of ${meta.rounds} interleaved rounds, with min–max. In every round each tracer gets a bare run ` +
+        'immediately followed by the same load with the tracer attached; the slowdown is that traced run divided by that bare run. ' +
+        '`getppid` sends no signal: its overhead is what a tracer costs every other system call.',
+      '',
+      table(COST_HEADERS, costRows(report)),
+      '',
+      '## Completeness during the cost runs',
+      '',
+      table(COMPLETENESS_HEADERS, completenessRows(report)),
+      '',
+    ] : []),
     '## Tracers',
     '',
     ...Object.entries(meta.tracerDescriptions).map(([name, description]) => `- **${name}**: ${description}`),

@@ -71,7 +71,7 @@ const CALIBRATION_COUNT = 20_000;
 const MIN_COUNT = 10_000;
 const MAX_COUNT = 50_000_000;
 
-const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--only LIST] [--floods LIST] [--output DIR]
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--tracers LIST] [--only LIST | --skip LIST] [--floods LIST] [--output DIR]
 
   --quick         about 2 minutes: cost of kill(self,0) and getppid (5 rounds of ~300 ms
                   runs), completeness with 200k signals, a ramp of 1 s steps, storage of
@@ -81,6 +81,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--run-ms MS] [--t
                   ~1 s runs, 2M signals, 10 s steps, 2M records through each write path,
                   1M recorded signals, 10M-row database, floods of 1 and 10 minutes)
   --only LIST     comma-separated subset of ${SECTION_NAMES.join(',')} (default: all)
+  --skip LIST     every section but these; --skip cost leaves out the only one that
+                  starts auditd (which puts every process of this boot on the audit
+                  slow path: the cost section, auditd included, runs last)
   --rounds N      rounds to take the median over (at least 5 for published figures)
   --run-ms MS     target length of each measured run
   --floods LIST   the flood section's floods, SECONDS or SECONDS:off (no --flood-budget),
@@ -113,6 +116,7 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
       floods: { type: 'string' },
       tracers: { type: 'string' },
       only: { type: 'string' },
+      skip: { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -131,18 +135,21 @@ function parseConfig(argv: string[]): BenchConfig | undefined {
       throw new UsageError(`--tracers: unknown tracer "${name}"; choose from ${TRACER_NAMES.join(', ')}`);
     }
   }
-  const sections = (values.only ?? SECTION_NAMES.join(',')).split(',').map((name) => name.trim());
-  for (const name of sections) {
-    if (!(SECTION_NAMES as readonly string[]).includes(name)) {
-      throw new UsageError(`--only: unknown section "${name}"; choose from ${SECTION_NAMES.join(', ')}`);
-    }
-  }
+  const sectionList = (flag: string, text: string) =>
+    text.split(',').map((name) => {
+      const trimmed = name.trim();
+      if (!(SECTION_NAMES as readonly string[]).includes(trimmed)) throw new UsageError(`--${flag}: unknown section "${trimmed}"; choose from ${SECTION_NAMES.join(', ')}`);
+      return trimmed as SectionName;
+    });
+  if (values.only !== undefined && values.skip !== undefined) throw new UsageError('--only and --skip exclude each other: give one');
+  const skipped = values.skip === undefined ? [] : sectionList('skip', values.skip);
+  const sections = (values.only === undefined ? [...SECTION_NAMES] : sectionList('only', values.only)).filter((name) => !skipped.includes(name));
   const quick = values.quick;
   return {
     mode: quick ? 'quick' : 'full',
     rounds: positiveInt('rounds', values.rounds, quick ? 5 : 11),
     runMs: positiveInt('run-ms', values['run-ms'], quick ? 300 : 1000),
-    sections: sections as SectionName[],
+    sections,
     completenessSignals: quick ? 200_000 : 2_000_000,
     rampRates: quick
       ? [100_000, 500_000, 1_000_000]
@@ -236,10 +243,6 @@ async function main(argv: string[]): Promise<number> {
 
   log('building the load generator');
   const binary = await buildLoadgen();
-  const doCost = config.sections.includes('cost');
-  const tracers = doCost ? config.tracers.map((name) => createTracer(name, { countSigauditRows: config.mode === 'full' })) : [];
-  for (const tracer of tracers) await tracer.prepare();
-
   const foreign = new Set(findForeignTracers());
   if (foreign.size) log(`WARNING: other tracers are running and will skew every figure:\n  ${[...foreign].join('\n  ')}`);
 
@@ -257,36 +260,10 @@ async function main(argv: string[]): Promise<number> {
     }
   };
 
+  let tracers: Tracer[] = [];
   const runs: PairedRun[] = [];
   const sessions: TracerSession[] = [];
   const busyRounds: { round: number; processes: string[] }[] = [];
-  await section('cost', async () => {
-  const { bareCounts, tracedCounts } = await calibrate(binary, config, tracers);
-  for (let round = 0; round < config.rounds; round++) {
-    const cpuBefore = snapshotCpu();
-    // Rotate the order so no tracer always runs first, or right after auditd.
-    const order = tracers.map((_, i) => tracers[(i + round) % tracers.length]);
-    for (const tracer of order) {
-      log(`round ${round + 1}/${config.rounds}: ${tracer.name}`);
-      await settle();
-      const bare = await runWorkloads(binary, config.workloads, bareCounts);
-      const { result: traced, stats } = await withTracer(tracer, () =>
-        runWorkloads(binary, config.workloads, tracedCounts.get(tracer.name)!),
-      );
-      for (const workload of config.workloads) {
-        runs.push({ round, tracer: tracer.name, workload: workload.id, bare: bare.get(workload.id)!, traced: traced.get(workload.id)! });
-      }
-      sessions.push({ round, tracer: tracer.name, sent: [...traced.values()].reduce((sum, r) => sum + r.sent, 0), stats });
-    }
-    for (const entry of findForeignTracers()) foreign.add(entry);
-    const busy = busyOthers(cpuBefore, snapshotCpu());
-    if (busy.length) {
-      busyRounds.push({ round, processes: busy });
-      log(`WARNING: other processes kept the CPUs busy during round ${round + 1}: ${busy.join('; ')}`);
-    }
-  }
-  });
-
   const extra: ExtraResults = { sectionSeconds, sectionLoad, rampSeconds: config.rampSeconds };
   // Both host-cost sections share their rounds: one tracer start serves every workload.
   const hostSections = (['collateral', 'killloop'] as const).filter((name) => config.sections.includes(name));
@@ -326,6 +303,37 @@ async function main(argv: string[]): Promise<number> {
 
   await section('fleet', async () => {
     extra.fleet = await measureFleet(config.fleetRows, 5, log);
+  });
+
+  // Last: it starts auditd, and once audit is on in a boot every process takes
+  // the audit slow path until reboot, which would skew every section after it.
+  await section('cost', async () => {
+  tracers = config.tracers.map((name) => createTracer(name, { countSigauditRows: config.mode === 'full' }));
+  for (const tracer of tracers) await tracer.prepare();
+  const { bareCounts, tracedCounts } = await calibrate(binary, config, tracers);
+  for (let round = 0; round < config.rounds; round++) {
+    const cpuBefore = snapshotCpu();
+    // Rotate the order so no tracer always runs first, or right after auditd.
+    const order = tracers.map((_, i) => tracers[(i + round) % tracers.length]);
+    for (const tracer of order) {
+      log(`round ${round + 1}/${config.rounds}: ${tracer.name}`);
+      await settle();
+      const bare = await runWorkloads(binary, config.workloads, bareCounts);
+      const { result: traced, stats } = await withTracer(tracer, () =>
+        runWorkloads(binary, config.workloads, tracedCounts.get(tracer.name)!),
+      );
+      for (const workload of config.workloads) {
+        runs.push({ round, tracer: tracer.name, workload: workload.id, bare: bare.get(workload.id)!, traced: traced.get(workload.id)! });
+      }
+      sessions.push({ round, tracer: tracer.name, sent: [...traced.values()].reduce((sum, r) => sum + r.sent, 0), stats });
+    }
+    for (const entry of findForeignTracers()) foreign.add(entry);
+    const busy = busyOthers(cpuBefore, snapshotCpu());
+    if (busy.length) {
+      busyRounds.push({ round, processes: busy });
+      log(`WARNING: other processes kept the CPUs busy during round ${round + 1}: ${busy.join('; ')}`);
+    }
+  }
   });
 
   const report = buildReport(

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runChecked } from './proc';
-import { cpuPercent, Recorder, sampleProcess, type ProcSample } from './recorder';
+import { CLOCK_TICKS_PER_SECOND, cpuPercent, Recorder, sampleProcess, type ProcSample } from './recorder';
 import { findRepoRoot, scratchDir } from './workspace';
 
 /** The two storms' sequence numbers start above any pid. */
@@ -26,6 +26,8 @@ export interface Round {
   rows: number;
   catchUpSeconds: number;
   rowsPerSecond: number;
+  /** The recorder's CPU time from the storm's start to its last row, per million rows: what the host's load does not change much. */
+  cpuSecondsPerMillion: number;
 }
 
 function argument(name: string, fallback: string): string {
@@ -95,6 +97,7 @@ async function round(storm: string, perProc: number, idleSeconds: number, ringSi
     const sampler = setInterval(() => {
       peak = Math.max(peak, sampleProcess(recorder.pid).hwmKiB);
     }, 100);
+    const stormFrom = recorder.sample();
     const stormSeconds = await runStorms(storm, perProc);
     const sent = perProc * FIRSTS.length;
     const stormEnd = Date.now();
@@ -109,6 +112,7 @@ async function round(storm: string, perProc: number, idleSeconds: number, ringSi
       rows = now;
     }
     const catchUpSeconds = Math.max(0, lastRowAt - stormEnd) / 1000;
+    const caughtUp = recorder.sample();
     clearInterval(sampler);
     peak = Math.max(peak, recorder.sample().hwmKiB);
     await recorder.stop();
@@ -122,6 +126,7 @@ async function round(storm: string, perProc: number, idleSeconds: number, ringSi
       rows: stormRows.count(),
       catchUpSeconds,
       rowsPerSecond: rows / (stormSeconds + catchUpSeconds),
+      cpuSecondsPerMillion: (caughtUp.cpuTicks - stormFrom.cpuTicks) / CLOCK_TICKS_PER_SECOND / (rows / 1e6),
     };
   } finally {
     await recorder.stop().catch(() => undefined);
@@ -137,7 +142,7 @@ export interface StormFigures {
   summary: Record<keyof Round, { median: number; min: number; max: number }>;
 }
 
-const FIELDS: (keyof Round)[] = ['idleRssMiB', 'idleCpuPercent', 'sent', 'stormSeconds', 'peakRssMiB', 'drops', 'rows', 'catchUpSeconds', 'rowsPerSecond'];
+const FIELDS: (keyof Round)[] = ['idleRssMiB', 'idleCpuPercent', 'sent', 'stormSeconds', 'peakRssMiB', 'drops', 'rows', 'catchUpSeconds', 'rowsPerSecond', 'cpuSecondsPerMillion'];
 
 /** Rounds for each ring size, interleaved so the host's load falls on each alike. */
 export async function measureStorms(ringSizes: string[], perProc: number, rounds: number, idleSeconds: number, log: (line: string) => void): Promise<StormFigures[]> {
