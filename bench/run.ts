@@ -284,8 +284,8 @@ async function main(argv: string[]): Promise<number> {
     extra.writePath = measureWritePaths(config.writePathRecords, Math.max(7, config.rounds));
   });
   await section('storm', async () => {
-    // Two senders flat out (3M signals each; quick: 300k), idle before each; the default ring next to half of it.
-    extra.storm = await measureStorms(['16M', '8M'], config.mode === 'quick' ? 300_000 : 3_000_000, config.mode === 'quick' ? 1 : 3, config.mode === 'quick' ? 5 : 20, log);
+    // Two senders flat out (3M signals each; quick: 300k), idle before each; the default ring next to twice it.
+    extra.storm = await measureStorms(['8M', '16M'], config.mode === 'quick' ? 300_000 : 3_000_000, config.mode === 'quick' ? 1 : 3, config.mode === 'quick' ? 5 : 20, log);
   });
   await section('storage', async () => {
     extra.recorderStorage = await measureRecorderStorage(binary, config.storageSignals, config.storageTimeoutMs);

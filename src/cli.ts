@@ -160,7 +160,7 @@ export function buildCli(): Command {
     .command('record')
     .description('load the eBPF probe and record every signal into the database until SIGTERM/SIGINT')
     .addOption(dbOption())
-    .addOption(new Option('--ring-size <bytes>', 'kernel ring buffer size, a power of two').default(16 * 1024 * 1024, '16M').argParser(parseRingSize))
+    .addOption(new Option('--ring-size <bytes>', 'kernel ring buffer size, a power of two').default(8 * 1024 * 1024, '8M').argParser(parseRingSize))
     .addOption(new Option('--batch-ms <ms>', 'longest time an event waits before it is written').default(200).argParser(parsePositiveInt))
     .option('--skip-probes', 'do not record signal 0 (liveness checks)', false)
     .option('--exclude-comm <name>', 'do not record signals sent by this process name (repeatable)', collectExcludedComm, [])
