@@ -1,6 +1,7 @@
 // Each index of migrations/0110-compact-signals.sql (with 0100's
 // namespace-pid ones) and the rollups of
-// 0030-sender-rollups.sql and 0050-sender-pid-rollups.sql serve the
+// 0030-sender-rollups.sql, 0050-sender-pid-rollups.sql and
+// 0130-comm-pid-hours.sql serve the
 // queries that depend on them, as EXPLAIN QUERY PLAN shows; and the rollups
 // the mover keeps equal the archive they were built from.
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { loadLineFunctions } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
 import { HOUR_TERM, filterTerms } from '../src/query/filters';
 import { listSql } from '../src/query/list';
-import { PID_LOOKUPS } from '../src/query/who-killed';
+import { SQLITE } from '../src/query/read';
+import { COMM_PIDS_TERM, PID_LOOKUPS } from '../src/query/who-killed';
 import { BUSY_PIDS_SQL, TAIL_BOUND_SQL, topSenders } from '../src/query/top-senders';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
@@ -73,11 +75,12 @@ describe('query plans', () => {
     }
   });
 
-  it('who-killed --comm finds the name once, then seeks signals_archive_hour_delivered_comm by its id', () => {
-    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm`;
-    const text = plan(db, sql, { ...HOURS, comm: 'sleep' });
-    assert.match(text, /SEARCH dn USING COVERING INDEX sqlite_autoindex_names_1 \(name=\?\)/);
-    assert.match(text, /USING INDEX signals_archive_hour_delivered_comm \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_comm_id=\?\)/);
+  it('who-killed --comm finds the pids the name reached in delivered_comm_hours, then seeks signals_archive_hour_delivered_pid by them', () => {
+    const pids = plan(db, SQLITE.commPidsSql!, { ...HOURS, comm: 'sleep' });
+    assert.match(pids, /SEARCH delivered_comm_hours USING PRIMARY KEY \(hour=\? AND comm_id=\?\)/);
+    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm AND ${COMM_PIDS_TERM}`;
+    const text = plan(db, sql, { ...HOURS, comm: 'sleep', pids: '[86]' });
+    assert.match(text, /USING INDEX signals_archive_hour_delivered_pid \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
   });
 
   it("who-killed finds a pid's exits with signals_archive_hour_child_exit_sender_pid", () => {
@@ -143,6 +146,16 @@ describe('query plans', () => {
           sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries, count(*) AS rows
         FROM archived_signals GROUP BY 1, 2 ORDER BY 1, 2`)
       .all();
+    assert.deepEqual(fromRollup, fromArchive);
+  });
+
+  it('the mover keeps delivered_comm_hours equal to the archive', () => {
+    const fromRollup = db.prepare('SELECT n.name, h.hour, h.delivered_pid FROM delivered_comm_hours AS h JOIN names AS n ON n.id = h.comm_id ORDER BY 1, 2, 3').all();
+    const fromArchive = db
+      .prepare(`SELECT DISTINCT delivered_comm AS name, ts_ns / 3600000000000 AS hour, delivered_pid FROM archived_signals
+        WHERE delivered_comm IS NOT NULL ORDER BY 1, 2, 3`)
+      .all();
+    assert.ok(fromArchive.length > 0);
     assert.deepEqual(fromRollup, fromArchive);
   });
 
