@@ -11,7 +11,7 @@ import { SELECT_ROWS } from '../src/export/columns';
 import { exportQuery } from '../src/export';
 import { loadLineFunctions } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
-import { HOUR_TERM, filterTerms } from '../src/query/filters';
+import { HOUR_TERM, filterTerms, type Filters } from '../src/query/filters';
 import { listSql } from '../src/query/list';
 import { SQLITE } from '../src/query/read';
 import { COMM_PIDS_TERM, PID_LOOKUPS } from '../src/query/who-killed';
@@ -179,5 +179,24 @@ describe('query plans', () => {
     }
     const expected = db.prepare("SELECT count(*) AS n FROM signals WHERE ts_ns >= ? AND signal != 0 AND fanout = 0").get(BigInt(since.getTime()) * 1_000_000n) as { n: number };
     assert.equal(topSenders({ dbPath: path, filters: { since }, by: 'comm', limit: 10 }).total, expected.n);
+  });
+
+  it('top-senders counts each stored table by its own columns (sigaudit_tally) as the signals view counts its rows', () => {
+    const keys = { comm: "coalesce(sender_comm, '')", uid: 'coalesce(sender_uid, -1)', pid: 'coalesce(sender_pid, -1)' };
+    const cases: { by: keyof typeof keys; filters: Filters; where: string }[] = [
+      { by: 'comm', filters: {}, where: 'signal != 0 AND fanout = 0' },
+      { by: 'comm', filters: { source: 'kill', includeProbes: true }, where: "source = 'kill' AND fanout = 0" },
+      { by: 'comm', filters: { source: 'syscall' }, where: "source != 'kernel' AND signal != 0 AND fanout = 0" },
+      { by: 'uid', filters: { source: 'tkill' }, where: "source = 'tkill' AND signal != 0 AND fanout = 0" },
+      { by: 'pid', filters: { senderComm: 'bash', perTarget: true }, where: "sender_comm = 'bash' AND signal != 0 AND delivered_pid IS NOT NULL" },
+      { by: 'uid', filters: { signals: [9, 15] }, where: 'signal IN (9, 15) AND fanout = 0' },
+    ];
+    for (const { by, filters, where } of cases) {
+      const report = topSenders({ dbPath: path, filters, by, limit: 1000, bucketMinutes: 10 });
+      assert.equal(report.usedRollup, false);
+      const expected = db.prepare(`SELECT ${keys[by]} AS key, count(*) AS n FROM signals WHERE ${where} GROUP BY 1 ORDER BY 2 DESC, 1`).all() as { key: string | number; n: number }[];
+      assert.deepEqual(report.senders.map((sender) => ({ key: sender.key, n: sender.total })), expected, `${by} ${JSON.stringify(filters)}`);
+      assert.equal(report.total, expected.reduce((sum, row) => sum + row.n, 0));
+    }
   });
 });
