@@ -201,6 +201,15 @@ const STORED_COLUMNS = {
   source: `'${JSON.stringify(SOURCES)}' ->> source_code`,
 };
 
+type TalliedColumn = 'sender_pid' | 'sender_comm_id' | 'sender_uid' | 'sender_cgroup';
+/** The stored columns each key reads (keyExpressions: a pid is labelled with its comm). */
+const TALLIED: Record<SenderKey, readonly TalliedColumn[]> = {
+  comm: ['sender_comm_id'],
+  pid: ['sender_pid', 'sender_comm_id'],
+  uid: ['sender_uid'],
+  unit: ['sender_cgroup'],
+};
+
 /**
  * The row part, as groups of (sender columns the keys read, minute,
  * weight): the archive's rows in [ranges], every hot row in the window,
@@ -215,11 +224,16 @@ function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [big
   const counted = options.filters.perTarget ? 'delivered_pid IS NOT NULL' : 'fanout = 0';
   const stored = filterTerms(options.filters, window, { skip: ['perTarget'], columns: STORED_COLUMNS });
   const params: Record<string, unknown> = { ...stored.params };
-  const grouped = (table: string, terms: string[]) => `SELECT g.value ->> 0 AS sender_pid, n.name AS sender_comm, g.value ->> 2 AS sender_uid,
-      g.value ->> 3 AS sender_cgroup, g.value ->> 4 AS minute, g.value ->> 5 AS weight
-    FROM json_each((SELECT sigaudit_tally(sender_pid, sender_comm_id, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS})
+  // Only the columns the key reads (keyExpressions), so that the groups are no more than the report's.
+  const tallied: readonly TalliedColumn[] = TALLIED[options.by];
+  const at = (column: TalliedColumn) => tallied.indexOf(column);
+  const value = (column: TalliedColumn) => (at(column) < 0 ? 'NULL' : `g.value ->> ${at(column)}`);
+  const grouped = (table: string, terms: string[]) => `SELECT ${value('sender_pid')} AS sender_pid,
+      ${at('sender_comm_id') < 0 ? 'NULL' : 'n.name'} AS sender_comm, ${value('sender_uid')} AS sender_uid, ${value('sender_cgroup')} AS sender_cgroup,
+      g.value ->> ${tallied.length} AS minute, g.value ->> ${tallied.length + 1} AS weight
+    FROM json_each((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS})
       FROM ${table} ${whereOf([...terms, ...stored.terms, counted])})) AS g
-    LEFT JOIN names AS n ON n.id = g.value ->> 1`;
+    ${at('sender_comm_id') < 0 ? '' : `LEFT JOIN names AS n ON n.id = ${value('sender_comm_id')}`}`;
   const ranges = archiveRanges.map(([from, to], i) => {
     params[`rangeFrom${i}`] = from;
     params[`rangeTo${i}`] = to;
