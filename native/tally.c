@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sigaudit_tally(v1, ..., vN): an aggregate that counts rows per distinct
- * tuple of integers (or NULLs) in a hash table and returns the counts as
- * JSON, [[v1, ..., vN, count], ...], in no particular order. A GROUP BY
- * sorts every row before it counts; top-senders over a storm's million
- * rows of a few senders spent most of its time in that sort, where the
- * counts are a handful of tuples.
+ * tuple of integers (or NULLs) in a hash table, and sigaudit_tallied(t),
+ * a table-valued function that yields its groups as rows (v0 ... v7,
+ * count; NULL past N). A GROUP BY sorts every row before it counts:
+ * top-senders over a storm's million rows of a few senders spent most of
+ * its time in that sort, where the counts are a handful of tuples. The
+ * tally passes between the two as a BLOB of struct tally_slot, read only
+ * by sigaudit_tallied.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -115,35 +117,172 @@ static void tally_step(sqlite3_context *context, int argc, sqlite3_value **argv)
 static void tally_final(sqlite3_context *context)
 {
 	struct tally *tally = sqlite3_aggregate_context(context, 0);
-	sqlite3_str *json = sqlite3_str_new(sqlite3_context_db_handle(context));
-	sqlite3_str_appendchar(json, 1, '[');
-	int first = 1;
-	for (sqlite3_int64 i = 0; tally && i < tally->capacity; i++) {
-		const struct tally_slot *slot = &tally->slots[i];
-		if (slot->count == 0)
-			continue;
-		sqlite3_str_appendall(json, first ? "[" : ",[");
-		first = 0;
-		for (int v = 0; v < tally->width; v++) {
-			if (slot->nulls & (1u << v))
-				sqlite3_str_appendall(json, "null,");
-			else
-				sqlite3_str_appendf(json, "%lld,", slot->values[v]);
-		}
-		sqlite3_str_appendf(json, "%lld]", slot->count);
+	if (!tally || tally->used == 0) {
+		sqlite3_result_zeroblob(context, 0);
+		return;
 	}
-	sqlite3_str_appendchar(json, 1, ']');
-	if (tally)
+	struct tally_slot *groups = sqlite3_malloc64((sqlite3_uint64)tally->used * sizeof(*groups));
+	if (!groups) {
 		sqlite3_free(tally->slots);
-	int rc = sqlite3_str_errcode(json);
-	char *text = sqlite3_str_finish(json);
-	if (rc != SQLITE_OK || !text) {
-		sqlite3_free(text);
 		sqlite3_result_error_nomem(context);
 		return;
 	}
-	sqlite3_result_text(context, text, -1, sqlite3_free);
+	sqlite3_int64 count = 0;
+	for (sqlite3_int64 i = 0; i < tally->capacity; i++) {
+		if (tally->slots[i].count != 0) {
+			groups[count] = tally->slots[i];
+			/* Values past the tuple's width read as NULL. */
+			groups[count].nulls |= ~0u << tally->width;
+			count++;
+		}
+	}
+	sqlite3_free(tally->slots);
+	sqlite3_result_blob64(context, groups, (sqlite3_uint64)count * sizeof(*groups), sqlite3_free);
 }
+
+enum tallied_column {
+	TALLIED_COUNT = TALLY_MAX_VALUES,
+	TALLIED_TALLY,
+};
+
+struct tallied_cursor {
+	sqlite3_vtab_cursor base;
+	struct tally_slot *groups;
+	sqlite3_int64 count;
+	sqlite3_int64 at;
+};
+
+static int tallied_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **vtab, char **error)
+{
+	(void)aux;
+	(void)argc;
+	(void)argv;
+	(void)error;
+	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(v0, v1, v2, v3, v4, v5, v6, v7, count, tally HIDDEN)");
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_vtab *table = sqlite3_malloc(sizeof(*table));
+	if (!table)
+		return SQLITE_NOMEM;
+	memset(table, 0, sizeof(*table));
+	*vtab = table;
+	sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+	return SQLITE_OK;
+}
+
+static int tallied_disconnect(sqlite3_vtab *vtab)
+{
+	sqlite3_free(vtab);
+	return SQLITE_OK;
+}
+
+/* The tally is required, as an equality constraint. */
+static int tallied_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
+{
+	for (int i = 0; i < info->nConstraint; i++) {
+		const struct sqlite3_index_constraint *constraint = &info->aConstraint[i];
+		if (constraint->iColumn != TALLIED_TALLY)
+			continue;
+		if (!constraint->usable || constraint->op != SQLITE_INDEX_CONSTRAINT_EQ)
+			return SQLITE_CONSTRAINT;
+		info->aConstraintUsage[i].argvIndex = 1;
+		info->aConstraintUsage[i].omit = 1;
+		info->estimatedCost = 1;
+		return SQLITE_OK;
+	}
+	sqlite3_free(vtab->zErrMsg);
+	vtab->zErrMsg = sqlite3_mprintf("sigaudit_tallied needs a tally (sigaudit_tally's result)");
+	return SQLITE_ERROR;
+}
+
+static int tallied_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **cursor)
+{
+	(void)vtab;
+	struct tallied_cursor *opened = sqlite3_malloc(sizeof(*opened));
+	if (!opened)
+		return SQLITE_NOMEM;
+	memset(opened, 0, sizeof(*opened));
+	*cursor = &opened->base;
+	return SQLITE_OK;
+}
+
+static int tallied_close(sqlite3_vtab_cursor *base)
+{
+	struct tallied_cursor *cursor = (struct tallied_cursor *)base;
+	sqlite3_free(cursor->groups);
+	sqlite3_free(cursor);
+	return SQLITE_OK;
+}
+
+/* Copies the tally: the BLOB is SQLite's only until the next call. */
+static int tallied_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str, int argc, sqlite3_value **argv)
+{
+	(void)idx_num;
+	(void)idx_str;
+	struct tallied_cursor *cursor = (struct tallied_cursor *)base;
+	sqlite3_free(cursor->groups);
+	cursor->groups = NULL;
+	cursor->count = cursor->at = 0;
+	if (argc < 1 || sqlite3_value_type(argv[0]) == SQLITE_NULL)
+		return SQLITE_OK;
+	int bytes = sqlite3_value_bytes(argv[0]);
+	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || bytes % (int)sizeof(struct tally_slot) != 0) {
+		sqlite3_free(base->pVtab->zErrMsg);
+		base->pVtab->zErrMsg = sqlite3_mprintf("sigaudit_tallied reads what sigaudit_tally returns");
+		return SQLITE_ERROR;
+	}
+	if (bytes == 0)
+		return SQLITE_OK;
+	cursor->groups = sqlite3_malloc(bytes);
+	if (!cursor->groups)
+		return SQLITE_NOMEM;
+	memcpy(cursor->groups, sqlite3_value_blob(argv[0]), (size_t)bytes);
+	cursor->count = bytes / (int)sizeof(struct tally_slot);
+	return SQLITE_OK;
+}
+
+static int tallied_next(sqlite3_vtab_cursor *base)
+{
+	((struct tallied_cursor *)base)->at++;
+	return SQLITE_OK;
+}
+
+static int tallied_eof(sqlite3_vtab_cursor *base)
+{
+	struct tallied_cursor *cursor = (struct tallied_cursor *)base;
+	return cursor->at >= cursor->count;
+}
+
+static int tallied_column(sqlite3_vtab_cursor *base, sqlite3_context *context, int column)
+{
+	struct tallied_cursor *cursor = (struct tallied_cursor *)base;
+	const struct tally_slot *group = &cursor->groups[cursor->at];
+	if (column == TALLIED_COUNT)
+		sqlite3_result_int64(context, group->count);
+	else if (column < TALLY_MAX_VALUES && !(group->nulls & (1u << column)))
+		sqlite3_result_int64(context, group->values[column]);
+	return SQLITE_OK;
+}
+
+static int tallied_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid)
+{
+	*rowid = ((struct tallied_cursor *)base)->at;
+	return SQLITE_OK;
+}
+
+static sqlite3_module tallied_module = {
+	.iVersion = 0,
+	.xConnect = tallied_connect,
+	.xBestIndex = tallied_best_index,
+	.xDisconnect = tallied_disconnect,
+	.xOpen = tallied_open,
+	.xClose = tallied_close,
+	.xFilter = tallied_filter,
+	.xNext = tallied_next,
+	.xEof = tallied_eof,
+	.xColumn = tallied_column,
+	.xRowid = tallied_rowid,
+};
 
 int register_tally(sqlite3 *db)
 {
@@ -153,5 +292,5 @@ int register_tally(sqlite3 *db)
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	return SQLITE_OK;
+	return sqlite3_create_module(db, "sigaudit_tallied", &tallied_module, NULL);
 }

@@ -215,9 +215,10 @@ const TALLIED: Record<SenderKey, readonly TalliedColumn[]> = {
  * weight): the archive's rows in [ranges], every hot row in the window,
  * and the summarised sends. Each stored table is counted by its own
  * columns, a comm by its names id, in sigaudit_tally (native/tally.c: a
- * hash, no sort), and names are looked up per group afterwards: a storm's
- * million rows are a handful of groups, where reading them through the
- * views looked up a name for every row and sorted them all to group them.
+ * hash, no sort; sigaudit_tallied yields its groups), and names are
+ * looked up per group afterwards: a storm's million rows are a handful of
+ * groups, where reading them through the views looked up a name for every
+ * row and sorted them all to group them.
  */
 function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [bigint, bigint][]): Part {
   const { key, label, join } = keyExpressions(options.by, 's', false);
@@ -227,11 +228,11 @@ function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [big
   // Only the columns the key reads (keyExpressions), so that the groups are no more than the report's.
   const tallied: readonly TalliedColumn[] = TALLIED[options.by];
   const at = (column: TalliedColumn) => tallied.indexOf(column);
-  const value = (column: TalliedColumn) => (at(column) < 0 ? 'NULL' : `g.value ->> ${at(column)}`);
+  const value = (column: TalliedColumn) => (at(column) < 0 ? 'NULL' : `g.v${at(column)}`);
   const grouped = (table: string, terms: string[]) => `SELECT ${value('sender_pid')} AS sender_pid,
       ${at('sender_comm_id') < 0 ? 'NULL' : 'n.name'} AS sender_comm, ${value('sender_uid')} AS sender_uid, ${value('sender_cgroup')} AS sender_cgroup,
-      g.value ->> ${tallied.length} AS minute, g.value ->> ${tallied.length + 1} AS weight
-    FROM json_each((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS})
+      g.v${tallied.length} AS minute, g.count AS weight
+    FROM sigaudit_tallied((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS})
       FROM ${table} ${whereOf([...terms, ...stored.terms, counted])})) AS g
     ${at('sender_comm_id') < 0 ? '' : `LEFT JOIN names AS n ON n.id = ${value('sender_comm_id')}`}`;
   const ranges = archiveRanges.map(([from, to], i) => {
