@@ -88,6 +88,16 @@ function writeBeforeCompact(db: Database.Database, signals: SignalRow[], firstId
   })();
 }
 
+/** A new database file at `version`, as sigaudit created databases then. */
+function databaseAt(path: string, version: number): Database.Database {
+  const db = new Database(path);
+  db.pragma('auto_vacuum = INCREMENTAL');
+  db.pragma('application_id = 1397311297');
+  migrate(db, path, loadMigrations().filter((migration) => migration.version <= version));
+  assert.equal(db.pragma('user_version', { simple: true }), version);
+  return db;
+}
+
 async function exported(path: string, format: 'csv' | 'jsonl'): Promise<Buffer> {
   const out = tempDbPath(`out.${format}`);
   await exportSignals({ dbPath: path, format, output: out });
@@ -106,11 +116,7 @@ function allRows(path: string): unknown[] {
 describe('migrating a database written before 0080', () => {
   it('keeps every row and the export bytes', async () => {
     const path = tempDbPath();
-    const old = new Database(path);
-    old.pragma('auto_vacuum = INCREMENTAL');
-    old.pragma('application_id = 1397311297');
-    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE));
-    assert.equal(old.pragma('user_version', { simple: true }), BEFORE);
+    const old = databaseAt(path, BEFORE);
     old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
     const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
@@ -150,11 +156,7 @@ describe('migrating a database written before 0080', () => {
 describe('migrating a database written before 0110 to the compact tables', () => {
   it('keeps every row, where it was, and the export bytes; stores each comm once', async () => {
     const path = tempDbPath();
-    const old = new Database(path);
-    old.pragma('auto_vacuum = INCREMENTAL');
-    old.pragma('application_id = 1397311297');
-    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE_COMPACT));
-    assert.equal(old.pragma('user_version', { simple: true }), BEFORE_COMPACT);
+    const old = databaseAt(path, BEFORE_COMPACT);
     old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
     const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
@@ -190,11 +192,7 @@ describe('migrating a database written before 0110 to the compact tables', () =>
 describe('migrating a database written before 0130 to the name-pid rollup', () => {
   it('fills delivered_comm_hours from the archive, drops the name index, and who-killed --comm finds every row the name reached', () => {
     const path = tempDbPath();
-    const old = new Database(path);
-    old.pragma('auto_vacuum = INCREMENTAL');
-    old.pragma('application_id = 1397311297');
-    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE_COMM_PID_HOURS));
-    assert.equal(old.pragma('user_version', { simple: true }), BEFORE_COMM_PID_HOURS);
+    const old = databaseAt(path, BEFORE_COMM_PID_HOURS);
     // That version's writer: rows through the view's trigger, moved into the archive by id.
     const insert = old.prepare(`INSERT INTO hot_signals (${SIGNAL_COLUMNS.map(([column]) => column).join(', ')}) VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`);
     old.transaction(() => {
