@@ -17,7 +17,7 @@
       "target_name": "sigaudit_sqlite",
       "type": "loadable_module",
       "product_extension": "so",
-      "sources": ["native/extension.c", "native/report-lines.c", "native/ingest.c"],
+      "sources": ["native/extension.c", "native/report-lines.c", "native/ingest.c", "native/tally.c"],
       "include_dirs": ["bpf", "<!(node -p \"require('path').join(require('path').dirname(require.resolve('better-sqlite3/package.json')), 'deps', 'sqlite3')\")"],
       "cflags": ["-std=c11", "-O2"]
     },

@@ -2,7 +2,7 @@
 // hour in the middle of the data and over everything, and the CSV export's
 // rate and memory. Each time is the median of --runs runs.
 //
-//   node dist/bench/queries.js [--db /tmp/sigaudit-bench/10m.db] [--runs 5] [--no-export | --export-only]
+//   node dist/bench/queries.js [--db /tmp/sigaudit-bench/10m.db] [--runs 5] [--no-export | --export-only] [--storm-db PATH]
 import { rmSync, statSync } from 'node:fs';
 import { exportSignals } from '../src/export';
 import { failed } from '../src/query/failed';
@@ -75,6 +75,15 @@ async function main(): Promise<void> {
   }
   const statusTime = time(runs, () => status({ dbPath }));
   if (!process.argv.includes('--export-only')) process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n`);
+
+  // A storm's database (1M kill(self, 0) rows within seconds: one partial hour, no rollup), when given.
+  const stormDb = process.argv.includes('--storm-db') ? flag('--storm-db', '') : undefined;
+  if (stormDb !== undefined) {
+    for (const by of ['comm', 'pid'] as const) {
+      const storm = time(runs, () => topSenders({ dbPath: stormDb, filters: { includeProbes: true }, by, limit: 10 }));
+      process.stdout.write(`${`top-senders --by ${by} --include-probes, storm`.padEnd(40)} ${''.padStart(10)} ${`${storm.ms.toFixed(1)} ms`.padStart(10)}\n`);
+    }
+  }
 
   if (!process.argv.includes('--no-export')) {
     for (const format of ['csv', 'jsonl'] as const) {

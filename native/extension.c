@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The one SQLite extension sigaudit loads (src/store/extension.ts): the
- * export's line functions and the recorder's batch reader, in one file
- * SQLite loads by its entry point, sqlite3_sigauditsqlite_init.
+ * export's line functions, the recorder's batch reader and top-senders'
+ * counts, in one file SQLite loads by its entry point,
+ * sqlite3_sigauditsqlite_init.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
@@ -101,5 +102,7 @@ int sqlite3_sigauditsqlite_init(sqlite3 *db, char **error, const sqlite3_api_rou
 	int rc = register_report_lines(db);
 	if (rc == SQLITE_OK)
 		rc = register_ingest(db);
+	if (rc == SQLITE_OK)
+		rc = register_tally(db);
 	return rc;
 }

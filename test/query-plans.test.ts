@@ -1,6 +1,7 @@
 // Each index of migrations/0110-compact-signals.sql (with 0100's
 // namespace-pid ones) and the rollups of
-// 0030-sender-rollups.sql and 0050-sender-pid-rollups.sql serve the
+// 0030-sender-rollups.sql, 0050-sender-pid-rollups.sql and
+// 0130-comm-pid-hours.sql serve the
 // queries that depend on them, as EXPLAIN QUERY PLAN shows; and the rollups
 // the mover keeps equal the archive they were built from.
 import assert from 'node:assert/strict';
@@ -10,9 +11,10 @@ import { SELECT_ROWS } from '../src/export/columns';
 import { exportQuery } from '../src/export';
 import { loadLineFunctions } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
-import { HOUR_TERM, filterTerms } from '../src/query/filters';
+import { HOUR_TERM, filterTerms, type Filters } from '../src/query/filters';
 import { listSql } from '../src/query/list';
-import { PID_LOOKUPS } from '../src/query/who-killed';
+import { SQLITE } from '../src/query/read';
+import { COMM_PIDS_TERM, PID_LOOKUPS } from '../src/query/who-killed';
 import { BUSY_PIDS_SQL, TAIL_BOUND_SQL, topSenders } from '../src/query/top-senders';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
@@ -73,11 +75,12 @@ describe('query plans', () => {
     }
   });
 
-  it('who-killed --comm finds the name once, then seeks signals_archive_hour_delivered_comm by its id', () => {
-    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm`;
-    const text = plan(db, sql, { ...HOURS, comm: 'sleep' });
-    assert.match(text, /SEARCH dn USING COVERING INDEX sqlite_autoindex_names_1 \(name=\?\)/);
-    assert.match(text, /USING INDEX signals_archive_hour_delivered_comm \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_comm_id=\?\)/);
+  it('who-killed --comm finds the pids the name reached in delivered_comm_hours, then seeks signals_archive_hour_delivered_pid by them', () => {
+    const pids = plan(db, SQLITE.commPidsSql!, { ...HOURS, comm: 'sleep' });
+    assert.match(pids, /SEARCH delivered_comm_hours USING PRIMARY KEY \(hour=\? AND comm_id=\?\)/);
+    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm AND ${COMM_PIDS_TERM}`;
+    const text = plan(db, sql, { ...HOURS, comm: 'sleep', pids: '[86]' });
+    assert.match(text, /USING INDEX signals_archive_hour_delivered_pid \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
   });
 
   it("who-killed finds a pid's exits with signals_archive_hour_child_exit_sender_pid", () => {
@@ -146,6 +149,16 @@ describe('query plans', () => {
     assert.deepEqual(fromRollup, fromArchive);
   });
 
+  it('the mover keeps delivered_comm_hours equal to the archive', () => {
+    const fromRollup = db.prepare('SELECT n.name, h.hour, h.delivered_pid FROM delivered_comm_hours AS h JOIN names AS n ON n.id = h.comm_id ORDER BY 1, 2, 3').all();
+    const fromArchive = db
+      .prepare(`SELECT DISTINCT delivered_comm AS name, ts_ns / 3600000000000 AS hour, delivered_pid FROM archived_signals
+        WHERE delivered_comm IS NOT NULL ORDER BY 1, 2, 3`)
+      .all();
+    assert.ok(fromArchive.length > 0);
+    assert.deepEqual(fromRollup, fromArchive);
+  });
+
   it('top-senders gives the same answer from the rollup as from every row', () => {
     const since = new Date(Number(1_800_000_000_000_000_000n / 1_000_000n) + 1234); // not on an hour
     const cases = [
@@ -166,5 +179,24 @@ describe('query plans', () => {
     }
     const expected = db.prepare("SELECT count(*) AS n FROM signals WHERE ts_ns >= ? AND signal != 0 AND fanout = 0").get(BigInt(since.getTime()) * 1_000_000n) as { n: number };
     assert.equal(topSenders({ dbPath: path, filters: { since }, by: 'comm', limit: 10 }).total, expected.n);
+  });
+
+  it('top-senders counts each stored table by its own columns (sigaudit_tally) as the signals view counts its rows', () => {
+    const keys = { comm: "coalesce(sender_comm, '')", uid: 'coalesce(sender_uid, -1)', pid: 'coalesce(sender_pid, -1)' };
+    const cases: { by: keyof typeof keys; filters: Filters; where: string }[] = [
+      { by: 'comm', filters: {}, where: 'signal != 0 AND fanout = 0' },
+      { by: 'comm', filters: { source: 'kill', includeProbes: true }, where: "source = 'kill' AND fanout = 0" },
+      { by: 'comm', filters: { source: 'syscall' }, where: "source != 'kernel' AND signal != 0 AND fanout = 0" },
+      { by: 'uid', filters: { source: 'tkill' }, where: "source = 'tkill' AND signal != 0 AND fanout = 0" },
+      { by: 'pid', filters: { senderComm: 'bash', perTarget: true }, where: "sender_comm = 'bash' AND signal != 0 AND delivered_pid IS NOT NULL" },
+      { by: 'uid', filters: { signals: [9, 15] }, where: 'signal IN (9, 15) AND fanout = 0' },
+    ];
+    for (const { by, filters, where } of cases) {
+      const report = topSenders({ dbPath: path, filters, by, limit: 1000, bucketMinutes: 10 });
+      assert.equal(report.usedRollup, false);
+      const expected = db.prepare(`SELECT ${keys[by]} AS key, count(*) AS n FROM signals WHERE ${where} GROUP BY 1 ORDER BY 2 DESC, 1`).all() as { key: string | number; n: number }[];
+      assert.deepEqual(report.senders.map((sender) => ({ key: sender.key, n: sender.total })), expected, `${by} ${JSON.stringify(filters)}`);
+      assert.equal(report.total, expected.reduce((sum, row) => sum + row.n, 0));
+    }
   });
 });

@@ -5,12 +5,15 @@
 //   in the hot table, cgroups, runs), compared with the file with only the
 //   columns 0100 adds (namespace pids, NULL in every old row);
 // - before 0110 (0100's 25 columns a row by a positional INSERT into the hot
-//   table, moved into the archive by id), migrated to the compact tables.
+//   table, moved into the archive by id), migrated to the compact tables;
+// - before 0130 (who-killed --comm by an index), migrated to the rollup of
+//   the pids each name reached an hour.
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
 import { exportSignals } from '../src/export';
+import { whoKilled } from '../src/query/who-killed';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
 import { SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
@@ -20,6 +23,8 @@ import { tempDbPath } from './helpers/recorder';
 const BEFORE = 70;
 /** The schema before the compact tables. */
 const BEFORE_COMPACT = 100;
+/** The schema before delivered_comm_hours. */
+const BEFORE_COMM_PID_HOURS = 120;
 
 function rows(count: number): SignalRow[] {
   const comms = ['bash', 'kill', 'systemd', 'a,b "c"', 'naïve', null];
@@ -83,6 +88,16 @@ function writeBeforeCompact(db: Database.Database, signals: SignalRow[], firstId
   })();
 }
 
+/** A new database file at `version`, as sigaudit created databases then. */
+function databaseAt(path: string, version: number): Database.Database {
+  const db = new Database(path);
+  db.pragma('auto_vacuum = INCREMENTAL');
+  db.pragma('application_id = 1397311297');
+  migrate(db, path, loadMigrations().filter((migration) => migration.version <= version));
+  assert.equal(db.pragma('user_version', { simple: true }), version);
+  return db;
+}
+
 async function exported(path: string, format: 'csv' | 'jsonl'): Promise<Buffer> {
   const out = tempDbPath(`out.${format}`);
   await exportSignals({ dbPath: path, format, output: out });
@@ -101,11 +116,7 @@ function allRows(path: string): unknown[] {
 describe('migrating a database written before 0080', () => {
   it('keeps every row and the export bytes', async () => {
     const path = tempDbPath();
-    const old = new Database(path);
-    old.pragma('auto_vacuum = INCREMENTAL');
-    old.pragma('application_id = 1397311297');
-    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE));
-    assert.equal(old.pragma('user_version', { simple: true }), BEFORE);
+    const old = databaseAt(path, BEFORE);
     old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
     const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
@@ -145,11 +156,7 @@ describe('migrating a database written before 0080', () => {
 describe('migrating a database written before 0110 to the compact tables', () => {
   it('keeps every row, where it was, and the export bytes; stores each comm once', async () => {
     const path = tempDbPath();
-    const old = new Database(path);
-    old.pragma('auto_vacuum = INCREMENTAL');
-    old.pragma('application_id = 1397311297');
-    migrate(old, path, loadMigrations().filter((migration) => migration.version <= BEFORE_COMPACT));
-    assert.equal(old.pragma('user_version', { simple: true }), BEFORE_COMPACT);
+    const old = databaseAt(path, BEFORE_COMPACT);
     old.prepare('INSERT INTO runs (id, started_ns, host, kernel, version, recorder_pid, ring_bytes) VALUES (1, 1, ?, ?, ?, 1, 4096)').run('h', 'k', 'v');
     const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
@@ -179,5 +186,43 @@ describe('migrating a database written before 0110 to the compact tables', () =>
     assert.deepEqual(allRows(path), before.rows);
     assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
     assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
+  });
+});
+
+describe('migrating a database written before 0130 to the name-pid rollup', () => {
+  it('fills delivered_comm_hours from the archive, drops the name index, and who-killed --comm finds every row the name reached', () => {
+    const path = tempDbPath();
+    const old = databaseAt(path, BEFORE_COMM_PID_HOURS);
+    // That version's writer: rows through the view's trigger, moved into the archive by id.
+    const insert = old.prepare(`INSERT INTO hot_signals (${SIGNAL_COLUMNS.map(([column]) => column).join(', ')}) VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`);
+    old.transaction(() => {
+      rows(3000).forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? i + 1 : row[field] ?? null))));
+      old.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= 2500 ORDER BY id').run();
+      old.prepare('DELETE FROM signals_hot WHERE id <= 2500').run();
+    })();
+    old.close();
+
+    closeWriting(openForWriting(path));
+    const migrated = new Database(path, { readonly: true });
+    const indexes = migrated.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'signals_archive_hour_delivered_comm'").all();
+    const fromRollup = migrated.prepare('SELECT n.name, h.hour, h.delivered_pid FROM delivered_comm_hours AS h JOIN names AS n ON n.id = h.comm_id ORDER BY 1, 2, 3').all();
+    const fromArchive = migrated
+      .prepare('SELECT DISTINCT delivered_comm AS name, ts_ns / 3600000000000 AS hour, delivered_pid FROM archived_signals WHERE delivered_comm IS NOT NULL ORDER BY 1, 2, 3')
+      .all();
+    const reached = (comm: string) =>
+      (migrated.prepare('SELECT id FROM signals WHERE delivered_comm = ? ORDER BY id').safeIntegers(true).all(comm) as { id: bigint }[]).map((row) => row.id);
+    const expected = { bash: reached('bash'), naive: reached('naïve') };
+    migrated.close();
+    assert.deepEqual(indexes, []);
+    assert.ok(fromArchive.length > 0);
+    assert.deepEqual(fromRollup, fromArchive);
+    const found = (comm: string) =>
+      whoKilled({ dbPath: path, comm, filters: { includeProbes: true } })
+        .processes.flatMap((segment) => segment.rows.map((row) => row.id as bigint))
+        .sort((a, b) => (a < b ? -1 : 1));
+    assert.ok(expected.bash.some((id) => id > 2500n) && expected.bash.some((id) => id <= 2500n), 'the name reached rows in both tables');
+    assert.deepEqual(found('bash'), expected.bash);
+    assert.deepEqual(found('naïve'), expected.naive);
+    assert.deepEqual(found('no-such-name'), []);
   });
 });

@@ -92,10 +92,15 @@ export interface Where {
 /**
  * The filters as SQL terms over the signals view (column names without a
  * table alias unless `alias` is given). `options.skip` leaves out filters a
- * report applies in its own way.
+ * report applies in its own way; `options.columns` gives an expression for
+ * a view column, for terms over a stored table's own columns.
  */
-export function filterTerms(filters: Filters, window: Window, options: { alias?: string; skip?: (keyof Filters)[] } = {}): Where {
-  const c = (column: string) => (options.alias ? `${options.alias}.${column}` : column);
+export function filterTerms(
+  filters: Filters,
+  window: Window,
+  options: { alias?: string; skip?: (keyof Filters)[]; columns?: Record<string, string> } = {},
+): Where {
+  const c = (column: string) => options.columns?.[column] ?? (options.alias ? `${options.alias}.${column}` : column);
   const skip = new Set(options.skip ?? []);
   const terms: string[] = [];
   const params: Where['params'] = {};

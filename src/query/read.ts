@@ -40,6 +40,13 @@ export interface Dialect {
   hourTerm: string;
   /** The first and last stored ts_ns, as archive_from/archive_to and hot_from/hot_to. */
   spanSql: string;
+  /**
+   * The pids a name (@comm) reached in the hours in @hours, as
+   * delivered_pid rows, where the store keeps them apart (locally
+   * delivered_comm_hours, migrations/0130-comm-pid-hours.sql): who-killed
+   * --comm then seeks those pids. Absent: it finds the rows by the name.
+   */
+  commPidsSql?: string;
   /** Rows carry a host column (the fleet). */
   hosts: boolean;
 }
@@ -66,6 +73,10 @@ export const SQLITE: Dialect = {
   spanSql: `SELECT
         (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
         (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`,
+  // The archive's through the rollup, the hot table's (not yet rolled up) by a scan.
+  commPidsSql: `SELECT delivered_pid FROM delivered_comm_hours
+      WHERE hour IN (SELECT value FROM json_each(@hours)) AND comm_id = (SELECT id FROM names WHERE name = @comm)
+    UNION SELECT delivered_pid FROM hot_signals WHERE delivered_comm = @comm AND delivered_pid IS NOT NULL`,
   hosts: false,
 };
 

@@ -7,7 +7,9 @@ import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { plot } from 'asciichart';
 import { isoTime } from '../export/columns';
+import { SOURCES } from '../names';
 import { openForReading } from '../store/database';
+import { loadExtension } from '../store/extension';
 import {
   HOUR_NS, MINUTE_NS, dataSpan, dropWarning, dropsIn, dropsJson, filterTerms, probesIncluded, windowOf,
   type DropWindow, type Filters, type Window,
@@ -181,29 +183,72 @@ function busyPids(db: Database.Database, part: Part): { pids: number[]; bound: n
 }
 
 /**
- * Sends the kernel summarised (migrations/0070-summaries.sql) as rows of
- * the signals columns, each weighing its count, so a flooder ranks by
- * every send it made; the rollups hold none of them.
+ * Sends the kernel summarised (migrations/0070-summaries.sql) with the
+ * signals columns the filters read, each weighing its count, so a flooder
+ * ranks by every send it made; the rollups hold none of them.
  */
-const SUMMARISED_SENDS = `SELECT NULL, first_ns, 0, source, sender_pid, NULL, sender_comm, sender_uid, NULL, NULL, NULL,
-  target_pid, NULL, NULL, NULL, NULL, NULL, signal, ret, result, 0, NULL, NULL, NULL, NULL, count FROM summaries WHERE outcome = 'summarised'`;
+const SUMMARISED_SENDS = `SELECT first_ns AS ts_ns, 0 AS fanout, source, sender_pid, NULL AS sender_ns_pid, sender_comm, sender_uid,
+  NULL AS sender_cgroup, target_pid, NULL AS target_ns_pid, NULL AS delivered_pid, NULL AS delivered_ns_pid, signal, count AS weight
+  FROM summaries WHERE outcome = 'summarised'`;
 
-/** The row part: the archive's rows in [edges], every hot row in the window, and the summarised sends. */
+/**
+ * The signals columns the filters read that a stored table
+ * (migrations/0110-compact-signals.sql) holds as codes: the others have
+ * the same name and value there.
+ */
+const STORED_COLUMNS = {
+  sender_comm: '(SELECT name FROM names WHERE id = sender_comm_id)',
+  source: `'${JSON.stringify(SOURCES)}' ->> source_code`,
+};
+
+type TalliedColumn = 'sender_pid' | 'sender_comm_id' | 'sender_uid' | 'sender_cgroup';
+/** The stored columns each key reads (keyExpressions: a pid is labelled with its comm). */
+const TALLIED: Record<SenderKey, readonly TalliedColumn[]> = {
+  comm: ['sender_comm_id'],
+  pid: ['sender_pid', 'sender_comm_id'],
+  uid: ['sender_uid'],
+  unit: ['sender_cgroup'],
+};
+
+/**
+ * The row part, as groups of (sender columns the keys read, minute,
+ * weight): the archive's rows in [ranges], every hot row in the window,
+ * and the summarised sends. Each stored table is counted by its own
+ * columns, a comm by its names id, in sigaudit_tally (native/tally.c: a
+ * hash, no sort; sigaudit_tallied yields its groups), and names are
+ * looked up per group afterwards: a storm's million rows are a handful of
+ * groups, where reading them through the views looked up a name for every
+ * row and sorted them all to group them.
+ */
 function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [bigint, bigint][]): Part {
   const { key, label, join } = keyExpressions(options.by, 's', false);
-  const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
+  const counted = options.filters.perTarget ? 'delivered_pid IS NOT NULL' : 'fanout = 0';
+  const stored = filterTerms(options.filters, window, { skip: ['perTarget'], columns: STORED_COLUMNS });
+  const params: Record<string, unknown> = { ...stored.params };
+  // Only the columns the key reads (keyExpressions), so that the groups are no more than the report's.
+  const tallied: readonly TalliedColumn[] = TALLIED[options.by];
+  const at = (column: TalliedColumn) => tallied.indexOf(column);
+  const value = (column: TalliedColumn) => (at(column) < 0 ? 'NULL' : `g.v${at(column)}`);
+  const grouped = (table: string, terms: string[]) => `SELECT ${value('sender_pid')} AS sender_pid,
+      ${at('sender_comm_id') < 0 ? 'NULL' : 'n.name'} AS sender_comm, ${value('sender_uid')} AS sender_uid, ${value('sender_cgroup')} AS sender_cgroup,
+      g.v${tallied.length} AS minute, g.count AS weight
+    FROM sigaudit_tallied((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS})
+      FROM ${table} ${whereOf([...terms, ...stored.terms, counted])})) AS g
+    ${at('sender_comm_id') < 0 ? '' : `LEFT JOIN names AS n ON n.id = ${value('sender_comm_id')}`}`;
   const ranges = archiveRanges.map(([from, to], i) => {
-    where.params[`rangeFrom${i}`] = from;
-    where.params[`rangeTo${i}`] = to;
-    return `SELECT *, 1 AS weight FROM archived_signals WHERE ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
+    params[`rangeFrom${i}`] = from;
+    params[`rangeTo${i}`] = to;
+    return grouped('signals_archive', [`ts_ns >= @rangeFrom${i}`, `ts_ns < @rangeTo${i}`]);
   });
-  const source = [...ranges, 'SELECT *, 1 AS weight FROM hot_signals', SUMMARISED_SENDS].join(' UNION ALL ');
+  const summarised = filterTerms(options.filters, window, { skip: ['perTarget'] });
+  const summaries = `SELECT sender_pid, sender_comm, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS}, weight
+    FROM (${SUMMARISED_SENDS}) ${whereOf([...summarised.terms, counted])}`;
   return {
-    from: `(${source}) AS s ${join}`,
-    terms: [...where.terms, options.filters.perTarget ? 's.delivered_pid IS NOT NULL' : 's.fanout = 0'],
-    params: where.params,
+    from: `(${[...ranges, grouped('signals_hot', []), summaries].join(' UNION ALL ')}) AS s ${join}`,
+    terms: [],
+    params,
     measure: 'sum(s.weight)',
-    minute: `s.ts_ns / ${MINUTE_NS}`,
+    minute: 's.minute',
     key,
     label,
   };
@@ -269,6 +314,7 @@ export function topSenders(options: TopSendersOptions): TopSendersReport {
   const window = windowOf(options.filters);
   const db = openForReading(options.dbPath);
   try {
+    loadExtension(db);
     const span = dataSpan(db);
     const fromNs = window.fromNs ?? span?.fromNs ?? 0n;
     const toNs = window.toNs ?? span?.toNs ?? 0n;

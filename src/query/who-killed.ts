@@ -12,7 +12,7 @@ import {
   HOUR_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, hoursJson, spanOf, whereSql, windowOf,
   type DropWindow, type Filters, type Window,
 } from './filters';
-import { SQLITE, runLocal, type Dialect, type Steps } from './read';
+import { SQLITE, runLocal, type Dialect, type Param, type Steps } from './read';
 import { csv, json, jsonl, renderTable, wrap, type Note, type OutputOptions, type Rendered } from './format';
 import { longTime, shortTime } from './time';
 
@@ -240,11 +240,23 @@ function* rowsForPid(dialect: Dialect, pid: number, options: WhoKilledOptions, w
   return [...reached, ...(yield* select(PID_LOOKUPS.unreached)), ...(yield* select(PID_LOOKUPS.unreachedInNamespace))];
 }
 
+/** Rows that reached a task of that name: by the pids it reached where the dialect lists them (one seek per hour and pid), else by the name. */
 function* rowsForComm(dialect: Dialect, comm: string, options: WhoKilledOptions, window: Window, hours: string): Steps<StoredRow[]> {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
-  const rows = yield { sql: `${dialect.selectRows} ${whereSql([`s.${dialect.hourTerm}`, 's.delivered_comm = @comm', ...where.terms])}`, params: { ...where.params, hours, comm } };
+  const terms = [`s.${dialect.hourTerm}`, 's.delivered_comm = @comm', ...where.terms];
+  const params: Record<string, Param> = { ...where.params, hours, comm };
+  if (dialect.commPidsSql !== undefined) {
+    const pids = yield { sql: dialect.commPidsSql, params: { hours, comm } };
+    if (pids.length === 0) return [];
+    terms.push(COMM_PIDS_TERM);
+    params.pids = JSON.stringify(pids.map((row) => Number(row.delivered_pid)));
+  }
+  const rows = yield { sql: `${dialect.selectRows} ${whereSql(terms)}`, params };
   return rows as unknown as StoredRow[];
 }
+
+/** The lookup of who-killed --comm by the pids the name reached (test/query-plans.test.ts). */
+export const COMM_PIDS_TERM = 's.delivered_pid IN (SELECT value FROM json_each(@pids))';
 
 export function* whoKilledSteps(dialect: Dialect, options: WhoKilledOptions): Steps<WhoKilledReport> {
   if (options.pid === undefined && options.comm === undefined)

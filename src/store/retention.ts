@@ -144,6 +144,8 @@ export class Retention {
         FROM gone
         WHERE sender_pid_hours.hour = gone.hour AND sender_pid_hours.sender_pid = gone.pid`),
       emptyPidHours: db.prepare('DELETE FROM sender_pid_hours WHERE hour BETWEEN @fromHour AND @toHour AND rows <= 0'),
+      // Whole hours only: an hour the archive still holds keeps its entries (migrations/0130-comm-pid-hours.sql).
+      commPidHours: db.prepare('DELETE FROM delivered_comm_hours WHERE hour < coalesce((SELECT min(ts_ns) / 3600000000000 FROM signals_archive), 4611686018427387904)'),
       deleteArchive: db.prepare('DELETE FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
       deleteHot: db.prepare('DELETE FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
       // Oldest first through their end-time indexes, at most @n a batch.
@@ -232,6 +234,7 @@ export class Retention {
           s.emptyPidHours.run(hours);
         }
         const deleted = (table === 'archive' ? s.deleteArchive : s.deleteHot).run(bound).changes;
+        if (table === 'archive') s.commPidHours.run();
         this.deleteAccounts(span.to_ns + 1n);
         const pruned: Pruned = { reason, rows: deleted, fromNs: span.from_ns, toNs: span.to_ns };
         this.record(pruned);

@@ -326,7 +326,8 @@ export class SignalWriter {
    * Adds the hot rows about to move (id <= bound, or all) to the hourly
    * sender counts (migrations/0030-sender-rollups.sql and
    * 0050-sender-pid-rollups.sql), in the mover's transaction, so the counts
-   * always equal the archive.
+   * always equal the archive, and to the pids each name reached an hour
+   * (0130-comm-pid-hours.sql).
    */
   private rollUp(limit: string, bound: bigint | undefined): void {
     const where = limit === '' ? 'WHERE true' : limit; // WHERE keeps the upsert's ON parseable
@@ -345,6 +346,11 @@ export class SignalWriter {
           sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
           probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries,
           rows = rows + excluded.rows`)
+      .run(bound === undefined ? {} : { bound });
+    this.db
+      .prepare(`INSERT OR IGNORE INTO delivered_comm_hours
+        SELECT DISTINCT ts_ns / 3600000000000, delivered_comm_id, delivered_pid
+        FROM signals_hot ${where} AND delivered_comm_id IS NOT NULL AND delivered_pid IS NOT NULL`)
       .run(bound === undefined ? {} : { bound });
   }
 }
