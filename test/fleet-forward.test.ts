@@ -347,6 +347,8 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     const result = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pgpass', '--once'], { env: { ...withoutPassword, PGPASSFILE: passfile } });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /forwarded 10 signal rows/);
+    // Read by sigaudit, not by node-postgres's deprecated fallback, which warns on stderr.
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
   });
 
   describe('bad input: one line, non-zero exit, nothing changed on either side', () => {
