@@ -5,7 +5,7 @@
 // lose nothing and duplicate nothing; bad input is refused in one line.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import Database from 'better-sqlite3';
@@ -114,6 +114,9 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     pids.pidfdKiller = run('python3', ['-c', 'import os,sys,signal; signal.pidfd_send_signal(os.pidfd_open(int(sys.argv[1])), signal.SIGKILL)', String(pidfdTarget.pid)]).pid;
     await exited(pidfdTarget);
     pids.segfault = run('python3', ['-c', 'import ctypes; ctypes.string_at(0)']).pid;
+    // The same failed send as on host A: a group on each host.
+    assert.equal(freePid(), pids.free, 'the free pid is still free');
+    run('/bin/kill', ['-TERM', String(pids.free)]);
     await settle();
     assert.equal((await b.stop()).code, 0);
   });
@@ -203,6 +206,73 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       });
     }
 
+    it('export --remote: csv and jsonl line for line the local export with host at the end, per host and merged for the fleet', () => {
+      const withHostLine = (format: string, host: string) => (line: string, i: number) =>
+        format === 'csv' ? `${line},${i === 0 ? 'host' : host}` : `${line.slice(0, -1)},"host":${JSON.stringify(host)}}`;
+      for (const format of ['csv', 'jsonl']) {
+        // In id order, and in time order (a window).
+        for (const window of [[], ['--since', '2000-01-01T00:00:00Z']]) {
+          const merged: string[] = [];
+          for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+            const local = ask(['export', '--format', format, ...window], ['--db', db]).trimEnd().split('\n');
+            const fleet = ask(['export', '--format', format, ...window], ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host]).trimEnd().split('\n');
+            assert.ok(local.length > 3, `${host} exported rows`);
+            assert.deepEqual(fleet, local.map(withHostLine(format, host)));
+            merged.push(...fleet.slice(format === 'csv' && merged.length > 0 ? 1 : 0));
+          }
+          // The fleet: every host's rows, host after host (in id order; in time order by time).
+          const fleet = ask(['export', '--format', format, ...window], ['--remote', cluster.tcpUrl('oncall', 'fleet')]).trimEnd().split('\n');
+          const byTime = (line: string) => (format === 'csv' ? line.split(',')[1] : String(exact(line).ts_ns));
+          if (window.length === 0) assert.deepEqual(fleet, merged);
+          else {
+            assert.deepEqual([...fleet].sort(), [...merged].sort());
+            const times = fleet.slice(format === 'csv' ? 1 : 0).map((line) => BigInt(byTime(line)));
+            assert.ok(times.every((time, i) => i === 0 || times[i - 1] <= time), 'in time order');
+          }
+        }
+      }
+      const output = join(tempDbPath('export'), '..', 'fleet.csv');
+      const toFile = runCli(['export', '--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-3', '-o', output], { env: readerEnv() });
+      assert.equal(toFile.code, 0, toFile.stderr);
+      assert.equal(readFileSync(output, 'utf8'), ask(['export'], ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-3']));
+      // A refused connection leaves no file behind.
+      const refused = join(tempDbPath('export'), '..', 'refused.csv');
+      const down = runCli(['export', '--remote', 'postgresql://oncall@127.0.0.1:1/fleet', '-o', refused], { env: readerEnv() });
+      assert.equal(down.code, 1);
+      assert.equal(down.stderr.trim().split('\n').length, 1, down.stderr);
+      assert.ok(!existsSync(refused));
+    });
+
+    it('query top-senders: the same senders, counts and buckets per host (sender_hours on the server); the fleet counts each name over every host', () => {
+      for (const by of ['comm', 'uid', 'unit', 'pid']) {
+        for (const extra of [[], ['--bucket', '1h'], ['--per-target', '--bucket', '1d'], ['--signal', 'TERM,KILL', '--bucket', '1h']]) {
+          for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+            const args = ['query', 'top-senders', '--by', by, '--limit', '1000', ...extra, '--format', 'json'];
+            const local = exact(ask(args, ['--db', db]));
+            assert.ok(local.senders.length > 0, `${host} has senders by ${by}`);
+            assert.deepEqual(exact(ask(args, ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host])), local, `${host}: top-senders --by ${by} ${extra.join(' ')}`);
+          }
+        }
+      }
+      const csvArgs = ['query', 'top-senders', '--by', 'unit', '--format', 'csv'];
+      assert.equal(ask(csvArgs, ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-4']), ask(csvArgs, ['--db', hostB]));
+      // The fleet over one fixed window: each name's count is the sum of its counts on every host.
+      const window = ['--since', new Date(Date.now() - 86_400_000).toISOString(), '--until', new Date(Date.now() + 3_600_000).toISOString(), '--bucket', '1h', '--limit', '1000', '--format', 'json'];
+      const expected = new Map<string, number>();
+      let total = 0;
+      for (const db of [hostA, hostB]) {
+        const local = exact(ask(['query', 'top-senders', ...window], ['--db', db]));
+        for (const sender of local.senders) expected.set(sender.sender_comm, (expected.get(sender.sender_comm) ?? 0) + sender.total);
+        total += local.total;
+      }
+      const fleet = exact(ask(['query', 'top-senders', ...window], ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      assert.equal(fleet.total, total);
+      assert.deepEqual(new Map(fleet.senders.map((sender: { sender_comm: string; total: number }) => [sender.sender_comm, sender.total])), expected);
+      const byPid = runCli(['query', 'top-senders', '--by', 'pid', '--remote', cluster.tcpUrl('oncall', 'fleet')], { env: readerEnv() });
+      assert.equal(byPid.code, 2);
+      assert.match(byPid.stderr, /top-senders --by pid --remote needs --host NAME/);
+    });
+
     it('query who-killed: the same processes, rows and verdict per host', () => {
       const cases: [string, string, number][] = [
         [hostA, 'web-3', pids.termTarget], [hostA, 'web-3', group[1]], [hostA, 'web-3', pids.free],
@@ -225,14 +295,29 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       assert.match(noHost.stderr, /who-killed --remote needs --host NAME/);
     });
 
-    it('query failed (groups): the same groups per host; tables gain a HOST column', () => {
+    it('query failed (groups): the same groups per host, and for the fleet split by host; tables gain a HOST column', () => {
+      const groups = ['query', 'failed', '--limit', '0', '--format', 'json'];
+      const fleet = exact(ask(groups, ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      let total = 0;
       for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
         const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
-        assert.deepEqual(exact(ask(['query', 'failed', '--format', 'json'], remote)), exact(ask(['query', 'failed', '--format', 'json'], ['--db', db])));
+        const local = exact(ask(groups, ['--db', db]));
+        const one = exact(ask(groups, remote));
+        assert.deepEqual({ ...one, groups: withoutHost(one.groups, host) }, local);
+        // Both hosts sent SIGTERM to the same free pid: one group on each, never merged across hosts.
+        assert.deepEqual(withoutHost(fleet.groups.filter((group: { host: string }) => group.host === host), host), local.groups);
+        assert.ok(local.groups.some((group: { target_pid: number; errno_name: string }) => group.target_pid === pids.free && group.errno_name === 'ESRCH'), `${host}: the ESRCH group`);
+        total += local.total;
+        const csvLines = ask(['query', 'failed', '--limit', '0', '--format', 'csv'], remote).trimEnd().split('\n');
+        const localCsv = ask(['query', 'failed', '--limit', '0', '--format', 'csv'], ['--db', db]).trimEnd().split('\n');
+        assert.deepEqual(csvLines, localCsv.map((line, i) => `${line},${i === 0 ? 'host' : host}`));
         const table = ask(['query', 'list', '--utc', '--limit', '500'], remote).split('\n');
         assert.match(table[0], /^TIME\s+HOST\s+SIGNAL/);
         assert.equal(table.length, ask(['query', 'list', '--utc', '--limit', '500'], ['--db', db]).split('\n').length);
       }
+      assert.equal(fleet.total, total);
+      assert.equal(fleet.groups.length, fleet.groups.filter((group: { host: string }) => group.host === 'web-3' || group.host === 'web-4').length);
+      assert.match(ask(['query', 'failed'], ['--remote', cluster.tcpUrl('oncall', 'fleet')]).split('\n')[1], /^COUNT\s+HOST\s+ERROR/);
     });
 
     it('without --host, the fleet: both hosts\' rows, each with its host', () => {

@@ -28,7 +28,7 @@ export type Steps<R> = Generator<Query, R, Row[]>;
 export interface Dialect {
   /** The export query's SELECT … FROM, rows aliased s (src/export/columns.ts SELECT_ROWS locally); remote rows add s.host. */
   selectRows: string;
-  /** The rows of failed sends with the columns the failed report reads, and the namespace pids when a pid filter needs them. */
+  /** The rows of failed sends with the columns the failed report reads (and host, for the fleet), and the namespace pids when a pid filter needs them. */
   failedRows(nsPids: boolean): string;
   /** A table that says where the record is incomplete: drops, unclean_shutdowns, prunes, summaries, earlier_databases. */
   table(name: string): string;
@@ -42,7 +42,25 @@ export interface Dialect {
   spanSql: string;
   /** Rows carry a host column (the fleet). */
   hosts: boolean;
+  /** The hourly sender rollup with the local sender_hours's columns (names spelled out, -1/''/0 for none). */
+  senderHours: string;
+  /**
+   * top-senders' rows (SENDER_ROW_COLUMNS and a weight): those within the
+   * time terms given, every row senderHours does not count (locally the
+   * hot table's, rolled up only when archived), and the summarised sends,
+   * each weighing its count.
+   */
+  senderRows(rangeTerms: string[]): string;
+  /** LEFT JOIN of the sender's cgroup as cg (path, unit) to rows aliased `alias` with a sender_cgroup column. */
+  cgroupJoin(alias: string): string;
+  /** A term: the expression is one of the values of @param, a JSON array. */
+  inJson(expression: string, param: string): string;
+  /** There is a per-pid hourly rollup (sender_pid_hours, the local database's). */
+  pidHours: boolean;
 }
+
+/** The columns top-senders reads of each row: the sender, what its filters look at, and time. */
+export const SENDER_ROW_COLUMNS = 'ts_ns, fanout, source, sender_pid, sender_ns_pid, sender_comm, sender_uid, sender_cgroup, target_pid, target_ns_pid, delivered_pid, delivered_ns_pid, signal';
 
 /** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
 export const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
@@ -67,6 +85,16 @@ export const SQLITE: Dialect = {
         (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
         (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`,
   hosts: false,
+  senderHours: 'sender_hours',
+  senderRows: (rangeTerms) =>
+    [
+      ...rangeTerms.map((term) => `SELECT ${SENDER_ROW_COLUMNS}, 1 AS weight FROM archived_signals WHERE ${term}`),
+      `SELECT ${SENDER_ROW_COLUMNS}, 1 AS weight FROM hot_signals`,
+      `SELECT first_ns, 0, source, sender_pid, NULL, sender_comm, sender_uid, NULL, target_pid, NULL, NULL, NULL, signal, count FROM summaries WHERE outcome = 'summarised'`,
+    ].join(' UNION ALL '),
+  cgroupJoin: (alias) => `LEFT JOIN cgroups AS cg ON cg.id = ${alias}.sender_cgroup`,
+  inJson: (expression, param) => `${expression} IN (SELECT value FROM json_each(@${param}))`,
+  pidHours: true,
 };
 
 export function isSteps<R>(plan: Plan<R> | Steps<R>): plan is Steps<R> {
