@@ -7,7 +7,7 @@ import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
 import { listPlan, renderList } from './query/list';
 import { SQLITE, runLocal, type Dialect, type Plan, type Steps } from './query/read';
-import { remoteOf, runRemote } from './fleet/remote';
+import { openRemote, remoteOf, runRemote } from './fleet/remote';
 import { fleetStatusPlan, renderFleetStatus } from './fleet/status';
 import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
@@ -21,7 +21,7 @@ import { DEFAULT_FLOOD_BUDGET, DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './rec
 import { loadAddon } from './record/probe';
 import { Notifier } from './service/notify';
 import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninstallService } from './service/install';
-import { TAIL_FORMATS, tail, type TailFormat } from './tail';
+import { TAIL_FORMATS, tail, tailRemote, type TailFormat } from './tail';
 import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { reportingDamage } from './store/damage';
@@ -340,7 +340,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
       .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5),
   ).action(async (flags) => {
     const remote = remoteOf(flags);
-    if (remote) print(renderFleetStatus(await runRemote(remote, () => fleetStatusPlan(remote.host)), outputOf(flags)));
+    if (remote) print(renderFleetStatus(await runRemote(remote, () => fleetStatusPlan(remote.host, flags.limit)), outputOf(flags)));
     else print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
   });
 
@@ -353,28 +353,30 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .addOption(new Option('--format <format>', 'output format').choices(TAIL_FORMATS).default('table'))
     .option('--utc', 'times in UTC in tables', false);
-  addFilters(tailCommand, false).action(async (flags) => {
+  addRemote(addFilters(tailCommand, false)).action(async (flags) => {
+    const remote = remoteOf(flags);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     // A closed pipe (tail | head) ends the follow quietly.
     process.stdout.on('error', onSignal);
+    const options = {
+      filters: filtersOf(flags),
+      format: flags.format as TailFormat,
+      utc: flags.utc === true,
+      lines: flags.lines,
+      pollMs: flags.pollMs,
+      follow: flags.follow !== false,
+      signal: stop.signal,
+      out: (text: string) => {
+        if (text !== '' && !stop.signal.aborted) writeAll(1, text);
+      },
+      warn: log,
+    };
     try {
-      await reading(flags, (dbPath) => tail({
-        dbPath,
-        filters: filtersOf(flags),
-        format: flags.format as TailFormat,
-        utc: flags.utc === true,
-        lines: flags.lines,
-        pollMs: flags.pollMs,
-        follow: flags.follow !== false,
-        signal: stop.signal,
-        out: (text) => {
-          if (text !== '' && !stop.signal.aborted) writeAll(1, text);
-        },
-        warn: log,
-      }));
+      if (remote) await tailRemote({ ...options, reader: await openRemote(remote), host: remote.host });
+      else await reading(flags, (dbPath) => tail({ ...options, dbPath }));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

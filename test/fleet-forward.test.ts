@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
+import { isoTime } from '../src/export/columns';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
 import { kernelTestOptions } from './helpers/kernel';
 import { postgresOptions, startCluster, type Cluster } from './helpers/postgres';
 import { CLI, EVERY_SIGNAL, exportedRows, runCli, settle, startRecorder, tempDbPath } from './helpers/recorder';
 import { exited, freePid, killInitAsNobody, processGroup, run } from './helpers/senders';
+import { runStorm } from './helpers/service';
 
 const options = { ...kernelTestOptions, ...postgresOptions };
 const FORWARDER_PASSWORD = 'forward-secret';
@@ -244,8 +246,10 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     });
 
     it('query top-senders: the same senders, counts and buckets per host (sender_hours on the server); the fleet counts each name over every host', () => {
-      for (const by of ['comm', 'uid', 'unit', 'pid']) {
-        for (const extra of [[], ['--bucket', '1h'], ['--per-target', '--bucket', '1d'], ['--signal', 'TERM,KILL', '--bucket', '1h']]) {
+      // Each key by the rows alone, and with the rollup (hour and day buckets) and a filter.
+      const extras: Record<string, string[]> = { comm: ['--bucket', '1h'], uid: ['--per-target', '--bucket', '1d'], unit: ['--signal', 'TERM,KILL', '--bucket', '1h'], pid: ['--bucket', '1h'] };
+      for (const [by, rollup] of Object.entries(extras)) {
+        for (const extra of [[], rollup]) {
           for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
             const args = ['query', 'top-senders', '--by', by, '--limit', '1000', ...extra, '--format', 'json'];
             const local = exact(ask(args, ['--db', db]));
@@ -365,6 +369,135 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     });
   });
 
+  it('tail --remote follows the rows forwarders add, line for line the local tail with the host at the end', async () => {
+    const db = tempDbPath('tailed.db');
+    const forwardOnce = () => assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'tailed', '--once'], { env: env() }).code, 0);
+    appendRows(db, 5);
+    forwardOnce();
+    const child = spawn(process.execPath, [CLI, 'tail', '--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'tailed', '-n', '2', '--format', 'jsonl'], {
+      env: { ...process.env, PGPASSWORD: READER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const lines = () => stdout.split('\n').filter((line) => line !== '');
+    const waitForLines = async (count: number) => {
+      while (lines().length < count) {
+        assert.equal(child.exitCode, null, `tail is still running:\n${stderr}`);
+        await settle(100);
+      }
+    };
+    await waitForLines(2);
+    appendRows(db, 30);
+    forwardOnce();
+    await waitForLines(32);
+    child.kill('SIGTERM');
+    await exited(child);
+    assert.equal(stderr, '');
+    const local = runCli(['tail', '--db', db, '--no-follow', '-n', '32', '--format', 'jsonl']);
+    assert.equal(local.code, 0, local.stderr);
+    assert.deepEqual(lines(), local.stdout.trimEnd().split('\n').map((line) => `${line.slice(0, -1)},"host":"tailed"}`));
+  });
+
+  it('rows the real recorder\'s retention deleted before they were forwarded: a gap on the server, shown by status and the fleet\'s reports', async () => {
+    const db = tempDbPath('pruned.db');
+    const dayNs = 86_400_000_000_000n;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    appendRows(db, 50, now - 40n * dayNs);
+    assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pruned', '--once'], { env: env() }).code, 0);
+    // Ids 51-100 are older than --retain 30d and not yet forwarded; 101-120 are kept.
+    const t1 = now - 39n * dayNs;
+    appendRows(db, 50, t1);
+    appendRows(db, 20, now);
+    const recorder = await startRecorder(db, ['--retain', '30d', '--skip-probes']);
+    const oldest = () => {
+      const reader = new Database(db, { readonly: true });
+      try {
+        return (reader.prepare('SELECT min(id) AS id FROM signals').get() as { id: number }).id;
+      } finally {
+        reader.close();
+      }
+    };
+    while (oldest() <= 100) await settle(200);
+    assert.equal((await recorder.stop()).code, 0);
+    const shipped = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pruned', '--once'], { env: env() });
+    assert.equal(shipped.code, 0, shipped.stderr);
+    assert.match(shipped.stderr, /rows 51-100 were deleted here \(retention\) before they were forwarded: recorded on the server as a gap/);
+    const gaps = await serverQuery<{ from_id: string; to_id: string; from_ns: string; to_ns: string }>(
+      "SELECT g.from_id, g.to_id, g.from_ns, g.to_ns FROM sigaudit.forward_gaps g JOIN sigaudit.sources so ON so.id = g.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'pruned'",
+    );
+    assert.deepEqual(gaps.map((gap) => [gap.from_id, gap.to_id]), [['51', '100']]);
+    // Between the newest row it had and the oldest that came after the gap.
+    const t2 = now;
+    assert.ok(BigInt(gaps[0].from_ns) <= t1 && BigInt(gaps[0].to_ns) >= t1 + 49_000n && BigInt(gaps[0].to_ns) <= t2 + 20_000n, JSON.stringify(gaps));
+
+    const reader = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'pruned'];
+    const readerEnv = { ...process.env, PGPASSWORD: READER_PASSWORD };
+    const status = runCli(['status', '--format', 'json', ...reader], { env: readerEnv });
+    assert.equal(status.code, 0, status.stderr);
+    const [entry] = JSON.parse(status.stdout).hosts;
+    assert.equal(entry.incomplete.gaps, 1);
+    assert.ok(entry.incomplete.prunes >= 1, 'the retention prune came too');
+    const table = runCli(['status', ...reader], { env: readerEnv });
+    assert.match(table.stdout, /^pruned\s.*1 retention prunes, 1 gaps/m);
+    assert.match(table.stdout, /^ {2}pruned: 50 rows deleted by its retention before they were forwarded between \S+ \S+ and \S+ \S+$/m);
+    const iso = (ns: string) => isoTime(BigInt(ns));
+    assert.deepEqual(entry.incomplete_windows.find((window: { reason: string }) => window.reason === 'not_forwarded'), { from: iso(gaps[0].from_ns), to: iso(gaps[0].to_ns), count: 50, reason: 'not_forwarded' });
+    // A report over the window says the host's record is incomplete there, and when.
+    const list = runCli(['query', 'list', '--since', new Date(Number(t1 / 1_000_000n) - 60_000).toISOString(), '--format', 'json', ...reader], { env: readerEnv });
+    assert.equal(list.code, 0, list.stderr);
+    const report = JSON.parse(list.stdout);
+    assert.equal(report.incomplete, true);
+    const gap = report.drops.find((drop: { reason: string }) => drop.reason === 'not_forwarded');
+    assert.deepEqual(gap, {
+      from: new Date(Number(BigInt(gaps[0].from_ns) / 1_000_000n)).toISOString(), to: new Date(Number(BigInt(gaps[0].to_ns) / 1_000_000n)).toISOString(), count: 50, reason: 'not_forwarded',
+    });
+    const text = runCli(['query', 'failed', ...reader], { env: readerEnv });
+    assert.match(text.stdout.replace(/\s+/g, ' '), /the host's retention deleted 50 rows before they were forwarded, between/);
+  });
+
+  it('forwards while the real recorder writes a storm: every row arrives once', async () => {
+    const db = tempDbPath('storm.db');
+    const recorder = await startRecorder(db, EVERY_SIGNAL);
+    const forwarder = spawn(process.execPath, [CLI, 'forward', '--to', forwarderUrl, '--db', db, '--host', 'storm', '--poll-ms', '100', '--batch-rows', '5000'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    forwarder.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // Signal 0 to pids above pid_max, numbered by their target: 100,000 sends while the forwarder follows.
+    const first = 5_000_000;
+    const count = 100_000;
+    const storm = await runStorm(first, count, undefined, 20_000);
+    assert.equal(storm.code, 0);
+    const local = () => {
+      const reader = new Database(db, { readonly: true });
+      try {
+        return reader.prepare('SELECT count(*) AS n, coalesce(sum(id), 0) AS ids, coalesce(max(id), 0) AS last, sum(sender_pid = ? AND target_pid BETWEEN ? AND ?) AS storm FROM signals')
+          .get(storm.pid, first, first + count - 1) as { n: number; ids: number; last: number; storm: number };
+      } finally {
+        reader.close();
+      }
+    };
+    // The recorder writes what it holds when stopped; a drop, if the ring overflowed, would be its row count's business, not the forwarder's.
+    await settle();
+    assert.equal((await recorder.stop()).code, 0);
+    const recorded = local();
+    assert.ok(recorded.storm > count / 2, `the storm was recorded (${recorded.storm} of ${count})`);
+    const onServer = async () =>
+      (await serverQuery<{ n: string; distinct_ids: string; ids: string; storm: string }>(
+        `SELECT count(*) AS n, count(DISTINCT s.id) AS distinct_ids, coalesce(sum(s.id), 0) AS ids, count(*) FILTER (WHERE s.sender_pid = $1 AND s.target_pid BETWEEN $2 AND $3) AS storm
+         FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'storm'`,
+        [storm.pid, first, first + count - 1],
+      ))[0];
+    while (localPosition(db) !== recorded.last) {
+      assert.equal(forwarder.exitCode, null, `the forwarder is still running:\n${stderr}`);
+      await settle(200);
+    }
+    forwarder.kill('SIGTERM');
+    await exited(forwarder);
+    assert.equal(forwarder.exitCode, 0, stderr);
+    assert.deepEqual(await onServer(), { n: String(recorded.n), distinct_ids: String(recorded.n), ids: String(recorded.ids), storm: String(recorded.storm) });
+  });
+
   it('a forwarder killed with SIGKILL mid-batch resends nothing twice and leaves no gap', async () => {
     const db = tempDbPath('killed.db');
     appendRows(db, 60_000);
@@ -476,6 +609,28 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     it('a malformed URL', async () => {
       await refused(['--to', 'mysql://web@host/fleet'], env(), /--to: "mysql:\/\/web@host\/fleet" is not a PostgreSQL URL/, 2);
       await refused(['--to', 'not a url'], env(), /--to: "not a url" is not a URL/, 2);
+    });
+
+    it('the reports refuse the same servers as the reader: one line, exit 1, no file written', () => {
+      const cases: [string, NodeJS.ProcessEnv, RegExp][] = [
+        ['postgresql://oncall@127.0.0.1:1/fleet', {}, /cannot reach PostgreSQL at oncall@127\.0\.0\.1:1\/fleet/],
+        [cluster.tcpUrl('oncall', 'fleet'), { PGPASSWORD: 'wrong' }, /refused the login of oncall/],
+        [cluster.tcpUrl('oncall', 'other'), {}, /is not a sigaudit fleet database/],
+        [cluster.tcpUrl('oncall', 'newer'), {}, /has version 9990, newer than this sigaudit knows/],
+        [cluster.tcpUrl('outsider', 'fleet'), { PGPASSWORD: FORWARDER_PASSWORD }, /refused outsider: permission denied.*GRANT sigaudit_reader TO "outsider"/],
+      ];
+      for (const [url, extra, pattern] of cases) {
+        const output = join(tempDbPath('refused'), '..', 'refused.csv');
+        for (const args of [['query', 'list'], ['status'], ['export', '-o', output], ['tail', '--no-follow']]) {
+          const result = runCli([...args, '--remote', url], { env: { ...process.env, PGPASSWORD: READER_PASSWORD, ...extra } });
+          assert.equal(result.code, 1, `${args.join(' ')} ${url}: ${result.stderr}`);
+          assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+          assert.match(result.stderr, pattern);
+          assert.match(result.stderr, /\(fix: /);
+          assert.equal(result.stdout, '');
+        }
+        assert.ok(!existsSync(output), 'export wrote no file');
+      }
     });
   });
 

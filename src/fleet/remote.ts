@@ -62,6 +62,8 @@ export function postgresDialect(host?: string): Dialect {
       ON cg.source_id = ${alias}.source_id AND cg.id = ${alias}.sender_cgroup`,
     inJson: (expression, param) => `CAST(${expression} AS text) IN (SELECT json_array_elements_text(CAST(@${param} AS json)))`,
     pidHours: false,
+    unforwarded: `
+      UNION ALL SELECT from_ns, to_ns, to_id - from_id + 1, 'not_forwarded', NULL FROM ${table('forward_gaps')} AS forward_gaps WHERE to_ns >= @from AND from_ns <= @to`,
   };
 }
 
@@ -78,8 +80,15 @@ function positional(sql: string, params: Record<string, Param>): { text: string;
   return { text, values: names.map((name) => (typeof params[name] === 'bigint' ? params[name].toString() : (params[name] as string | number))) };
 }
 
-/** Runs a plan on the fleet's PostgreSQL; only the server's failures become its one-line errors, not the plan's own (a closed stdout). */
-export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => Plan<R> | Steps<R>): Promise<R> {
+/** An open connection to the fleet as the reader role, in PostgreSQL's dialect. */
+export interface RemoteReader {
+  dialect: Dialect;
+  all(query: Query): Promise<Row[]>;
+  close(): Promise<void>;
+}
+
+/** Connects as the reader, checks the schema and that --host names a host; only the server's failures become its one-line errors. */
+export async function openRemote(remote: Remote): Promise<RemoteReader> {
   const client = await connect(remote.url, 'reader');
   const onServer = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
@@ -88,6 +97,15 @@ export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => P
       throw serverError(error, remote.url, 'reader');
     }
   };
+  const reader: RemoteReader = {
+    dialect: postgresDialect(remote.host),
+    all: (query) =>
+      onServer(async () => {
+        const { text, values } = positional(query.sql, query.params);
+        return (await client.query(text, values)).rows as Row[];
+      }),
+    close: () => client.end().catch(() => undefined),
+  };
   try {
     const hosts = await onServer(async () => {
       await checkSchema(client, remote.url);
@@ -95,19 +113,62 @@ export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => P
     });
     if (remote.host !== undefined && !hosts.includes(remote.host))
       throw new SigauditError('ENOHOST', `--host ${remote.host}: no such host at ${remote.url.shown} (${hosts.length === 0 ? 'no host has forwarded yet' : `hosts: ${hosts.join(', ')}`})`, 'name one of them (sigaudit forward --host sets the name; default the hostname)');
-    const all = (query: Query) =>
-      onServer(async () => {
-        const { text, values } = positional(query.sql, query.params);
-        return (await client.query(text, values)).rows as Row[];
-      });
-    const built = plan(postgresDialect(remote.host));
+  } catch (error) {
+    await reader.close();
+    throw error;
+  }
+  return reader;
+}
+
+/** Runs a plan on the fleet's PostgreSQL; a failure of the plan's own (a closed stdout) stays what it is. */
+export async function runRemote<R>(remote: Remote, plan: (dialect: Dialect) => Plan<R> | Steps<R>): Promise<R> {
+  const reader = await openRemote(remote);
+  try {
+    const built = plan(reader.dialect);
     if (isSteps(built)) {
-      for (let step = built.next(undefined as unknown as Row[]); ; step = built.next(await all(step.value))) if (step.done) return step.value;
+      for (let step = built.next(undefined as unknown as Row[]); ; step = built.next(await reader.all(step.value))) if (step.done) return step.value;
     }
     const results: Record<string, Row[]> = {};
-    for (const [name, query] of Object.entries(built.queries)) results[name] = await all(query);
+    for (const [name, query] of Object.entries(built.queries)) results[name] = await reader.all(query);
     return built.shape(results);
   } finally {
-    await client.end().catch(() => undefined);
+    await reader.close();
   }
+}
+
+/**
+ * How far each source of the fleet (of --host's) has forwarded: source id
+ * to its newest id, what tail --remote has printed up to. The forwarder
+ * moves it in the transaction that adds the rows.
+ */
+export function positionsQuery(host: string | undefined): Query {
+  return {
+    sql: `SELECT so.id AS source_id, so.last_id FROM sigaudit.sources so JOIN sigaudit.hosts h ON h.id = so.host_id${host === undefined ? '' : ' WHERE h.name = @host'}`,
+    params: host === undefined ? {} : { host },
+  };
+}
+
+export type Positions = Map<string, bigint>;
+
+export function positionsOf(rows: Row[]): Positions {
+  return new Map(rows.map((row) => [String(row.source_id), row.last_id as bigint]));
+}
+
+/**
+ * A term keeping the rows (aliased `alias`) of each source past `after`
+ * up to `upTo`, one range of the key (source_id, id) per source that
+ * moved, so each day's primary key is searched, not read; undefined when
+ * none moved.
+ */
+export function betweenPositions(alias: string, after: Positions, upTo: Positions): { term: string; params: Record<string, Param> } | undefined {
+  const ranges: string[] = [];
+  const params: Record<string, Param> = {};
+  for (const [source, last] of upTo) {
+    const from = after.get(source) ?? 0n;
+    if (last <= from) continue;
+    const i = ranges.length;
+    ranges.push(`(${alias}.source_id = @source${i} AND ${alias}.id > @after${i} AND ${alias}.id <= @upTo${i})`);
+    Object.assign(params, { [`source${i}`]: Number(source), [`after${i}`]: from, [`upTo${i}`]: last });
+  }
+  return ranges.length === 0 ? undefined : { term: `(${ranges.join(' OR ')})`, params };
 }

@@ -57,6 +57,8 @@ export interface Dialect {
   inJson(expression: string, param: string): string;
   /** There is a per-pid hourly rollup (sender_pid_hours, the local database's). */
   pidHours: boolean;
+  /** UNION ALL of the windows a host's rows were deleted before they were forwarded, as rows of the drops query (@from, @to); '' locally. */
+  unforwarded: string;
 }
 
 /** The columns top-senders reads of each row: the sender, what its filters look at, and time. */
@@ -95,6 +97,7 @@ export const SQLITE: Dialect = {
   cgroupJoin: (alias) => `LEFT JOIN cgroups AS cg ON cg.id = ${alias}.sender_cgroup`,
   inJson: (expression, param) => `${expression} IN (SELECT value FROM json_each(@${param}))`,
   pidHours: true,
+  unforwarded: '',
 };
 
 export function isSteps<R>(plan: Plan<R> | Steps<R>): plan is Steps<R> {
