@@ -261,7 +261,8 @@ export function* exportSteps(dialect: Dialect, options: { filters?: Filters; for
     const params: Record<string, string | number | bigint> = { ...where.params };
     if (last) order.forEach((column, i) => (params[`after${i}`] = last![column.slice(2) as keyof StoredRow] as string | bigint));
     const rows = (yield {
-      sql: `${dialect.selectRows} ${whereSql(last ? [...where.terms, after] : where.terms)} ORDER BY ${order.join(', ')} LIMIT ${PAGE_ROWS}`,
+      // In time order the plain bound on ts_ns too: an index can seek it, not the row comparison.
+      sql: `${dialect.selectRows} ${whereSql(last ? [...where.terms, ...(order[0] === 's.ts_ns' ? ['s.ts_ns >= @after0'] : []), after] : where.terms)} ORDER BY ${order.join(', ')} LIMIT ${PAGE_ROWS}`,
       params,
     }) as unknown as StoredRow[];
     if (rows.length > 0) write(exportLines(rows, options.format, dialect.hosts), rows.length);
