@@ -57,8 +57,8 @@ export function postgresDialect(host?: string): Dialect {
         ...(rangeTerms.length === 0 ? ['false'] : rangeTerms).map((term) => `SELECT source_id, ${SENDER_ROW_COLUMNS.replace('sender_cgroup', 'sender_cgroup_id AS sender_cgroup')}, 1 AS weight FROM ${rows} AS r WHERE ${term}`),
         `SELECT source_id, first_ns, 0, source, sender_pid, NULL, sender_comm, sender_uid, NULL, target_pid, NULL, NULL, NULL, signal, count FROM ${table('summaries')} AS m WHERE outcome = 'summarised'`,
       ].join(' UNION ALL '),
-    // cgroup ids are per source.
-    cgroupJoin: (alias) => `LEFT JOIN (SELECT c.source_id, c.id, p.name AS path, u.name AS unit FROM sigaudit.cgroups c JOIN sigaudit.names p ON p.id = c.path LEFT JOIN sigaudit.names u ON u.id = c.unit) AS cg
+    // cgroup ids are per source; a cgroup may be known without its path.
+    cgroupJoin: (alias) => `LEFT JOIN (SELECT c.source_id, c.id, p.name AS path, u.name AS unit FROM sigaudit.cgroups c LEFT JOIN sigaudit.names p ON p.id = c.path LEFT JOIN sigaudit.names u ON u.id = c.unit) AS cg
       ON cg.source_id = ${alias}.source_id AND cg.id = ${alias}.sender_cgroup`,
     inJson: (expression, param) => `CAST(${expression} AS text) IN (SELECT json_array_elements_text(CAST(@${param} AS json)))`,
     pidHours: false,

@@ -5,6 +5,7 @@
 // shutdowns and retention that happen meanwhile are reported on stderr;
 // the kernel's summaries (sends beyond --flood-budget) as they are
 // committed, in the table, or on stderr beside csv and jsonl rows.
+// tail --remote (tailRemote) follows the fleet's rows as forwarders commit them.
 import type Database from 'better-sqlite3';
 import { stringify } from 'csv-stringify/sync';
 import { SELECT_ROWS, columnsOf, hostCell, withHost, type StoredRow } from '../export/columns';
