@@ -1,17 +1,17 @@
 // Wires commander to the command functions; nothing else lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { exportSignals, writeAll, type ExportFormat } from './export';
+import { exportPlanned, exportSignals, writeAll, type ExportFormat } from './export';
 import { exportSummaries } from './export/summaries';
 import { failedPlan, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
 import { listPlan, renderList } from './query/list';
 import { SQLITE, runLocal, type Dialect, type Plan, type Steps } from './query/read';
-import { remoteOf, runRemote } from './fleet/remote';
+import { openRemote, remoteOf, runRemote } from './fleet/remote';
 import { fleetStatusPlan, renderFleetStatus } from './fleet/status';
 import { renderSql, runSql } from './query/sql';
 import { timeArgument } from './query/time';
-import { bucketArgument, byArgument, renderTopSenders, topSenders } from './query/top-senders';
+import { bucketArgument, byArgument, renderTopSenders, topSendersSteps } from './query/top-senders';
 import { renderWhoKilled, whoKilledSteps } from './query/who-killed';
 import { writeReport } from './report';
 import { recover, renderRecover } from './recover';
@@ -21,7 +21,7 @@ import { DEFAULT_FLOOD_BUDGET, DEFAULT_MAX_HELD_ROWS, DEFAULT_NICE } from './rec
 import { loadAddon } from './record/probe';
 import { Notifier } from './service/notify';
 import { DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, installService, renderPlan, uninstallService } from './service/install';
-import { TAIL_FORMATS, tail, type TailFormat } from './tail';
+import { TAIL_FORMATS, tail, tailRemote, type TailFormat } from './tail';
 import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, parseSignalList } from './parse';
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { reportingDamage } from './store/damage';
@@ -233,8 +233,13 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .addOption(new Option('--format <format>', 'output format').choices(['csv', 'jsonl']).default('csv'))
     .option('-o, --output <file>', 'write to this file instead of stdout (with a progress bar on a terminal)')
     .option('--summaries', "write the summaries instead: sends the kernel counted beyond --flood-budget, and protected sends dropped under their sender's name (their own columns)", false);
-  addFilters(exportCommand, true).action(async (flags) => {
-    const rows = await reading(flags, (dbPath) => {
+  addRemote(addFilters(exportCommand, true)).action(async (flags) => {
+    const remote = remoteOf(flags);
+    if (remote && flags.summaries)
+      throw usageError('export --summaries --remote: the fleet\'s summaries are not exported yet', 'run sigaudit export --summaries on the host itself, or leave out --summaries');
+    const rows = remote
+      ? await exportPlanned({ format: flags.format as ExportFormat, output: flags.output, filters: filtersOf(flags, true) }, true, (plan) => runRemote(remote, plan))
+      : await reading(flags, (dbPath) => {
       const options = { dbPath, format: flags.format as ExportFormat, output: flags.output, filters: { ...filtersOf(flags, true), perTarget: true }, progress: true };
       return flags.summaries ? exportSummaries(options) : exportSignals(options);
     });
@@ -275,8 +280,11 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--bucket <size>', '1m, 10m, 1h or 1d (default: about 60 buckets or fewer over the window)', bucketArgument)
     .option('--limit <n>', 'senders shown', parseCount, 10)
     .option('--per-target', 'count every task a send reached (a kill(-1) that reached 300 tasks counts 300)', false);
-  addOutput(addFilters(topCommand, false)).action(async (flags) => {
-    print(await reading(flags, (dbPath) => renderTopSenders(topSenders({ dbPath, filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) }), outputOf(flags))));
+  addRemote(addOutput(addFilters(topCommand, false))).action(async (flags) => {
+    if (flags.by === 'pid' && flags.host === undefined && remoteOf(flags) !== undefined)
+      throw usageError('top-senders --by pid --remote needs --host NAME: a pid names a process on one host', 'add --host, or count the fleet --by comm, uid or unit');
+    const query = { filters: filtersOf(flags), by: flags.by, bucketMinutes: flags.bucket, limit: Math.max(1, flags.limit) };
+    print(renderTopSenders(await planned(flags, (dialect) => topSendersSteps(dialect, query)), outputOf(flags)));
   });
 
   const listCommand = query
@@ -332,7 +340,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
       .option('--limit <n>', 'newest runs and drop windows listed', parseCount, 5),
   ).action(async (flags) => {
     const remote = remoteOf(flags);
-    if (remote) print(renderFleetStatus(await runRemote(remote, () => fleetStatusPlan(remote.host)), outputOf(flags)));
+    if (remote) print(renderFleetStatus(await runRemote(remote, () => fleetStatusPlan(remote.host, flags.limit)), outputOf(flags)));
     else print(await reading(flags, (dbPath) => renderStatus(status({ dbPath, limit: flags.limit }), outputOf(flags))));
   });
 
@@ -345,28 +353,30 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .addOption(new Option('--format <format>', 'output format').choices(TAIL_FORMATS).default('table'))
     .option('--utc', 'times in UTC in tables', false);
-  addFilters(tailCommand, false).action(async (flags) => {
+  addRemote(addFilters(tailCommand, false)).action(async (flags) => {
+    const remote = remoteOf(flags);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     // A closed pipe (tail | head) ends the follow quietly.
     process.stdout.on('error', onSignal);
+    const options = {
+      filters: filtersOf(flags),
+      format: flags.format as TailFormat,
+      utc: flags.utc === true,
+      lines: flags.lines,
+      pollMs: flags.pollMs,
+      follow: flags.follow !== false,
+      signal: stop.signal,
+      out: (text: string) => {
+        if (text !== '' && !stop.signal.aborted) writeAll(1, text);
+      },
+      warn: log,
+    };
     try {
-      await reading(flags, (dbPath) => tail({
-        dbPath,
-        filters: filtersOf(flags),
-        format: flags.format as TailFormat,
-        utc: flags.utc === true,
-        lines: flags.lines,
-        pollMs: flags.pollMs,
-        follow: flags.follow !== false,
-        signal: stop.signal,
-        out: (text) => {
-          if (text !== '' && !stop.signal.aborted) writeAll(1, text);
-        },
-        warn: log,
-      }));
+      if (remote) await tailRemote({ ...options, reader: await openRemote(remote), host: remote.host });
+      else await reading(flags, (dbPath) => tail({ ...options, dbPath }));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -14,6 +14,8 @@ async function main(): Promise<number> {
       // commander has already printed its message (or the help/version).
       return error.exitCode === 0 ? 0 : 2;
     }
+    // Whoever read stdout stopped (sigaudit export | head): nothing is left to say.
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE' && (error as NodeJS.ErrnoException).syscall === 'write') return 0;
     if (error instanceof SigauditError) {
       process.stderr.write(`sigaudit: ${error.message} (fix: ${error.fix})\n`);
       return error.exitCode;

@@ -5,17 +5,19 @@
 // lose nothing and duplicate nothing; bad input is refused in one line.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
+import { isoTime } from '../src/export/columns';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
 import { kernelTestOptions } from './helpers/kernel';
 import { postgresOptions, startCluster, type Cluster } from './helpers/postgres';
 import { CLI, EVERY_SIGNAL, exportedRows, runCli, settle, startRecorder, tempDbPath } from './helpers/recorder';
 import { exited, freePid, killInitAsNobody, processGroup, run } from './helpers/senders';
+import { runStorm } from './helpers/service';
 
 const options = { ...kernelTestOptions, ...postgresOptions };
 const FORWARDER_PASSWORD = 'forward-secret';
@@ -114,6 +116,9 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     pids.pidfdKiller = run('python3', ['-c', 'import os,sys,signal; signal.pidfd_send_signal(os.pidfd_open(int(sys.argv[1])), signal.SIGKILL)', String(pidfdTarget.pid)]).pid;
     await exited(pidfdTarget);
     pids.segfault = run('python3', ['-c', 'import ctypes; ctypes.string_at(0)']).pid;
+    // The same failed send as on host A: a group on each host.
+    assert.equal(freePid(), pids.free, 'the free pid is still free');
+    run('/bin/kill', ['-TERM', String(pids.free)]);
     await settle();
     assert.equal((await b.stop()).code, 0);
   });
@@ -203,6 +208,75 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       });
     }
 
+    it('export --remote: csv and jsonl line for line the local export with host at the end, per host and merged for the fleet', () => {
+      const withHostLine = (format: string, host: string) => (line: string, i: number) =>
+        format === 'csv' ? `${line},${i === 0 ? 'host' : host}` : `${line.slice(0, -1)},"host":${JSON.stringify(host)}}`;
+      for (const format of ['csv', 'jsonl']) {
+        // In id order, and in time order (a window).
+        for (const window of [[], ['--since', '2000-01-01T00:00:00Z']]) {
+          const merged: string[] = [];
+          for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+            const local = ask(['export', '--format', format, ...window], ['--db', db]).trimEnd().split('\n');
+            const fleet = ask(['export', '--format', format, ...window], ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host]).trimEnd().split('\n');
+            assert.ok(local.length > 3, `${host} exported rows`);
+            assert.deepEqual(fleet, local.map(withHostLine(format, host)));
+            merged.push(...fleet.slice(format === 'csv' && merged.length > 0 ? 1 : 0));
+          }
+          // The fleet: every host's rows, host after host (in id order; in time order by time).
+          const fleet = ask(['export', '--format', format, ...window], ['--remote', cluster.tcpUrl('oncall', 'fleet')]).trimEnd().split('\n');
+          const byTime = (line: string) => (format === 'csv' ? line.split(',')[1] : String(exact(line).ts_ns));
+          if (window.length === 0) assert.deepEqual(fleet, merged);
+          else {
+            assert.deepEqual([...fleet].sort(), [...merged].sort());
+            const times = fleet.slice(format === 'csv' ? 1 : 0).map((line) => BigInt(byTime(line)));
+            assert.ok(times.every((time, i) => i === 0 || times[i - 1] <= time), 'in time order');
+          }
+        }
+      }
+      const output = join(tempDbPath('export'), '..', 'fleet.csv');
+      const toFile = runCli(['export', '--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-3', '-o', output], { env: readerEnv() });
+      assert.equal(toFile.code, 0, toFile.stderr);
+      assert.equal(readFileSync(output, 'utf8'), ask(['export'], ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-3']));
+      // A refused connection leaves no file behind.
+      const refused = join(tempDbPath('export'), '..', 'refused.csv');
+      const down = runCli(['export', '--remote', 'postgresql://oncall@127.0.0.1:1/fleet', '-o', refused], { env: readerEnv() });
+      assert.equal(down.code, 1);
+      assert.equal(down.stderr.trim().split('\n').length, 1, down.stderr);
+      assert.ok(!existsSync(refused));
+    });
+
+    it('query top-senders: the same senders, counts and buckets per host (sender_hours on the server); the fleet counts each name over every host', () => {
+      // Each key by the rows alone, and with the rollup (hour and day buckets) and a filter.
+      const extras: Record<string, string[]> = { comm: ['--bucket', '1h'], uid: ['--per-target', '--bucket', '1d'], unit: ['--signal', 'TERM,KILL', '--bucket', '1h'], pid: ['--bucket', '1h'] };
+      for (const [by, rollup] of Object.entries(extras)) {
+        for (const extra of [[], rollup]) {
+          for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
+            const args = ['query', 'top-senders', '--by', by, '--limit', '1000', ...extra, '--format', 'json'];
+            const local = exact(ask(args, ['--db', db]));
+            assert.ok(local.senders.length > 0, `${host} has senders by ${by}`);
+            assert.deepEqual(exact(ask(args, ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host])), local, `${host}: top-senders --by ${by} ${extra.join(' ')}`);
+          }
+        }
+      }
+      const csvArgs = ['query', 'top-senders', '--by', 'unit', '--format', 'csv'];
+      assert.equal(ask(csvArgs, ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'web-4']), ask(csvArgs, ['--db', hostB]));
+      // The fleet over one fixed window: each name's count is the sum of its counts on every host.
+      const window = ['--since', new Date(Date.now() - 86_400_000).toISOString(), '--until', new Date(Date.now() + 3_600_000).toISOString(), '--bucket', '1h', '--limit', '1000', '--format', 'json'];
+      const expected = new Map<string, number>();
+      let total = 0;
+      for (const db of [hostA, hostB]) {
+        const local = exact(ask(['query', 'top-senders', ...window], ['--db', db]));
+        for (const sender of local.senders) expected.set(sender.sender_comm, (expected.get(sender.sender_comm) ?? 0) + sender.total);
+        total += local.total;
+      }
+      const fleet = exact(ask(['query', 'top-senders', ...window], ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      assert.equal(fleet.total, total);
+      assert.deepEqual(new Map(fleet.senders.map((sender: { sender_comm: string; total: number }) => [sender.sender_comm, sender.total])), expected);
+      const byPid = runCli(['query', 'top-senders', '--by', 'pid', '--remote', cluster.tcpUrl('oncall', 'fleet')], { env: readerEnv() });
+      assert.equal(byPid.code, 2);
+      assert.match(byPid.stderr, /top-senders --by pid --remote needs --host NAME/);
+    });
+
     it('query who-killed: the same processes, rows and verdict per host', () => {
       const cases: [string, string, number][] = [
         [hostA, 'web-3', pids.termTarget], [hostA, 'web-3', group[1]], [hostA, 'web-3', pids.free],
@@ -225,14 +299,29 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       assert.match(noHost.stderr, /who-killed --remote needs --host NAME/);
     });
 
-    it('query failed (groups): the same groups per host; tables gain a HOST column', () => {
+    it('query failed (groups): the same groups per host, and for the fleet split by host; tables gain a HOST column', () => {
+      const groups = ['query', 'failed', '--limit', '0', '--format', 'json'];
+      const fleet = exact(ask(groups, ['--remote', cluster.tcpUrl('oncall', 'fleet')]));
+      let total = 0;
       for (const [db, host] of [[hostA, 'web-3'], [hostB, 'web-4']]) {
         const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
-        assert.deepEqual(exact(ask(['query', 'failed', '--format', 'json'], remote)), exact(ask(['query', 'failed', '--format', 'json'], ['--db', db])));
+        const local = exact(ask(groups, ['--db', db]));
+        const one = exact(ask(groups, remote));
+        assert.deepEqual({ ...one, groups: withoutHost(one.groups, host) }, local);
+        // Both hosts sent SIGTERM to the same free pid: one group on each, never merged across hosts.
+        assert.deepEqual(withoutHost(fleet.groups.filter((group: { host: string }) => group.host === host), host), local.groups);
+        assert.ok(local.groups.some((group: { target_pid: number; errno_name: string }) => group.target_pid === pids.free && group.errno_name === 'ESRCH'), `${host}: the ESRCH group`);
+        total += local.total;
+        const csvLines = ask(['query', 'failed', '--limit', '0', '--format', 'csv'], remote).trimEnd().split('\n');
+        const localCsv = ask(['query', 'failed', '--limit', '0', '--format', 'csv'], ['--db', db]).trimEnd().split('\n');
+        assert.deepEqual(csvLines, localCsv.map((line, i) => `${line},${i === 0 ? 'host' : host}`));
         const table = ask(['query', 'list', '--utc', '--limit', '500'], remote).split('\n');
         assert.match(table[0], /^TIME\s+HOST\s+SIGNAL/);
         assert.equal(table.length, ask(['query', 'list', '--utc', '--limit', '500'], ['--db', db]).split('\n').length);
       }
+      assert.equal(fleet.total, total);
+      assert.equal(fleet.groups.length, fleet.groups.filter((group: { host: string }) => group.host === 'web-3' || group.host === 'web-4').length);
+      assert.match(ask(['query', 'failed'], ['--remote', cluster.tcpUrl('oncall', 'fleet')]).split('\n')[1], /^COUNT\s+HOST\s+ERROR/);
     });
 
     it('without --host, the fleet: both hosts\' rows, each with its host', () => {
@@ -278,6 +367,135 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
         assert.match(result.stderr, pattern);
       }
     });
+  });
+
+  it('tail --remote follows the rows forwarders add, line for line the local tail with the host at the end', async () => {
+    const db = tempDbPath('tailed.db');
+    const forwardOnce = () => assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'tailed', '--once'], { env: env() }).code, 0);
+    appendRows(db, 5);
+    forwardOnce();
+    const child = spawn(process.execPath, [CLI, 'tail', '--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'tailed', '-n', '2', '--format', 'jsonl'], {
+      env: { ...process.env, PGPASSWORD: READER_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const lines = () => stdout.split('\n').filter((line) => line !== '');
+    const waitForLines = async (count: number) => {
+      while (lines().length < count) {
+        assert.equal(child.exitCode, null, `tail is still running:\n${stderr}`);
+        await settle(100);
+      }
+    };
+    await waitForLines(2);
+    appendRows(db, 30);
+    forwardOnce();
+    await waitForLines(32);
+    child.kill('SIGTERM');
+    await exited(child);
+    assert.equal(stderr, '');
+    const local = runCli(['tail', '--db', db, '--no-follow', '-n', '32', '--format', 'jsonl']);
+    assert.equal(local.code, 0, local.stderr);
+    assert.deepEqual(lines(), local.stdout.trimEnd().split('\n').map((line) => `${line.slice(0, -1)},"host":"tailed"}`));
+  });
+
+  it('rows the real recorder\'s retention deleted before they were forwarded: a gap on the server, shown by status and the fleet\'s reports', async () => {
+    const db = tempDbPath('pruned.db');
+    const dayNs = 86_400_000_000_000n;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    appendRows(db, 50, now - 40n * dayNs);
+    assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pruned', '--once'], { env: env() }).code, 0);
+    // Ids 51-100 are older than --retain 30d and not yet forwarded; 101-120 are kept.
+    const t1 = now - 39n * dayNs;
+    appendRows(db, 50, t1);
+    appendRows(db, 20, now);
+    const recorder = await startRecorder(db, ['--retain', '30d', '--skip-probes']);
+    const oldest = () => {
+      const reader = new Database(db, { readonly: true });
+      try {
+        return (reader.prepare('SELECT min(id) AS id FROM signals').get() as { id: number }).id;
+      } finally {
+        reader.close();
+      }
+    };
+    while (oldest() <= 100) await settle(200);
+    assert.equal((await recorder.stop()).code, 0);
+    const shipped = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pruned', '--once'], { env: env() });
+    assert.equal(shipped.code, 0, shipped.stderr);
+    assert.match(shipped.stderr, /rows 51-100 were deleted here \(retention\) before they were forwarded: recorded on the server as a gap/);
+    const gaps = await serverQuery<{ from_id: string; to_id: string; from_ns: string; to_ns: string }>(
+      "SELECT g.from_id, g.to_id, g.from_ns, g.to_ns FROM sigaudit.forward_gaps g JOIN sigaudit.sources so ON so.id = g.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'pruned'",
+    );
+    assert.deepEqual(gaps.map((gap) => [gap.from_id, gap.to_id]), [['51', '100']]);
+    // Between the newest row it had and the oldest that came after the gap.
+    const t2 = now;
+    assert.ok(BigInt(gaps[0].from_ns) <= t1 && BigInt(gaps[0].to_ns) >= t1 + 49_000n && BigInt(gaps[0].to_ns) <= t2 + 20_000n, JSON.stringify(gaps));
+
+    const reader = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'pruned'];
+    const readerEnv = { ...process.env, PGPASSWORD: READER_PASSWORD };
+    const status = runCli(['status', '--format', 'json', ...reader], { env: readerEnv });
+    assert.equal(status.code, 0, status.stderr);
+    const [entry] = JSON.parse(status.stdout).hosts;
+    assert.equal(entry.incomplete.gaps, 1);
+    assert.ok(entry.incomplete.prunes >= 1, 'the retention prune came too');
+    const table = runCli(['status', ...reader], { env: readerEnv });
+    assert.match(table.stdout, /^pruned\s.*1 retention prunes, 1 gaps/m);
+    assert.match(table.stdout, /^ {2}pruned: 50 rows deleted by its retention before they were forwarded between \S+ \S+ and \S+ \S+$/m);
+    const iso = (ns: string) => isoTime(BigInt(ns));
+    assert.deepEqual(entry.incomplete_windows.find((window: { reason: string }) => window.reason === 'not_forwarded'), { from: iso(gaps[0].from_ns), to: iso(gaps[0].to_ns), count: 50, reason: 'not_forwarded' });
+    // A report over the window says the host's record is incomplete there, and when.
+    const list = runCli(['query', 'list', '--since', new Date(Number(t1 / 1_000_000n) - 60_000).toISOString(), '--format', 'json', ...reader], { env: readerEnv });
+    assert.equal(list.code, 0, list.stderr);
+    const report = JSON.parse(list.stdout);
+    assert.equal(report.incomplete, true);
+    const gap = report.drops.find((drop: { reason: string }) => drop.reason === 'not_forwarded');
+    assert.deepEqual(gap, {
+      from: new Date(Number(BigInt(gaps[0].from_ns) / 1_000_000n)).toISOString(), to: new Date(Number(BigInt(gaps[0].to_ns) / 1_000_000n)).toISOString(), count: 50, reason: 'not_forwarded',
+    });
+    const text = runCli(['query', 'failed', ...reader], { env: readerEnv });
+    assert.match(text.stdout.replace(/\s+/g, ' '), /the host's retention deleted 50 rows before they were forwarded, between/);
+  });
+
+  it('forwards while the real recorder writes a storm: every row arrives once', async () => {
+    const db = tempDbPath('storm.db');
+    const recorder = await startRecorder(db, EVERY_SIGNAL);
+    const forwarder = spawn(process.execPath, [CLI, 'forward', '--to', forwarderUrl, '--db', db, '--host', 'storm', '--poll-ms', '100', '--batch-rows', '5000'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    forwarder.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // Signal 0 to pids above pid_max, numbered by their target: 100,000 sends while the forwarder follows.
+    const first = 5_000_000;
+    const count = 100_000;
+    const storm = await runStorm(first, count, undefined, 20_000);
+    assert.equal(storm.code, 0);
+    const local = () => {
+      const reader = new Database(db, { readonly: true });
+      try {
+        return reader.prepare('SELECT count(*) AS n, coalesce(sum(id), 0) AS ids, coalesce(max(id), 0) AS last, sum(sender_pid = ? AND target_pid BETWEEN ? AND ?) AS storm FROM signals')
+          .get(storm.pid, first, first + count - 1) as { n: number; ids: number; last: number; storm: number };
+      } finally {
+        reader.close();
+      }
+    };
+    // The recorder writes what it holds when stopped; a drop, if the ring overflowed, would be its row count's business, not the forwarder's.
+    await settle();
+    assert.equal((await recorder.stop()).code, 0);
+    const recorded = local();
+    assert.ok(recorded.storm > count / 2, `the storm was recorded (${recorded.storm} of ${count})`);
+    const onServer = async () =>
+      (await serverQuery<{ n: string; distinct_ids: string; ids: string; storm: string }>(
+        `SELECT count(*) AS n, count(DISTINCT s.id) AS distinct_ids, coalesce(sum(s.id), 0) AS ids, count(*) FILTER (WHERE s.sender_pid = $1 AND s.target_pid BETWEEN $2 AND $3) AS storm
+         FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'storm'`,
+        [storm.pid, first, first + count - 1],
+      ))[0];
+    while (localPosition(db) !== recorded.last) {
+      assert.equal(forwarder.exitCode, null, `the forwarder is still running:\n${stderr}`);
+      await settle(200);
+    }
+    forwarder.kill('SIGTERM');
+    await exited(forwarder);
+    assert.equal(forwarder.exitCode, 0, stderr);
+    assert.deepEqual(await onServer(), { n: String(recorded.n), distinct_ids: String(recorded.n), ids: String(recorded.ids), storm: String(recorded.storm) });
   });
 
   it('a forwarder killed with SIGKILL mid-batch resends nothing twice and leaves no gap', async () => {
@@ -347,6 +565,8 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     const result = runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'pgpass', '--once'], { env: { ...withoutPassword, PGPASSFILE: passfile } });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /forwarded 10 signal rows/);
+    // Read by sigaudit, not by node-postgres's deprecated fallback, which warns on stderr.
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
   });
 
   describe('bad input: one line, non-zero exit, nothing changed on either side', () => {
@@ -389,6 +609,28 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     it('a malformed URL', async () => {
       await refused(['--to', 'mysql://web@host/fleet'], env(), /--to: "mysql:\/\/web@host\/fleet" is not a PostgreSQL URL/, 2);
       await refused(['--to', 'not a url'], env(), /--to: "not a url" is not a URL/, 2);
+    });
+
+    it('the reports refuse the same servers as the reader: one line, exit 1, no file written', () => {
+      const cases: [string, NodeJS.ProcessEnv, RegExp][] = [
+        ['postgresql://oncall@127.0.0.1:1/fleet', {}, /cannot reach PostgreSQL at oncall@127\.0\.0\.1:1\/fleet/],
+        [cluster.tcpUrl('oncall', 'fleet'), { PGPASSWORD: 'wrong' }, /refused the login of oncall/],
+        [cluster.tcpUrl('oncall', 'other'), {}, /is not a sigaudit fleet database/],
+        [cluster.tcpUrl('oncall', 'newer'), {}, /has version 9990, newer than this sigaudit knows/],
+        [cluster.tcpUrl('outsider', 'fleet'), { PGPASSWORD: FORWARDER_PASSWORD }, /refused outsider: permission denied.*GRANT sigaudit_reader TO "outsider"/],
+      ];
+      for (const [url, extra, pattern] of cases) {
+        const output = join(tempDbPath('refused'), '..', 'refused.csv');
+        for (const args of [['query', 'list'], ['status'], ['export', '-o', output], ['tail', '--no-follow']]) {
+          const result = runCli([...args, '--remote', url], { env: { ...process.env, PGPASSWORD: READER_PASSWORD, ...extra } });
+          assert.equal(result.code, 1, `${args.join(' ')} ${url}: ${result.stderr}`);
+          assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+          assert.match(result.stderr, pattern);
+          assert.match(result.stderr, /\(fix: /);
+          assert.equal(result.stdout, '');
+        }
+        assert.ok(!existsSync(output), 'export wrote no file');
+      }
     });
   });
 

@@ -11,7 +11,8 @@ import { SigauditError } from '../errors';
 import { filterTerms, whereSql, windowOf, type Filters } from '../query/filters';
 import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
-import { COLUMNS, SELECT_ROWS } from './columns';
+import { COLUMNS, SELECT_ROWS, columnsOf, withHost, type StoredRow } from './columns';
+import type { Dialect, Steps } from '../query/read';
 import type { PageFailure, PageReply, PageRequest, PageWorkerData } from './page-worker';
 import { csvLineSql, jsonLineSql, loadLineFunctions } from './sql-format';
 
@@ -81,7 +82,7 @@ export interface ExportQuery {
  * what was written.
  */
 export function exportQuery(filters: Filters | undefined, format: ExportFormat = 'csv'): ExportQuery {
-  const effective: Filters = { ...filters, perTarget: true, includeProbes: filters?.includeProbes ?? true };
+  const effective = exportFilters(filters);
   const window = windowOf(effective);
   const byTime = window.fromNs !== undefined || window.toNs !== undefined;
   // The page's own lower bound replaces the window's start (one bound for the index to seek).
@@ -224,4 +225,73 @@ export async function exportSignals(options: ExportOptions): Promise<number> {
     db.close();
   }
   return rows;
+}
+
+/** The rows export selects, with its defaults: every row a send produced, and signal 0 probes unless asked not to. */
+function exportFilters(filters: Filters | undefined): Filters {
+  return { ...filters, perTarget: true, includeProbes: filters?.includeProbes ?? true };
+}
+
+/** Export lines in JavaScript (exportRecord, csv-stringify, jsonLine): what the SQL lines say (test/export-format.test.ts). */
+export function exportLines(rows: StoredRow[], format: ExportFormat, fleet: boolean): string {
+  const records = rows.map(withHost);
+  if (format === 'jsonl') return records.map((record) => `${jsonLine(record)}\n`).join('');
+  const columns = columnsOf(fleet);
+  return stringify(records.map((record) => columns.map((column) => (typeof record[column] === 'bigint' ? String(record[column]) : record[column] ?? null))));
+}
+
+/**
+ * The export over the read layer, a page at a time: the rows of the
+ * filters in time order within a window, else in id order (the fleet's
+ * rows by host first), each page continuing after the last row of the one
+ * before; `write` gets each page's lines. The fleet's export
+ * (sigaudit export --remote) runs it on PostgreSQL; locally the same rows
+ * are formatted by SQLite itself (exportSignals), which
+ * test/fleet-forward.test.ts holds to the same output.
+ */
+export function* exportSteps(dialect: Dialect, options: { filters?: Filters; format: ExportFormat }, write: (lines: string, rows: number) => void): Steps<number> {
+  const filters = exportFilters(options.filters);
+  const window = windowOf(filters);
+  const where = filterTerms(filters, window, { alias: 's' });
+  const order = [...(window.fromNs !== undefined || window.toNs !== undefined ? ['s.ts_ns'] : []), ...(dialect.hosts ? ['s.host'] : []), 's.id'];
+  const after = `(${order.join(', ')}) > (${order.map((_, i) => `@after${i}`).join(', ')})`;
+  let last: StoredRow | undefined;
+  let written = 0;
+  for (;;) {
+    const params: Record<string, string | number | bigint> = { ...where.params };
+    if (last) order.forEach((column, i) => (params[`after${i}`] = last![column.slice(2) as keyof StoredRow] as string | bigint));
+    const rows = (yield {
+      // In time order the plain bound on ts_ns too: an index can seek it, not the row comparison.
+      sql: `${dialect.selectRows} ${whereSql(last ? [...where.terms, ...(order[0] === 's.ts_ns' ? ['s.ts_ns >= @after0'] : []), after] : where.terms)} ORDER BY ${order.join(', ')} LIMIT ${PAGE_ROWS}`,
+      params,
+    }) as unknown as StoredRow[];
+    if (rows.length > 0) write(exportLines(rows, options.format, dialect.hosts), rows.length);
+    written += rows.length;
+    if (rows.length < PAGE_ROWS) return written;
+    last = rows[rows.length - 1];
+  }
+}
+
+/** Runs exportSteps (on the fleet, given its runner) into options.output or stdout; returns how many rows. */
+export async function exportPlanned(
+  options: Omit<ExportOptions, 'dbPath'>,
+  fleet: boolean,
+  run: (plan: (dialect: Dialect) => Steps<number>) => Promise<number>,
+): Promise<number> {
+  let fd: number | undefined;
+  // Opened with the first page: a refused connection leaves no file behind.
+  const out = () => {
+    if (fd === undefined) {
+      fd = options.output === undefined ? 1 : openSync(options.output, 'w', 0o640);
+      if (options.format === 'csv') writeAll(fd, stringify([[...columnsOf(fleet)]]));
+    }
+    return fd;
+  };
+  try {
+    const rows = await run((dialect) => exportSteps(dialect, options, (lines) => writeAll(out(), lines)));
+    out();
+    return rows;
+  } finally {
+    if (options.output !== undefined && fd !== undefined) closeSync(fd);
+  }
 }

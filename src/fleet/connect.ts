@@ -93,11 +93,14 @@ export async function connect(url: ServerUrl, role: 'forwarder' | 'reader' | 'ow
     connectionString: url.text,
     application_name: `sigaudit ${role}`,
     connectionTimeoutMillis: 10_000,
-    // libpq's order: the URL, then PGPASSWORD, then the password file. node-postgres
-    // calls this with the connection's parameters and takes undefined as "none"
-    // (its typings say neither).
-    password: (async (params: Record<string, unknown>) => given || process.env.PGPASSWORD || readPgpass(params)) as unknown as () => Promise<string>,
   });
+  // libpq's order: the URL, then PGPASSWORD, then the password file.
+  // node-postgres calls this with the connection's parameters and takes
+  // undefined as "none". Set after construction: given with a
+  // connectionString, the URL's empty password replaces it, and
+  // node-postgres falls back to its own deprecated password-file reading,
+  // which prints a DeprecationWarning on every login.
+  (client as unknown as { password: unknown }).password = async (params: Record<string, unknown>) => given || process.env.PGPASSWORD || readPgpass(params);
   client.on('error', () => undefined);
   try {
     await client.connect();

@@ -1,7 +1,7 @@
 // sigaudit query failed: sends whose return value was an error, grouped by
 // sender and target (a stale pid file or a permission problem stands out),
 // or each one with --raw.
-import { columnsOf, isoTime, withHost, type StoredRow } from '../export/columns';
+import { columnsOf, hostHeader, isoTime, withHost, type StoredRow } from '../export/columns';
 import { errnoName } from '../names';
 import { openForReading } from '../store/database';
 import { resultLabel, senderLabel, signalLabel, targetLabel } from './describe';
@@ -19,6 +19,8 @@ export interface FailedOptions {
 }
 
 export interface FailedGroup {
+  /** The fleet's host the sends came from (--remote); none locally. */
+  host?: string;
   senderComm: string | null;
   senderUid: number | null;
   targetPid: number | null;
@@ -51,16 +53,19 @@ export interface FailedReport {
  * also matches.
  */
 export function failedGroupsSql(terms: string[], limit: number, nsPids = false, dialect: Dialect = SQLITE): string {
-  return `SELECT sender_comm, sender_uid, target_pid, ret, count(*) AS n, count(DISTINCT sender_pid) AS senders,
+  // The fleet's groups are per host: a pid or a stale pid file is one host's.
+  const host = dialect.hosts ? 'host, ' : '';
+  return `SELECT ${host}sender_comm, sender_uid, target_pid, ret, count(*) AS n, count(DISTINCT sender_pid) AS senders,
       max(sender_pid) AS last_sender, ${dialect.distinctList('signal')} AS signals, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
     FROM ${dialect.failedRows(nsPids)} AS failed ${whereSql(terms)}
-    GROUP BY sender_comm, sender_uid, target_pid, ret
-    ORDER BY n DESC, last_ns DESC${limit > 0 ? ` LIMIT ${limit}` : ''}`;
+    GROUP BY ${host}sender_comm, sender_uid, target_pid, ret
+    ORDER BY n DESC, last_ns DESC${dialect.hosts ? ', host' : ''}${limit > 0 ? ` LIMIT ${limit}` : ''}`;
 }
 
 function groupOf(row: Row): FailedGroup {
   const number = (value: unknown) => (value === null ? null : Number(value));
   return {
+    ...(row.host === undefined ? {} : { host: row.host as string }),
     senderComm: row.sender_comm as string | null,
     senderUid: number(row.sender_uid),
     targetPid: number(row.target_pid),
@@ -116,7 +121,8 @@ export function failed(options: FailedOptions & { dbPath: string }): FailedRepor
 
 const GROUP_COLUMNS = ['sender_comm', 'sender_uid', 'target_pid', 'ret', 'errno_name', 'count', 'sender_pids', 'last_sender_pid', 'signals', 'first', 'last'] as const;
 
-function groupRecord(group: FailedGroup) {
+/** A group's record: its host after every other column, as export's rows. */
+function groupRecord(group: FailedGroup): Record<string, string | number | null> {
   return {
     sender_comm: group.senderComm,
     sender_uid: group.senderUid,
@@ -129,6 +135,7 @@ function groupRecord(group: FailedGroup) {
     signals: group.signals.map(signalLabel).join(' '),
     first: isoTime(group.firstNs),
     last: isoTime(group.lastNs),
+    ...(group.host === undefined ? {} : { host: group.host }),
   };
 }
 
@@ -136,7 +143,7 @@ export function renderFailed(report: FailedReport, output: OutputOptions): Rende
   const warning = dropWarning(report.drops, output.utc);
   const warnings = warning ? [warning] : [];
   const records = report.rows ? report.rows.map(withHost) : report.groups!.map(groupRecord);
-  const columns: readonly string[] = report.rows ? columnsOf(report.fleet) : GROUP_COLUMNS;
+  const columns: readonly string[] = report.rows ? columnsOf(report.fleet) : report.fleet ? [...GROUP_COLUMNS, 'host'] : GROUP_COLUMNS;
   if (output.format === 'csv') return { stdout: csv(columns, records), warnings };
   if (output.format === 'jsonl') return { stdout: jsonl(records), warnings };
   if (output.format === 'json')
@@ -150,11 +157,12 @@ export function renderFailed(report: FailedReport, output: OutputOptions): Rende
       report.rows.map((row) => [shortTime(row.ts_ns, output.utc), signalLabel(Number(row.signal)), senderLabel(row), row.sender_uid === null ? '' : String(row.sender_uid), targetLabel(row), resultLabel(row)]),
     );
   } else {
-    text = `${count(report.total)} failed sends in ${count(report.groups!.length)} groups (sender name and uid, target, error), most first\n`;
+    text = `${count(report.total)} failed sends in ${count(report.groups!.length)} groups (${report.fleet ? 'host, ' : ''}sender name and uid, target, error), most first\n`;
     text += renderTable(
-      [{ header: 'COUNT', align: 'right' }, { header: 'ERROR' }, { header: 'SENDER', flex: true, min: 8 }, { header: 'UID', align: 'right' }, { header: 'TARGET', flex: true, min: 8 }, { header: 'SIGNALS', flex: true, min: 7 }, { header: 'LAST' }],
+      [{ header: 'COUNT', align: 'right' }, ...hostHeader(report.fleet), { header: 'ERROR' }, { header: 'SENDER', flex: true, min: 8 }, { header: 'UID', align: 'right' }, { header: 'TARGET', flex: true, min: 8 }, { header: 'SIGNALS', flex: true, min: 7 }, { header: 'LAST' }],
       report.groups!.map((group) => [
         count(group.count),
+        ...(group.host === undefined ? [] : [group.host]),
         group.errno,
         `${group.senderComm ?? '?'}${group.senderPids === 1 ? `[${group.lastSenderPid}]` : ` (${group.senderPids} pids)`}`,
         group.senderUid === null ? '' : String(group.senderUid),

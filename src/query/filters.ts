@@ -161,7 +161,7 @@ export interface DropWindow {
   toNs: bigint;
   /** Signals lost (dropped, or deleted by retention); null when unknown (the recorder was down). */
   count: bigint | null;
-  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'; 'summarised' / 'dropped_by_sender' (with `sender`); 'earlier_database_damaged' / _deleted / _replaced. */
+  /** ring_buffer_full and the like; 'unclean_shutdown'; 'retention_age' / 'retention_size'; 'not_forwarded' (the fleet's: deleted on the host before it was forwarded); 'summarised' / 'dropped_by_sender' (with `sender`); 'earlier_database_damaged' / _deleted / _replaced. */
   reason: string;
   /** Whose sends a summary window counts (migrations/0070-summaries.sql). */
   sender?: SummarisedSends;
@@ -295,7 +295,7 @@ export function dropsQueries(dialect: Dialect, window: Window): Record<'drops' |
       sql: `SELECT from_ns, to_ns, count, reason, NULL AS moved_to FROM ${t('drops')} WHERE to_ns >= @from AND from_ns <= @to
       UNION ALL SELECT from_ns, to_ns, NULL, 'unclean_shutdown', NULL FROM ${t('unclean_shutdowns')} WHERE to_ns >= @from AND from_ns <= @to
       UNION ALL SELECT from_ns, to_ns, rows, 'retention_' || reason, NULL FROM ${t('prunes')} WHERE to_ns >= @from AND from_ns <= @to
-      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM ${t('earlier_databases')} WHERE found_ns >= @from
+      UNION ALL SELECT found_ns, found_ns, NULL, 'earlier_database_' || what, moved_to FROM ${t('earlier_databases')} WHERE found_ns >= @from${dialect.unforwarded}
       ORDER BY 1`,
       params: { from, to },
     },
@@ -336,7 +336,8 @@ export function dropWarning(drops: DropWindow[], utc: boolean): string | undefin
   if (drops.length === 0) return undefined;
   const parts: string[] = [];
   const earlier = drops.filter((drop) => drop.movedTo !== undefined);
-  const lost = drops.filter((drop) => !drop.sender && drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_') && drop.movedTo === undefined);
+  const unforwarded = drops.filter((drop) => drop.reason === 'not_forwarded');
+  const lost = drops.filter((drop) => !drop.sender && drop.reason !== 'unclean_shutdown' && !drop.reason.startsWith('retention_') && drop.movedTo === undefined && drop.reason !== 'not_forwarded');
   const bySender = drops.filter((drop) => drop.sender).sort((a, b) => (a.count! > b.count! ? -1 : a.count! < b.count! ? 1 : 0));
   const down = drops.filter((drop) => drop.reason === 'unclean_shutdown');
   const pruned = drops.filter((drop) => drop.reason.startsWith('retention_'));
@@ -346,6 +347,7 @@ export function dropWarning(drops: DropWindow[], utc: boolean): string | undefin
   if (lost.length > 0) parts.push(`${total(lost)} signals were dropped ${when(lost)}`);
   if (down.length > 0) parts.push(`the recorder was down (crashed) ${when(down)}`);
   if (pruned.length > 0) parts.push(`retention deleted ${total(pruned)} rows ${when(pruned)}`);
+  if (unforwarded.length > 0) parts.push(`the host's retention deleted ${total(unforwarded)} rows before they were forwarded, ${when(unforwarded)}`);
   for (const drop of bySender.slice(0, NAMED_SENDERS))
     parts.push(`${describeSends(drop.sender!, drop.count!)} ${when([drop])} (${drop.reason === 'summarised' ? 'summarised' : 'dropped'})`);
   if (bySender.length > NAMED_SENDERS) parts.push(`${bySender.length - NAMED_SENDERS} more senders' signals were summarised or dropped (see sigaudit status)`);

@@ -28,7 +28,7 @@ export type Steps<R> = Generator<Query, R, Row[]>;
 export interface Dialect {
   /** The export query's SELECT … FROM, rows aliased s (src/export/columns.ts SELECT_ROWS locally); remote rows add s.host. */
   selectRows: string;
-  /** The rows of failed sends with the columns the failed report reads, and the namespace pids when a pid filter needs them. */
+  /** The rows of failed sends with the columns the failed report reads (and host, for the fleet), and the namespace pids when a pid filter needs them. */
   failedRows(nsPids: boolean): string;
   /** A table that says where the record is incomplete: drops, unclean_shutdowns, prunes, summaries, earlier_databases. */
   table(name: string): string;
@@ -49,7 +49,38 @@ export interface Dialect {
   commPidsSql?: string;
   /** Rows carry a host column (the fleet). */
   hosts: boolean;
+  /**
+   * The extension's sigaudit_tally over the stored tables (locally: codes
+   * and names ids, migrations/0110): top-senders counts groups before it
+   * looks names up. Absent: it reads the rows through senderRows.
+   */
+  tallies?: boolean;
+  /** The hourly sender rollup with the local sender_hours's columns (names spelled out, -1/''/0 for none). */
+  senderHours: string;
+  /**
+   * top-senders' rows (SENDER_ROW_COLUMNS and a weight): those within the
+   * time terms given, every row senderHours does not count (locally the
+   * hot table's, rolled up only when archived), and the summarised sends,
+   * each weighing its count.
+   */
+  senderRows(rangeTerms: string[]): string;
+  /** LEFT JOIN of the sender's cgroup as cg (path, unit) to rows aliased `alias` with a sender_cgroup column. */
+  cgroupJoin(alias: string): string;
+  /** A term: the expression is one of the values of @param, a JSON array. */
+  inJson(expression: string, param: string): string;
+  /** There is a per-pid hourly rollup (sender_pid_hours, the local database's). */
+  pidHours: boolean;
+  /** UNION ALL of the windows a host's rows were deleted before they were forwarded, as rows of the drops query (@from, @to); '' locally. */
+  unforwarded: string;
 }
+
+/** The columns top-senders reads of each row: the sender, what its filters look at, and time. */
+export const SENDER_ROW_COLUMNS = 'ts_ns, fanout, source, sender_pid, sender_ns_pid, sender_comm, sender_uid, sender_cgroup, target_pid, target_ns_pid, delivered_pid, delivered_ns_pid, signal';
+
+/** The sends the kernel summarised (migrations/0070-summaries.sql) as top-senders' rows, each weighing its count. */
+export const SUMMARISED_SENDER_ROWS = `SELECT first_ns AS ts_ns, 0 AS fanout, source, sender_pid, NULL AS sender_ns_pid, sender_comm, sender_uid,
+  NULL AS sender_cgroup, target_pid, NULL AS target_ns_pid, NULL AS delivered_pid, NULL AS delivered_ns_pid, signal, count AS weight
+  FROM summaries WHERE outcome = 'summarised'`;
 
 /** The columns the failed report reads: all in signals_archive_failed_ts_ns. */
 export const FAILED_COLUMNS = 'ts_ns, sender_pid, sender_comm, sender_uid, target_pid, signal, ret, source, fanout';
@@ -78,6 +109,18 @@ export const SQLITE: Dialect = {
       WHERE hour IN (SELECT value FROM json_each(@hours)) AND comm_id = (SELECT id FROM names WHERE name = @comm)
     UNION SELECT delivered_pid FROM hot_signals WHERE delivered_comm = @comm AND delivered_pid IS NOT NULL`,
   hosts: false,
+  tallies: true,
+  senderHours: 'sender_hours',
+  senderRows: (rangeTerms) =>
+    [
+      ...rangeTerms.map((term) => `SELECT ${SENDER_ROW_COLUMNS}, 1 AS weight FROM archived_signals WHERE ${term}`),
+      `SELECT ${SENDER_ROW_COLUMNS}, 1 AS weight FROM hot_signals`,
+      SUMMARISED_SENDER_ROWS,
+    ].join(' UNION ALL '),
+  cgroupJoin: (alias) => `LEFT JOIN cgroups AS cg ON cg.id = ${alias}.sender_cgroup`,
+  inJson: (expression, param) => `${expression} IN (SELECT value FROM json_each(@${param}))`,
+  pidHours: true,
+  unforwarded: '',
 };
 
 export function isSteps<R>(plan: Plan<R> | Steps<R>): plan is Steps<R> {

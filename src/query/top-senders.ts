@@ -3,7 +3,6 @@
 // keeps (migrations/0030-sender-rollups.sql, and 0050-sender-pid-rollups.sql
 // for --by pid); the partial hours at the window's edges and the not yet
 // archived hot rows come from signals.
-import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { plot } from 'asciichart';
 import { isoTime } from '../export/columns';
@@ -11,9 +10,10 @@ import { SOURCES } from '../names';
 import { openForReading } from '../store/database';
 import { loadExtension } from '../store/extension';
 import {
-  HOUR_NS, MINUTE_NS, dataSpan, dropWarning, dropsIn, dropsJson, filterTerms, probesIncluded, windowOf,
+  HOUR_NS, MINUTE_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, probesIncluded, spanOf, windowOf,
   type DropWindow, type Filters, type Window,
 } from './filters';
+import { SQLITE, SUMMARISED_SENDER_ROWS, runLocal, type Dialect, type Param, type Row, type Steps } from './read';
 import { count, csv, json, jsonl, renderTable, sparkline, wrap, type OutputOptions, type Rendered } from './format';
 import { longTime } from './time';
 
@@ -22,13 +22,17 @@ export const SENDER_KEYS: SenderKey[] = ['comm', 'pid', 'uid', 'unit'];
 
 export const BUCKETS: Record<string, number> = { '1m': 1, '10m': 10, '1h': 60, '1d': 1440 };
 
-export interface TopSendersOptions {
-  dbPath: string;
+/** What the report asks, wherever it is asked. */
+export interface TopSendersQuery {
   filters: Filters;
   by: SenderKey;
   /** Minutes per bucket; chosen to give at most 60 buckets when absent. */
   bucketMinutes?: number;
   limit: number;
+}
+
+export interface TopSendersOptions extends TopSendersQuery {
+  dbPath: string;
 }
 
 export interface Sender {
@@ -74,7 +78,7 @@ export function byArgument(text: string): SenderKey {
 }
 
 /** Key and label expressions over a row source with sender_* columns (rollups use -1/''/0 for none). */
-function keyExpressions(by: SenderKey, alias: string, rollup: boolean): { key: string; label: string; join: string } {
+function keyExpressions(dialect: Dialect, by: SenderKey, alias: string, rollup: boolean): { key: string; label: string; join: string } {
   const col = (name: string, none: string) => (rollup ? `${alias}.${name}` : `coalesce(${alias}.${name}, ${none})`);
   switch (by) {
     case 'comm':
@@ -85,7 +89,7 @@ function keyExpressions(by: SenderKey, alias: string, rollup: boolean): { key: s
       return { key: col('sender_uid', '-1'), label: `max(${col('sender_uid', '-1')})`, join: '' };
     case 'unit': {
       const key = `coalesce(cg.unit, cg.path, CASE WHEN ${col('sender_cgroup', '0')} = 0 THEN '' ELSE 'cgroup ' || ${col('sender_cgroup', '0')} END)`;
-      return { key, label: `max(${key})`, join: `LEFT JOIN cgroups AS cg ON cg.id = ${alias}.sender_cgroup` };
+      return { key, label: `max(${key})`, join: dialect.cgroupJoin(alias) };
     }
   }
 }
@@ -94,7 +98,7 @@ interface Part {
   /** FROM ... (with joins) */
   from: string;
   terms: string[];
-  params: Record<string, unknown>;
+  params: Record<string, Param>;
   /** The count of one row: sum(sends) for a rollup, sum(weight) for rows. */
   measure: string;
   minute: string;
@@ -103,11 +107,11 @@ interface Part {
 }
 
 /** The rollup part: whole hours [fromHour, toHour). */
-function rollupPart(options: TopSendersOptions, fromHour: bigint | undefined, toHour: bigint | undefined): Part {
+function rollupPart(dialect: Dialect, options: TopSendersQuery, fromHour: bigint | undefined, toHour: bigint | undefined): Part {
   const f = options.filters;
-  const { key, label, join } = keyExpressions(options.by, 'r', true);
+  const { key, label, join } = keyExpressions(dialect, options.by, 'r', true);
   const terms: string[] = [];
-  const params: Record<string, unknown> = {};
+  const params: Record<string, Param> = {};
   if (fromHour !== undefined) {
     terms.push('r.hour >= @fromHour');
     params.fromHour = fromHour;
@@ -132,7 +136,7 @@ function rollupPart(options: TopSendersOptions, fromHour: bigint | undefined, to
     params.source = f.source;
   }
   return {
-    from: `sender_hours AS r ${join}`,
+    from: `${dialect.senderHours} AS r ${join}`,
     terms,
     params,
     measure: f.perTarget ? 'sum(r.deliveries)' : 'sum(r.sends)',
@@ -143,10 +147,11 @@ function rollupPart(options: TopSendersOptions, fromHour: bigint | undefined, to
 }
 
 /**
- * The pid rollup part: whole hours, each named (`hour IN`), so that looking
- * up given pids seeks the primary key (hour, sender_pid) once per hour.
+ * The pid rollup part (the local database's): whole hours, each named
+ * (`hour IN`), so that looking up given pids seeks the primary key
+ * (hour, sender_pid) once per hour.
  */
-function pidRollupPart(options: TopSendersOptions, hours: string): Part {
+function pidRollupPart(options: TopSendersQuery, hours: string): Part {
   const probes = probesIncluded(options.filters);
   const count = options.filters.perTarget ? 'deliveries' : 'sends';
   return {
@@ -173,23 +178,34 @@ function pidRollupPart(options: TopSendersOptions, hours: string): Part {
 export const BUSY_PIDS_SQL = `SELECT DISTINCT sender_pid FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_rows
   WHERE hour IN (SELECT value FROM json_each(@hours)) AND rows >= 2 AND rows >= 10`;
 export const TAIL_BOUND_SQL = `SELECT coalesce(sum(coalesce(
-    (SELECT max(rows) FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_rows WHERE hour = h.value AND rows >= 2 AND rows < 10), 1)), 0)
+    (SELECT max(rows) FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_rows WHERE hour = h.value AND rows >= 2 AND rows < 10), 1)), 0) AS bound
   FROM json_each(@hours) AS h`;
 
-function busyPids(db: Database.Database, part: Part): { pids: number[]; bound: number } {
-  const pids = db.prepare(BUSY_PIDS_SQL).pluck().all(part.params) as number[];
-  const bound = db.prepare(TAIL_BOUND_SQL).pluck().get(part.params) as number;
-  return { pids, bound };
+function* busyPids(part: Part): Steps<{ pids: number[]; bound: number }> {
+  const pids = (yield { sql: BUSY_PIDS_SQL, params: part.params }).map((row) => Number(row.sender_pid));
+  const [{ bound }] = yield { sql: TAIL_BOUND_SQL, params: part.params };
+  return { pids, bound: Number(bound) };
 }
 
-/**
- * Sends the kernel summarised (migrations/0070-summaries.sql) with the
- * signals columns the filters read, each weighing its count, so a flooder
- * ranks by every send it made; the rollups hold none of them.
- */
-const SUMMARISED_SENDS = `SELECT first_ns AS ts_ns, 0 AS fanout, source, sender_pid, NULL AS sender_ns_pid, sender_comm, sender_uid,
-  NULL AS sender_cgroup, target_pid, NULL AS target_ns_pid, NULL AS delivered_pid, NULL AS delivered_ns_pid, signal, count AS weight
-  FROM summaries WHERE outcome = 'summarised'`;
+/** The row part through the dialect's rows: the rows in `ranges` the rollup does not hold, every row the rollup never holds, and the summarised sends. */
+function viewRowPart(dialect: Dialect, options: TopSendersQuery, window: Window, ranges: [bigint, bigint][]): Part {
+  const { key, label, join } = keyExpressions(dialect, options.by, 's', false);
+  const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
+  const rangeTerms = ranges.map(([from, to], i) => {
+    where.params[`rangeFrom${i}`] = from;
+    where.params[`rangeTo${i}`] = to;
+    return `ts_ns >= @rangeFrom${i} AND ts_ns < @rangeTo${i}`;
+  });
+  return {
+    from: `(${dialect.senderRows(rangeTerms)}) AS s ${join}`,
+    terms: [...where.terms, options.filters.perTarget ? 's.delivered_pid IS NOT NULL' : 's.fanout = 0'],
+    params: where.params,
+    measure: 'sum(s.weight)',
+    minute: `s.ts_ns / ${MINUTE_NS}`,
+    key,
+    label,
+  };
+}
 
 /**
  * The signals columns the filters read that a stored table
@@ -211,20 +227,20 @@ const TALLIED: Record<SenderKey, readonly TalliedColumn[]> = {
 };
 
 /**
- * The row part, as groups of (sender columns the keys read, minute,
- * weight): the archive's rows in [ranges], every hot row in the window,
- * and the summarised sends. Each stored table is counted by its own
- * columns, a comm by its names id, in sigaudit_tally (native/tally.c: a
- * hash, no sort; sigaudit_tallied yields its groups), and names are
- * looked up per group afterwards: a storm's million rows are a handful of
- * groups, where reading them through the views looked up a name for every
- * row and sorted them all to group them.
+ * The row part on this host's database, as groups of (sender columns the
+ * keys read, minute, weight): the archive's rows in [ranges], every hot
+ * row in the window, and the summarised sends. Each stored table is
+ * counted by its own columns, a comm by its names id, in sigaudit_tally
+ * (native/tally.c: a hash, no sort; sigaudit_tallied yields its groups),
+ * and names are looked up per group afterwards: a storm's million rows are
+ * a handful of groups, where reading them through the views looked up a
+ * name for every row and sorted them all to group them.
  */
-function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [bigint, bigint][]): Part {
-  const { key, label, join } = keyExpressions(options.by, 's', false);
+function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Window, archiveRanges: [bigint, bigint][]): Part {
+  const { key, label, join } = keyExpressions(dialect, options.by, 's', false);
   const counted = options.filters.perTarget ? 'delivered_pid IS NOT NULL' : 'fanout = 0';
   const stored = filterTerms(options.filters, window, { skip: ['perTarget'], columns: STORED_COLUMNS });
-  const params: Record<string, unknown> = { ...stored.params };
+  const params: Record<string, Param> = { ...stored.params };
   // Only the columns the key reads (keyExpressions), so that the groups are no more than the report's.
   const tallied: readonly TalliedColumn[] = TALLIED[options.by];
   const at = (column: TalliedColumn) => tallied.indexOf(column);
@@ -242,7 +258,7 @@ function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [big
   });
   const summarised = filterTerms(options.filters, window, { skip: ['perTarget'] });
   const summaries = `SELECT sender_pid, sender_comm, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS}, weight
-    FROM (${SUMMARISED_SENDS}) ${whereOf([...summarised.terms, counted])}`;
+    FROM (${SUMMARISED_SENDER_ROWS}) ${whereOf([...summarised.terms, counted])}`;
   return {
     from: `(${[...ranges, grouped('signals_hot', []), summaries].join(' UNION ALL ')}) AS s ${join}`,
     terms: [],
@@ -254,194 +270,214 @@ function rowPart(options: TopSendersOptions, window: Window, archiveRanges: [big
   };
 }
 
+function rowPart(dialect: Dialect, options: TopSendersQuery, window: Window, ranges: [bigint, bigint][]): Part {
+  return dialect.tallies ? talliedRowPart(dialect, options, window, ranges) : viewRowPart(dialect, options, window, ranges);
+}
+
 const whereOf = (terms: string[]) => (terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`);
 
-function totals(db: Database.Database, part: Part, limit?: number, keys?: (string | number)[]): Map<string | number, { label: string; total: number }> {
+type Key = string | number;
+interface Counted { key: Key; label: string; bucket: number; n: number }
+
+/** A key as the report holds it: a number for pids and uids (the read layer gives bigints), else text. */
+const keyOf = (value: unknown): Key => (typeof value === 'bigint' ? Number(value) : typeof value === 'number' ? value : String(value));
+const countedOf = (row: Row): Counted => ({ key: keyOf(row.key), label: String(row.label), bucket: Number(row.bucket), n: Number(row.n) });
+
+function* totals(dialect: Dialect, part: Part, limit?: number, keys?: Key[]): Steps<Map<Key, { label: string; total: number }>> {
   const terms = [...part.terms];
-  const params: Record<string, unknown> = { ...part.params };
+  const params: Record<string, Param> = { ...part.params };
   if (keys) {
-    terms.push(`${part.key} IN (SELECT value FROM json_each(@keys))`);
+    terms.push(dialect.inJson(part.key, 'keys'));
     params.keys = JSON.stringify(keys);
   }
   const sql = `SELECT ${part.key} AS key, ${part.label} AS label, ${part.measure} AS n FROM ${part.from} ${whereOf(terms)}
     GROUP BY 1${limit === undefined ? '' : ` ORDER BY n DESC LIMIT ${limit}`}`;
-  const result = new Map<string | number, { label: string; total: number }>();
-  for (const row of db.prepare(sql).all(params) as { key: string | number; label: string | number; n: number }[])
-    result.set(row.key, { label: String(row.label), total: row.n });
+  const result = new Map<Key, { label: string; total: number }>();
+  for (const row of yield { sql, params }) result.set(keyOf(row.key), { label: String(row.label), total: Number(row.n) });
   return result;
 }
 
 /** Counts per sender and bucket: for the given senders, or all of them (with their labels). */
-function bucketCounts(db: Database.Database, part: Part, keys: (string | number)[] | undefined, firstMinute: bigint, bucketMinutes: number): { key: string | number; label: string | number; bucket: number; n: number }[] {
-  const terms = keys === undefined ? part.terms : [...part.terms, `${part.key} IN (SELECT value FROM json_each(@keys))`];
+function* bucketCounts(dialect: Dialect, part: Part, keys: Key[] | undefined, firstMinute: bigint, bucketMinutes: number): Steps<Counted[]> {
+  const terms = keys === undefined ? part.terms : [...part.terms, dialect.inJson(part.key, 'keys')];
   const sql = `SELECT ${part.key} AS key, ${part.label} AS label, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
     FROM ${part.from} ${whereOf(terms)} GROUP BY 1, 3`;
-  return db.prepare(sql).all({ ...part.params, ...(keys === undefined ? {} : { keys: JSON.stringify(keys) }), firstMinute, bucketMinutes: BigInt(bucketMinutes) }) as { key: string | number; label: string | number; bucket: number; n: number }[];
+  const rows = yield { sql, params: { ...part.params, ...(keys === undefined ? {} : { keys: JSON.stringify(keys) }), firstMinute, bucketMinutes: BigInt(bucketMinutes) } };
+  return rows.map(countedOf);
 }
 
 /**
  * bucketCounts of only the `limit` largest senders (ties by key, as
- * compareKeys), and the count of all rows: chosen inside SQLite, since an
- * hour of short-lived senders has thousands with a row or two, and handing
- * each to JavaScript took about as long as counting them.
+ * compareKeys), and the count of all rows: chosen inside the database,
+ * since an hour of short-lived senders has thousands with a row or two,
+ * and handing each to JavaScript took about as long as counting them.
  */
-function topBucketCounts(db: Database.Database, part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): { rows: { key: string | number; label: string | number; bucket: number; n: number }[]; total: number } {
+function* topBucketCounts(part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): Steps<{ rows: Counted[]; total: number }> {
   const sql = `WITH counts AS MATERIALIZED (
       SELECT ${part.key} AS key, ${part.label} AS label, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
       FROM ${part.from} ${whereOf(part.terms)} GROUP BY 1, 3),
     top AS (SELECT key FROM counts GROUP BY key ORDER BY sum(n) DESC, key LIMIT ${limit})
-    SELECT key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
-    UNION ALL SELECT NULL, NULL, NULL, sum(n) FROM counts`;
-  const rows = db.prepare(sql).all({ ...part.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) }) as { key: string | number; label: string | number; bucket: number; n: number | null }[];
-  const total = rows.pop()!.n ?? 0;
-  return { rows: rows as { key: string | number; label: string | number; bucket: number; n: number }[], total };
+    SELECT 0 AS total_row, key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
+    UNION ALL SELECT 1, NULL, NULL, NULL, sum(n) FROM counts`;
+  const rows = yield { sql, params: { ...part.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) } };
+  const total = rows.find((row) => Number(row.total_row) === 1)?.n;
+  return { rows: rows.filter((row) => Number(row.total_row) === 0).map(countedOf), total: total === null || total === undefined ? 0 : Number(total) };
 }
 
-function grandTotal(db: Database.Database, part: Part): number {
-  const row = db.prepare(`SELECT ${part.measure} AS n FROM ${part.from} ${whereOf(part.terms)}`).get(part.params) as { n: number | null };
-  return row.n ?? 0;
+function* grandTotal(part: Part): Steps<number> {
+  const [row] = yield { sql: `SELECT ${part.measure} AS n FROM ${part.from} ${whereOf(part.terms)}`, params: part.params };
+  return row.n === null ? 0 : Number(row.n);
 }
 
 /** Ties in order of the key: numbers by value, names by code point, as SQL sorts them. */
-function compareKeys(a: string | number, b: string | number): number {
+function compareKeys(a: Key, b: Key): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
 
 const ceilDiv = (a: bigint, b: bigint) => (a >= 0n ? (a + b - 1n) / b : a / b);
 
-export function topSenders(options: TopSendersOptions): TopSendersReport {
+/** The report over the read layer: on this host's database, or on the fleet's (sender_hours kept there as rows arrive). */
+export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): Steps<TopSendersReport> {
   const window = windowOf(options.filters);
+  const [ends] = yield { sql: dialect.spanSql, params: {} };
+  const span = spanOf(ends);
+  const fromNs = window.fromNs ?? span?.fromNs ?? 0n;
+  const toNs = window.toNs ?? span?.toNs ?? 0n;
+  const spanMinutes = Number((toNs - fromNs) / MINUTE_NS) + 1;
+  // Up to an hour by the minute, up to 3 hours by 10 minutes, then hours or days (which the rollup serves).
+  const bucketMinutes = options.bucketMinutes ?? (spanMinutes <= 60 ? 1 : spanMinutes <= 180 ? 10 : spanMinutes / 60 <= 72 ? 60 : 1440);
+  const firstMinute = ((fromNs / MINUTE_NS) / BigInt(bucketMinutes)) * BigInt(bucketMinutes);
+  const bucketCount = Math.max(1, Number((toNs / MINUTE_NS - firstMinute) / BigInt(bucketMinutes)) + 1);
+
+  // Whole hours inside the window come from a rollup; neither has targets,
+  // and the pid rollup (only the local database has one) has no comm, uid,
+  // signal or source.
+  const f = options.filters;
+  const pidRollupServes = dialect.pidHours && f.senderComm === undefined && f.uid === undefined && !(f.signals && f.signals.length > 0) && f.source === undefined;
+  const usedRollup = f.senderPid === undefined && f.targetPid === undefined && bucketMinutes >= 60 && (options.by !== 'pid' || pidRollupServes);
+  const parts: Part[] = [];
+  /** With the pid rollup: the sender rollup, which answers the grand total in far fewer rows. */
+  let totalPart: Part | undefined;
+  if (usedRollup) {
+    const fromHour = window.fromNs === undefined ? undefined : ceilDiv(window.fromNs, HOUR_NS);
+    const toHour = window.toNs === undefined ? undefined : (window.toNs + 1n) / HOUR_NS;
+    const ranges: [bigint, bigint][] = [];
+    if (fromHour !== undefined && toHour !== undefined && fromHour >= toHour) ranges.push([window.fromNs!, window.toNs! + 1n]);
+    else {
+      if (fromHour !== undefined) ranges.push([window.fromNs!, fromHour * HOUR_NS]);
+      if (toHour !== undefined) ranges.push([toHour * HOUR_NS, window.toNs! + 1n]);
+      if (options.by === 'pid') {
+        const hours: string[] = [];
+        const last = toHour ?? (span ? span.toNs / HOUR_NS + 1n : 0n);
+        for (let hour = fromHour ?? (span ? span.fromNs / HOUR_NS : 0n); hour < last; hour++) hours.push(hour.toString());
+        parts.push(pidRollupPart(options, `[${hours.join(',')}]`));
+        totalPart = rollupPart(dialect, options, fromHour, toHour);
+      } else parts.push(rollupPart(dialect, options, fromHour, toHour));
+    }
+    parts.push(rowPart(dialect, options, window, ranges));
+  } else parts.push(rowPart(dialect, options, window, [[window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]]));
+
+  // The rows part in one pass: counts per sender and bucket, summed here.
+  const rowsPart = parts[parts.length - 1];
+  const rowTotals = new Map<Key, { label: string; total: number }>();
+  const rowBuckets = new Map<Key, Counted[]>();
+  // With a rollup, every sender of the rows part may add to a rollup total; without, only the top ones count.
+  const counted = parts.length > 1
+    ? { rows: yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes), total: undefined }
+    : yield* topBucketCounts(rowsPart, options.limit, firstMinute, bucketMinutes);
+  let total = counted.total ?? 0;
+  for (const row of counted.rows) {
+    const seen = rowTotals.get(row.key);
+    rowTotals.set(row.key, { label: seen && seen.label > row.label ? seen.label : row.label, total: (seen?.total ?? 0) + row.n });
+    const buckets = rowBuckets.get(row.key);
+    if (buckets) buckets.push(row);
+    else rowBuckets.set(row.key, [row]);
+    if (counted.total === undefined) total += row.n;
+  }
+  let combined = new Map<Key, { label: string; total: number }>();
+  const addAll = (map: Map<Key, { label: string; total: number }>) => {
+    for (const [key, value] of map) {
+      const seen = combined.get(key);
+      combined.set(key, { label: seen && seen.label > value.label ? seen.label : value.label, total: (seen?.total ?? 0) + value.total });
+    }
+  };
+  const rollup = parts.length > 1 ? parts[0] : undefined;
+  /** The limit-th largest total so far (-1 while there are fewer senders). */
+  const rankFloor = () => [...combined.values()].map((value) => value.total).sort((a, b) => b - a)[options.limit - 1] ?? -1;
+  if (rollup && totalPart) {
+    // --by pid: exact totals for the busy pids and for the pids of the
+    // rows part that could rank (the others keep their rows' count, which
+    // stays below the floor); every other pid has at most `bound`, and if
+    // that could rank too, everything is counted.
+    const { pids, bound } = yield* busyPids(rollup);
+    addAll(yield* totals(dialect, rollup, undefined, pids));
+    const busy = new Set<Key>(pids);
+    addAll(new Map([...rowTotals].filter(([key]) => busy.has(key))));
+    const rowsOnly = new Map([...rowTotals].filter(([key]) => !busy.has(key)));
+    const floor = rankFloor();
+    const mayRank = [...rowsOnly].filter(([, value]) => value.total + bound >= floor).map(([key]) => key);
+    if (mayRank.length > 0) addAll(yield* totals(dialect, rollup, undefined, mayRank));
+    addAll(rowsOnly);
+    if (bound >= rankFloor()) {
+      combined = new Map();
+      addAll(yield* totals(dialect, rollup));
+      addAll(rowTotals);
+    }
+    total += yield* grandTotal(totalPart);
+  } else if (rollup) {
+    // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
+    const margin = options.limit + 100;
+    const top = yield* totals(dialect, rollup, margin);
+    const missing = [...rowTotals.keys()].filter((key) => !top.has(key));
+    addAll(top);
+    if (missing.length > 0) addAll(yield* totals(dialect, rollup, undefined, missing));
+    addAll(rowTotals);
+    // Exact unless a sender outside the rollup's top could still rank: then count them all.
+    const ranked = [...combined.values()].map((value) => value.total).sort((a, b) => b - a);
+    const floor = top.size === margin ? Math.min(...[...top.values()].map((value) => value.total)) : -1;
+    if (floor >= 0 && (ranked[options.limit - 1] ?? 0) <= floor) {
+      combined = new Map();
+      addAll(yield* totals(dialect, rollup));
+      addAll(rowTotals);
+    }
+    total += yield* grandTotal(rollup);
+  } else addAll(rowTotals);
+
+  const chosen = [...combined.entries()]
+    .sort((a, b) => b[1].total - a[1].total || compareKeys(a[0], b[0]))
+    .slice(0, options.limit);
+  const keys = chosen.map(([key]) => key);
+  const senders: Sender[] = chosen.map(([key, value]) => ({ key, label: labelOf(options.by, key, value.label), total: value.total, buckets: new Array(bucketCount).fill(0) }));
+  const index = new Map(keys.map((key, i) => [key, i]));
+  const add = (row: Counted) => {
+    const sender = senders[index.get(row.key)!];
+    if (sender && row.bucket >= 0 && row.bucket < bucketCount) sender.buckets[row.bucket] += row.n;
+  };
+  for (const key of keys) for (const row of rowBuckets.get(key) ?? []) add({ ...row, key });
+  if (rollup && keys.length > 0) for (const row of yield* bucketCounts(dialect, rollup, keys, firstMinute, bucketMinutes)) add(row);
+  const drops = dropsQueries(dialect, window);
+  const results = { drops: yield drops.drops, summaries: yield drops.summaries };
+  return {
+    by: options.by,
+    perTarget: options.filters.perTarget === true,
+    probes: probesIncluded(options.filters),
+    window: { fromNs, toNs },
+    firstMinute,
+    bucketMinutes,
+    bucketCount,
+    senders,
+    total,
+    drops: dropWindows(results),
+    usedRollup,
+  };
+}
+
+export function topSenders(options: TopSendersOptions): TopSendersReport {
   const db = openForReading(options.dbPath);
   try {
     loadExtension(db);
-    const span = dataSpan(db);
-    const fromNs = window.fromNs ?? span?.fromNs ?? 0n;
-    const toNs = window.toNs ?? span?.toNs ?? 0n;
-    const spanMinutes = Number((toNs - fromNs) / MINUTE_NS) + 1;
-    // Up to an hour by the minute, up to 3 hours by 10 minutes, then hours or days (which the rollup serves).
-    const bucketMinutes = options.bucketMinutes ?? (spanMinutes <= 60 ? 1 : spanMinutes <= 180 ? 10 : spanMinutes / 60 <= 72 ? 60 : 1440);
-    const firstMinute = ((fromNs / MINUTE_NS) / BigInt(bucketMinutes)) * BigInt(bucketMinutes);
-    const bucketCount = Math.max(1, Number((toNs / MINUTE_NS - firstMinute) / BigInt(bucketMinutes)) + 1);
-
-    // Whole hours inside the window come from a rollup; neither has targets,
-    // and the pid rollup has no comm, uid, signal or source.
-    const f = options.filters;
-    const pidRollupServes = f.senderComm === undefined && f.uid === undefined && !(f.signals && f.signals.length > 0) && f.source === undefined;
-    const usedRollup = f.senderPid === undefined && f.targetPid === undefined && bucketMinutes >= 60 && (options.by !== 'pid' || pidRollupServes);
-    const parts: Part[] = [];
-    /** With the pid rollup: the sender rollup, which answers the grand total in far fewer rows. */
-    let totalPart: Part | undefined;
-    if (usedRollup) {
-      const fromHour = window.fromNs === undefined ? undefined : ceilDiv(window.fromNs, HOUR_NS);
-      const toHour = window.toNs === undefined ? undefined : (window.toNs + 1n) / HOUR_NS;
-      const ranges: [bigint, bigint][] = [];
-      if (fromHour !== undefined && toHour !== undefined && fromHour >= toHour) ranges.push([window.fromNs!, window.toNs! + 1n]);
-      else {
-        if (fromHour !== undefined) ranges.push([window.fromNs!, fromHour * HOUR_NS]);
-        if (toHour !== undefined) ranges.push([toHour * HOUR_NS, window.toNs! + 1n]);
-        if (options.by === 'pid') {
-          const hours: string[] = [];
-          const last = toHour ?? (span ? span.toNs / HOUR_NS + 1n : 0n);
-          for (let hour = fromHour ?? (span ? span.fromNs / HOUR_NS : 0n); hour < last; hour++) hours.push(hour.toString());
-          parts.push(pidRollupPart(options, `[${hours.join(',')}]`));
-          totalPart = rollupPart(options, fromHour, toHour);
-        } else parts.push(rollupPart(options, fromHour, toHour));
-      }
-      parts.push(rowPart(options, window, ranges));
-    } else parts.push(rowPart(options, window, [[window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]]));
-
-    // The rows part in one pass: counts per sender and bucket, summed here.
-    const rowsPart = parts[parts.length - 1];
-    const rowTotals = new Map<string | number, { label: string; total: number }>();
-    const rowBuckets = new Map<string | number, { bucket: number; n: number }[]>();
-    // With a rollup, every sender of the rows part may add to a rollup total; without, only the top ones count.
-    const counted = parts.length > 1
-      ? { rows: bucketCounts(db, rowsPart, undefined, firstMinute, bucketMinutes), total: undefined }
-      : topBucketCounts(db, rowsPart, options.limit, firstMinute, bucketMinutes);
-    let total = counted.total ?? 0;
-    for (const row of counted.rows) {
-      const seen = rowTotals.get(row.key);
-      rowTotals.set(row.key, { label: seen && seen.label > String(row.label) ? seen.label : String(row.label), total: (seen?.total ?? 0) + row.n });
-      const buckets = rowBuckets.get(row.key);
-      if (buckets) buckets.push(row);
-      else rowBuckets.set(row.key, [row]);
-      if (counted.total === undefined) total += row.n;
-    }
-    let combined = new Map<string | number, { label: string; total: number }>();
-    const addAll = (map: Map<string | number, { label: string; total: number }>) => {
-      for (const [key, value] of map) {
-        const seen = combined.get(key);
-        combined.set(key, { label: seen && seen.label > value.label ? seen.label : value.label, total: (seen?.total ?? 0) + value.total });
-      }
-    };
-    const rollup = parts.length > 1 ? parts[0] : undefined;
-    /** The limit-th largest total so far (-1 while there are fewer senders). */
-    const rankFloor = () => [...combined.values()].map((value) => value.total).sort((a, b) => b - a)[options.limit - 1] ?? -1;
-    if (rollup && totalPart) {
-      // --by pid: exact totals for the busy pids and for the pids of the
-      // rows part that could rank (the others keep their rows' count, which
-      // stays below the floor); every other pid has at most `bound`, and if
-      // that could rank too, everything is counted.
-      const { pids, bound } = busyPids(db, rollup);
-      addAll(totals(db, rollup, undefined, pids));
-      const busy = new Set<string | number>(pids);
-      addAll(new Map([...rowTotals].filter(([key]) => busy.has(key))));
-      const rowsOnly = new Map([...rowTotals].filter(([key]) => !busy.has(key)));
-      const floor = rankFloor();
-      const mayRank = [...rowsOnly].filter(([, value]) => value.total + bound >= floor).map(([key]) => key);
-      if (mayRank.length > 0) addAll(totals(db, rollup, undefined, mayRank));
-      addAll(rowsOnly);
-      if (bound >= rankFloor()) {
-        combined = new Map();
-        addAll(totals(db, rollup));
-        addAll(rowTotals);
-      }
-      total += grandTotal(db, totalPart);
-    } else if (rollup) {
-      // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
-      const margin = options.limit + 100;
-      const top = totals(db, rollup, margin);
-      const missing = [...rowTotals.keys()].filter((key) => !top.has(key));
-      addAll(top);
-      if (missing.length > 0) addAll(totals(db, rollup, undefined, missing));
-      addAll(rowTotals);
-      // Exact unless a sender outside the rollup's top could still rank: then count them all.
-      const ranked = [...combined.values()].map((value) => value.total).sort((a, b) => b - a);
-      const floor = top.size === margin ? Math.min(...[...top.values()].map((value) => value.total)) : -1;
-      if (floor >= 0 && (ranked[options.limit - 1] ?? 0) <= floor) {
-        combined = new Map();
-        addAll(totals(db, rollup));
-        addAll(rowTotals);
-      }
-      total += grandTotal(db, rollup);
-    } else addAll(rowTotals);
-
-    const chosen = [...combined.entries()]
-      .sort((a, b) => b[1].total - a[1].total || compareKeys(a[0], b[0]))
-      .slice(0, options.limit);
-    const keys = chosen.map(([key]) => key);
-    const senders: Sender[] = chosen.map(([key, value]) => ({ key, label: labelOf(options.by, key, value.label), total: value.total, buckets: new Array(bucketCount).fill(0) }));
-    const index = new Map(keys.map((key, i) => [key, i]));
-    const add = (row: { key: string | number; bucket: number; n: number }) => {
-      const sender = senders[index.get(row.key)!];
-      if (sender && row.bucket >= 0 && row.bucket < bucketCount) sender.buckets[row.bucket] += row.n;
-    };
-    for (const key of keys) for (const row of rowBuckets.get(key) ?? []) add({ ...row, key });
-    if (rollup && keys.length > 0) for (const row of bucketCounts(db, rollup, keys, firstMinute, bucketMinutes)) add(row);
-    return {
-      by: options.by,
-      perTarget: options.filters.perTarget === true,
-      probes: probesIncluded(options.filters),
-      window: { fromNs, toNs },
-      firstMinute,
-      bucketMinutes,
-      bucketCount,
-      senders,
-      total,
-      drops: dropsIn(db, window),
-      usedRollup,
-    };
+    return runLocal(db, topSendersSteps(SQLITE, options));
   } finally {
     db.close();
   }

@@ -5,11 +5,13 @@
 // shutdowns and retention that happen meanwhile are reported on stderr;
 // the kernel's summaries (sends beyond --flood-budget) as they are
 // committed, in the table, or on stderr beside csv and jsonl rows.
+// tail --remote (tailRemote) follows the fleet's rows as forwarders commit them.
 import type Database from 'better-sqlite3';
 import { stringify } from 'csv-stringify/sync';
-import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from '../export/columns';
+import { SELECT_ROWS, columnsOf, hostCell, withHost, type StoredRow } from '../export/columns';
+import { betweenPositions, positionsOf, positionsQuery, type Positions, type RemoteReader } from '../fleet/remote';
 import { resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from '../query/describe';
-import { filterTerms, summaryLine, summaryTerms, windowOf, type Filters, type StoredSummary } from '../query/filters';
+import { filterTerms, whereSql, summaryLine, summaryTerms, windowOf, type Filters, type StoredSummary } from '../query/filters';
 import { jsonl } from '../query/format';
 import { longTime, shortTime } from '../query/time';
 import { isDamageError } from '../store/damage';
@@ -44,6 +46,8 @@ const TABLE = [
   { header: 'VIA', width: 17 },
   { header: 'RESULT', width: 0 },
 ];
+/** The fleet's table: the host after the time. */
+const FLEET_TABLE = [TABLE[0], { header: 'HOST', width: 12 }, ...TABLE.slice(1)];
 const MOST_ROWS_PER_POLL = 10_000;
 
 function cell(text: string, width: number): string {
@@ -51,26 +55,43 @@ function cell(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
 }
 
-function tableLine(cells: string[]): string {
-  return `${cells.map((text, i) => cell(text, TABLE[i].width)).join('  ').trimEnd()}\n`;
+function tableLine(cells: string[], fleet = false): string {
+  const table = fleet ? FLEET_TABLE : TABLE;
+  return `${cells.map((text, i) => cell(text, table[i].width)).join('  ').trimEnd()}\n`;
 }
 
-function render(rows: StoredRow[], format: TailFormat, utc: boolean): string {
-  if (format === 'jsonl') return jsonl(rows.map(exportRecord));
-  if (format === 'csv')
+function render(rows: StoredRow[], format: TailFormat, utc: boolean, fleet = false): string {
+  if (format === 'jsonl') return jsonl(rows.map(withHost));
+  if (format === 'csv') {
+    const columns = columnsOf(fleet);
     return stringify(rows.map((row) => {
-      const record = exportRecord(row);
-      return COLUMNS.map((column) => (typeof record[column] === 'bigint' ? String(record[column]) : record[column] ?? null));
+      const record = withHost(row);
+      return columns.map((column) => (typeof record[column] === 'bigint' ? String(record[column]) : record[column] ?? null));
     }));
+  }
   return rows
-    .map((row) => tableLine([shortTime(row.ts_ns, utc), signalLabel(Number(row.signal)), senderLabel(row), targetLabel(row), viaLabel(row), resultLabel(row)]))
+    .map((row) => tableLine([shortTime(row.ts_ns, utc), ...hostCell(row), signalLabel(Number(row.signal)), senderLabel(row), targetLabel(row), viaLabel(row), resultLabel(row)], fleet))
     .join('');
 }
 
-function header(format: TailFormat): string {
-  if (format === 'table') return tableLine(TABLE.map((column) => column.header));
-  if (format === 'csv') return stringify([[...COLUMNS]]);
+function header(format: TailFormat, fleet = false): string {
+  if (format === 'table') return tableLine((fleet ? FLEET_TABLE : TABLE).map((column) => column.header), fleet);
+  if (format === 'csv') return stringify([[...columnsOf(fleet)]]);
   return '';
+}
+
+/** Waits pollMs, or less when the signal aborts; false once it has. */
+async function nextPoll(options: Pick<TailOptions, 'pollMs' | 'signal'>): Promise<boolean> {
+  await new Promise<void>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, options.pollMs);
+    options.signal?.addEventListener('abort', wake, { once: true });
+  });
+  return !options.signal?.aborted;
 }
 
 interface Marks {
@@ -133,16 +154,7 @@ export async function tail(options: TailOptions): Promise<number> {
     }
     let failure: string | undefined;
     while (options.follow && !options.signal?.aborted) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          options.signal?.removeEventListener('abort', wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, options.pollMs);
-        options.signal?.addEventListener('abort', wake, { once: true });
-      });
-      if (options.signal?.aborted) break;
+      if (!(await nextPoll(options))) break;
       try {
         const now = marks(db);
         for (const line of notices(db, seen, now, options.utc)) options.warn(line);
@@ -172,5 +184,46 @@ export async function tail(options: TailOptions): Promise<number> {
     return printed;
   } finally {
     db.close();
+  }
+}
+
+/**
+ * tail --remote: the fleet's rows as the forwarders add them, from each
+ * source past the position it was printed up to (positionsQuery), in time
+ * order within each poll; the rows, filters and output are the local
+ * tail's, with the host column. The server is polled no more than once a
+ * second.
+ */
+export async function tailRemote(options: Omit<TailOptions, 'dbPath'> & { reader: RemoteReader; host?: string }): Promise<number> {
+  const { reader } = options;
+  const window = windowOf(options.filters);
+  const where = filterTerms(options.filters, window, { alias: 's' });
+  const positions = async () => positionsOf(await reader.all(positionsQuery(options.host)));
+  /** The rows forwarded after `after` up to `upTo`, in `order`. */
+  const rowsBetween = async (after: Positions, upTo: Positions, order: string, limit?: number) => {
+    const between = betweenPositions('s', after, upTo);
+    if (!between) return [];
+    const sql = `${reader.dialect.selectRows} ${whereSql([...where.terms, between.term])} ORDER BY ${order}${limit === undefined ? '' : ` LIMIT ${limit}`}`;
+    return (await reader.all({ sql, params: { ...where.params, ...between.params } })) as unknown as StoredRow[];
+  };
+  let printed = 0;
+  try {
+    let seen = await positions();
+    options.out(header(options.format, true));
+    if (options.lines > 0) {
+      const rows = (await rowsBetween(new Map(), seen, 's.ts_ns DESC, s.host DESC, s.id DESC', options.lines)).reverse();
+      options.out(render(rows, options.format, options.utc, true));
+      printed += rows.length;
+    }
+    while (options.follow && (await nextPoll({ ...options, pollMs: Math.max(options.pollMs, 1000) }))) {
+      const now = await positions();
+      const rows = await rowsBetween(seen, now, 's.ts_ns, s.host, s.id');
+      if (rows.length > 0) options.out(render(rows, options.format, options.utc, true));
+      printed += rows.length;
+      seen = now;
+    }
+    return printed;
+  } finally {
+    await reader.close();
   }
 }
