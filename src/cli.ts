@@ -26,6 +26,7 @@ import { collect, parseFloodBudget, parseNice, parsePositiveInt, parseRingSize, 
 import { DEFAULT_MAX_BYTES, DEFAULT_RETAIN_NS, parseMaxDbSize, parseRetain } from './store/retention';
 import { reportingDamage } from './store/damage';
 import { openForReading, resolveDbPath, resolveGroup, DEFAULT_DB_PATH, DEFAULT_GROUP } from './store/database';
+import { loadExtension } from './store/extension';
 import { usageError } from './errors';
 import { addFleetCommands, forwardUrlArgument } from './fleet/cli';
 import { VERSION } from './version';
@@ -109,6 +110,8 @@ async function planned<R>(flags: Record<string, unknown>, plan: (dialect: Dialec
   return reading(flags, (dbPath) => {
     const db = openForReading(dbPath);
     try {
+      // The SQLite dialect's plans may call the extension's functions (top-senders' sigaudit_tally).
+      loadExtension(db);
       return runLocal(db, plan(SQLITE));
     } finally {
       db.close();
