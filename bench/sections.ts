@@ -328,17 +328,24 @@ export function extraSections(extra: ExtraResults): Section[] {
   }
   if (extra.fleet) {
     const fleet = extra.fleet;
+    const seconds = (s: { median: number; min: number; max: number }, digits: number) => `${s.median.toFixed(digits)} s (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
     sections.push({
       title: 'Fleet',
       intro:
         `A generated database of ${int(fleet.rows)} realistic rows over one day (bench/generate.ts) forwarded by sigaudit forward --once into a PostgreSQL ` +
-        'cluster started for the run on this machine (client and server share its CPUs); reports over the last hour through the reader path, median of 5.',
+        `cluster started for the run on this machine (client and server share its CPUs), ${fleet.forwardRounds} rounds into a fresh database each; ` +
+        `then a writer adding ${int(fleet.lag.rate)} rows/s for ${fleet.lag.seconds} s while sigaudit forward follows; reports over the last hour ` +
+        `through the reader path on ${int(fleet.reportRows)} rows (the forwarded rows copied to ${fleet.reportHosts} hosts on the server), median of 5. ` +
+        `Load average (1 min): ${Object.entries(fleet.load).map(([part, load]) => `${part} ${load.toFixed(2)}`).join(', ')}.`,
       headers: ['', 'figure', 'target'],
       rows: [
-        [`forward ${int(fleet.rows)} rows (catch-up)`, `${int(fleet.rowsPerSecond)} rows/s (${fleet.forwardSeconds.toFixed(1)} s)`, '≥ 50,000 rows/s'],
+        [`forward rate (median, min–max of ${fleet.forwardRounds})`, `${int(fleet.rowsPerSecond.median)} rows/s (${int(fleet.rowsPerSecond.min)}–${int(fleet.rowsPerSecond.max)})`, '≥ 50,000 rows/s'],
+        [`catch-up of ${int(fleet.rows)} rows`, seconds(fleet.forwardSeconds, 1), ''],
+        [`lag at ${int(fleet.lag.writtenPerSecond)} rows/s written (newest local − newest on the server)`, seconds(fleet.lag.lagSeconds, 2), 'a few seconds'],
+        ['after the writer stopped, all rows on the server in', `${fleet.lag.drainSeconds.toFixed(1)} s`, ''],
         ['bytes per row: signals with their indexes', fleet.signalBytesPerRow.toFixed(0), '≤ 150'],
         ['bytes per row: the whole schema (names, rollup, side tables)', fleet.schemaBytesPerRow.toFixed(0), ''],
-        ...fleet.queries.map((q) => [q.name, `${q.medianMs.toFixed(1)} ms (${q.minMs.toFixed(1)}–${q.maxMs.toFixed(1)})`, q.name.startsWith('who-killed') || q.name.startsWith('failed') ? '< 100 ms' : '']),
+        ...fleet.queries.map((q) => [q.name, `${q.medianMs.toFixed(1)} ms (${q.minMs.toFixed(1)}–${q.maxMs.toFixed(1)})`, q.name.startsWith('who-killed') || q.name.startsWith('failed') ? '< 100 ms' : q.name.startsWith('top-senders') ? '< 1 s' : '']),
       ],
     });
   }

@@ -25,13 +25,8 @@ const READER_PASSWORD = 'read-secret';
 
 /** Every row of one host on the server, with its names, as export spells the same fields. */
 const SERVER_ROWS = `
-  SELECT s.id::text, s.ts_ns::text, src.name AS source, s.sender_pid, sc.name AS sender_comm, s.signal, s.ret,
-    s.delivered_pid, dc.name AS delivered_comm, r.name AS result, o.name AS origin
-  FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id
-    JOIN sigaudit.names src ON src.id = s.source LEFT JOIN sigaudit.names sc ON sc.id = s.sender_comm
-    LEFT JOIN sigaudit.names dc ON dc.id = s.delivered_comm LEFT JOIN sigaudit.names r ON r.id = s.result
-    LEFT JOIN sigaudit.names o ON o.id = s.origin
-  WHERE h.name = $1 ORDER BY s.id`;
+  SELECT id::text, ts_ns::text, source, sender_pid, sender_comm, signal, ret, delivered_pid, delivered_comm, result, origin
+  FROM sigaudit.signal_rows r WHERE host = $1 ORDER BY r.id`;
 
 function comparable(row: Record<string, unknown>): string {
   const fields = ['id', 'ts_ns', 'source', 'sender_pid', 'sender_comm', 'signal', 'ret', 'delivered_pid', 'delivered_comm', 'result', 'origin'];
@@ -165,7 +160,7 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     assert.deepEqual(runs.map((row) => [row.host, row.stop_reason]), [['web-3', 'stopped'], ['web-4', 'stopped']]);
     // The rollup counts each row once.
     const [rollup] = await serverQuery<{ sends: string; rows: string }>(
-      "SELECT (SELECT sum(sends) FROM sigaudit.sender_hours) AS sends, (SELECT count(*) FROM sigaudit.signals WHERE fanout = 0) AS rows",
+      "SELECT (SELECT sum(sends) FROM sigaudit.sender_hours) AS sends, (SELECT count(*) FROM sigaudit.signal_rows WHERE fanout = 0) AS rows",
     );
     assert.equal(rollup.sends, rollup.rows);
   });
@@ -519,6 +514,26 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
       "SELECT count(*) AS n, count(DISTINCT s.id) AS distinct_ids, min(s.id) AS min, max(s.id) AS max FROM sigaudit.signals s JOIN sigaudit.sources so ON so.id = s.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = 'killed'",
     );
     assert.deepEqual([stats.n, stats.distinct_ids, stats.min, stats.max], ['60000', '60000', '1', '60000']);
+  });
+
+  it('rows the server already holds are not sent again when the local note of them was lost', async () => {
+    const db = tempDbPath('renoted.db');
+    appendRows(db, 3000);
+    const forwardIt = () => runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'renoted', '--once', '--batch-rows', '1000'], { env: env() });
+    assert.equal(forwardIt().code, 0);
+    // As if the forwarder had been killed after the server committed, before it noted the batch.
+    const local = new Database(db);
+    local.prepare('UPDATE forward_state SET signal_id = 1000, signal_ts_ns = NULL').run();
+    local.close();
+    appendRows(db, 500);
+    const again = forwardIt();
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /forwarded 500 signal rows/);
+    const [stats] = await serverQuery<{ n: string; distinct_ids: string; max: string }>(
+      "SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids, max(id) AS max FROM sigaudit.signal_rows WHERE host = 'renoted'",
+    );
+    assert.deepEqual([stats.n, stats.distinct_ids, stats.max], ['3500', '3500', '3500']);
+    assert.equal(localPosition(db), 3500);
   });
 
   it('a server stopped while following is waited for, logged once, and caught up', async () => {

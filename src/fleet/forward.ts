@@ -10,7 +10,7 @@ import { SigauditError } from '../errors';
 import type { Notifier } from '../service/notify';
 import { VERSION } from '../version';
 import { isUnreachable, serverError, type ServerUrl } from './connect';
-import { LocalSource, type Position } from './local';
+import { LocalSource, type ServerIds } from './local';
 import { PostgresSink, type HostInfo, type Sink } from './postgres-sink';
 
 export const DEFAULT_BATCH_ROWS = 20_000;
@@ -58,6 +58,15 @@ export async function forward(options: ForwardOptions): Promise<ForwardReport> {
   const host: HostInfo = { name: options.hostName ?? hostname(), machineId: machineId(), kernel: ran.kernel ?? release(), version: VERSION };
   const report: ForwardReport = { host: host.name, sourceUuid: local.position().sourceUuid, rows: 0, batches: 0, lastId: local.position().signalId };
   let sink: Sink | undefined;
+  /** Continues from what the server holds for this database when that is not what was noted here. */
+  const follow = (serverId: bigint) => {
+    const noted = local.position().signalId;
+    if (serverId === noted) return;
+    // A server restored from an older backup holds less than we noted: send the rest again.
+    if (serverId < noted) options.log(`${options.url.shown} holds this database's rows up to id ${serverId} only, fewer than were sent (${noted}): sending the rest again`);
+    local.moveTo(serverId);
+    report.lastId = serverId;
+  };
   let outage: { since: number; backoffMs: number } | undefined;
   options.notifier?.ready(`forwarding ${options.dbPath} to ${options.url.shown}`);
   try {
@@ -66,22 +75,37 @@ export async function forward(options: ForwardOptions): Promise<ForwardReport> {
         if (!sink) {
           sink = new PostgresSink(options.url);
           const serverId = await sink.open(report.sourceUuid, host);
-          // A server restored from an older backup holds less than we noted: send the rest again.
-          if (serverId < local.position().signalId) {
-            options.log(`${options.url.shown} holds this database's rows up to id ${serverId} only, fewer than were sent (${local.position().signalId}): sending the rest again`);
-            local.rewind(serverId);
-          }
+          local.forgetServerIds();
+          follow(serverId);
         }
-        let position: Position = local.position();
-        for (let batch = local.read(position, batchRows); batch; batch = local.read(position, batchRows)) {
-          await sink.ship(batch);
-          local.shipped(batch);
-          report.rows += batch.signals.length;
+        // Pipelined: the next batch is read here while the server stores the one before.
+        let shipping: Promise<bigint | undefined> | undefined;
+        const current = sink;
+        const ids: ServerIds = {
+          sourceId: current.sourceId,
+          // After the batch in flight: its transaction must not hold these.
+          names: async (names) => (await shipping?.catch(() => undefined), current.names(names)),
+          cgroups: async (cgroups) => (await shipping?.catch(() => undefined), current.cgroups(cgroups)),
+        };
+        let batch = await local.read(local.position(), batchRows, ids);
+        while (batch && !options.signal?.aborted) {
+          const shipped = batch;
+          shipping = current.ship(shipped);
+          shipping.catch(() => undefined);
+          const next = await local.read({ ...local.position(), signalId: shipped.lastId, signalTsNs: shipped.lastTsNs, sideFrom: shipped.sideFrom }, batchRows, ids);
+          const serverId = await shipping;
+          shipping = undefined;
+          if (serverId !== undefined) {
+            follow(serverId);
+            batch = await local.read(local.position(), batchRows, ids);
+            continue;
+          }
+          local.shipped(shipped);
+          report.rows += shipped.rows;
           report.batches++;
-          report.lastId = batch.lastId;
-          if (batch.gap) options.log(`rows ${batch.gap.fromId}-${batch.gap.toId} were deleted here (retention) before they were forwarded: recorded on the server as a gap`);
-          position = local.position();
-          if (options.signal?.aborted) break;
+          report.lastId = shipped.lastId;
+          if (shipped.gap) options.log(`rows ${shipped.gap.fromId}-${shipped.gap.toId} were deleted here (retention) before they were forwarded: recorded on the server as a gap`);
+          batch = next && (next.rows > 0 || next.sideText !== shipped.sideText) ? next : undefined;
         }
         if (outage) {
           options.log(`${options.url.shown} reachable again after ${Math.round((Date.now() - outage.since) / 1000)} s; caught up to id ${report.lastId}`);

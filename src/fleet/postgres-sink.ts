@@ -1,14 +1,15 @@
 // Where the forwarder ships batches: the fleet's PostgreSQL. Signals go by
-// COPY into a temporary staging table, then one INSERT … ON CONFLICT DO
-// NOTHING into sigaudit.signals with their names interned; the side tables
-// are upserted; all of a batch in one transaction. A sink for another
+// one COPY straight into sigaudit.signals (already encoded by SQLite with
+// the ids this sink interned, src/fleet/local.ts), the side tables are
+// upserted, all of a batch in one transaction that also moves the source's
+// last_id: rows at or below it are never sent twice. A sink for another
 // engine would implement the same Sink.
 import type { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { connect, serverError, type ServerUrl } from './connect';
-import { SHIPPED_COLUMNS, SIDE_TABLES, type Batch, type Value } from './local';
+import { COPY_COLUMN_NAMES, SIDE_TABLES, type Batch, type Cgroup, type ServerIds } from './local';
 import { checkSchema } from './schema';
 
 export interface HostInfo {
@@ -18,36 +19,19 @@ export interface HostInfo {
   version: string | null;
 }
 
-export interface Sink {
+export interface Sink extends ServerIds {
   /** Registers the host and this source; returns the newest local id the server holds for it. */
   open(sourceUuid: string, host: HostInfo): Promise<bigint>;
-  ship(batch: Batch): Promise<void>;
+  /**
+   * Commits the batch, or, when the server's position for this source is
+   * not the batch's start (another forwarder of the same database, a
+   * restored server), changes nothing and returns the server's position.
+   */
+  ship(batch: Batch): Promise<bigint | undefined>;
   close(): Promise<void>;
 }
 
 const DAY_NS = 86_400_000_000_000n;
-/** Columns interned through sigaudit.names. */
-const NAMED = new Set(['source', 'sender_comm', 'delivered_comm', 'result', 'origin']);
-
-/** The earliest and latest ts_ns of the rows (nearly, not exactly, in id order). */
-function timeSpan(signals: Value[][]): { min: bigint; max: bigint } | undefined {
-  if (signals.length === 0) return undefined;
-  let min = signals[0][1] as bigint;
-  let max = min;
-  for (const row of signals) {
-    const ts = row[1] as bigint;
-    if (ts < min) min = ts;
-    if (ts > max) max = ts;
-  }
-  return { min, max };
-}
-
-/** One value in COPY's text format. */
-function copyText(value: Value): string {
-  if (value === null) return '\\N';
-  if (typeof value === 'bigint') return value.toString();
-  return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
-}
 
 function json(rows: unknown[]): string {
   return JSON.stringify(rows, (_key, value) => (typeof value === 'bigint' ? value.toString() : value));
@@ -69,7 +53,7 @@ const SIDE_COLUMNS: Record<string, string[]> = {
 
 export class PostgresSink implements Sink {
   private client: Client | undefined;
-  private sourceId = 0;
+  sourceId = 0;
   private hostId = 0;
   private readonly days = new Set<bigint>();
 
@@ -94,8 +78,6 @@ export class PostgresSink implements Sink {
         [sourceUuid, this.hostId],
       );
       this.sourceId = source.rows[0].id;
-      const staged = SHIPPED_COLUMNS.map((column) => `${column} ${NAMED.has(column) ? 'text' : 'bigint'}`).join(', ');
-      await client.query(`CREATE TEMPORARY TABLE staged_signals (${staged}) ON COMMIT DELETE ROWS`);
       return BigInt(source.rows[0].last_id);
     } catch (error) {
       await this.close();
@@ -103,23 +85,40 @@ export class PostgresSink implements Sink {
     }
   }
 
-  async ship(batch: Batch): Promise<void> {
+  async names(names: string[]): Promise<Map<string, number>> {
+    const client = this.client!;
+    await client.query('INSERT INTO sigaudit.names (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [names]);
+    const { rows } = await client.query<{ id: number; name: string }>('SELECT id, name FROM sigaudit.names WHERE name = ANY($1::text[])', [names]);
+    return new Map(rows.map((row) => [row.name, row.id]));
+  }
+
+  async cgroups(cgroups: Cgroup[]): Promise<Map<bigint, number>> {
+    const client = this.client!;
+    const named = [...new Set(cgroups.flatMap((cgroup) => [cgroup.path, cgroup.unit]).filter((name): name is string => name !== null))];
+    const ids = named.length > 0 ? await this.names(named) : new Map<string, number>();
+    const idOf = (name: string | null) => (name === null ? null : ids.get(name)!);
+    const { rows } = await client.query<{ id: string; key: number }>(
+      `INSERT INTO sigaudit.cgroups (source_id, id, path, unit)
+       SELECT $1, id, path, unit FROM unnest($2::bigint[], $3::integer[], $4::integer[]) AS c (id, path, unit)
+       ON CONFLICT (source_id, id) DO UPDATE SET path = coalesce(excluded.path, cgroups.path), unit = coalesce(excluded.unit, cgroups.unit)
+       RETURNING id, key`,
+      [this.sourceId, cgroups.map((cgroup) => cgroup.id.toString()), cgroups.map((cgroup) => idOf(cgroup.path)), cgroups.map((cgroup) => idOf(cgroup.unit))],
+    );
+    return new Map(rows.map((row) => [BigInt(row.id), row.key]));
+  }
+
+  async ship(batch: Batch): Promise<bigint | undefined> {
     const client = this.client!;
     try {
       await client.query('BEGIN');
-      if (batch.signals.length > 0) await this.insertSignals(batch);
-      if (batch.cgroups.length > 0) {
-        await client.query(
-          `INSERT INTO sigaudit.names (name) SELECT DISTINCT n FROM json_to_recordset($1::json) AS c (path text, unit text), LATERAL (VALUES (path), (unit)) AS v (n) WHERE n IS NOT NULL ON CONFLICT DO NOTHING`,
-          [json(batch.cgroups)],
-        );
-        await client.query(
-          `INSERT INTO sigaudit.cgroups (source_id, id, path, unit)
-           SELECT $2, c.id, p.id, u.id FROM json_to_recordset($1::json) AS c (id bigint, path text, unit text)
-             JOIN sigaudit.names p ON p.name = c.path LEFT JOIN sigaudit.names u ON u.name = c.unit
-           ON CONFLICT (source_id, id) DO UPDATE SET path = excluded.path, unit = excluded.unit`,
-          [json(batch.cgroups), this.sourceId],
-        );
+      const held = BigInt((await client.query<{ last_id: string }>('SELECT last_id FROM sigaudit.sources WHERE id = $1 FOR UPDATE', [this.sourceId])).rows[0].last_id);
+      if (held !== batch.afterId) {
+        await client.query('ROLLBACK');
+        return held;
+      }
+      if (batch.rows > 0) {
+        await this.ensureDays(batch.days);
+        await pipeline(Readable.from([batch.copyText]), client.query(copyFrom(`COPY sigaudit.signals (${COPY_COLUMN_NAMES.join(', ')}) FROM STDIN`)));
       }
       for (const { table } of SIDE_TABLES) {
         const rows = batch.side[table] ?? [];
@@ -139,13 +138,13 @@ export class PostgresSink implements Sink {
         await client.query('INSERT INTO sigaudit.forward_gaps (source_id, from_id, to_id, from_ns, to_ns) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
           this.sourceId, batch.gap.fromId.toString(), batch.gap.toId.toString(), batch.gap.fromNs.toString(), batch.gap.toNs.toString(),
         ]);
-      const span = timeSpan(batch.signals);
       await client.query(
-        'UPDATE sigaudit.sources SET last_id = greatest(last_id, $2), first_ts_ns = least(first_ts_ns, $3), last_ts_ns = greatest(last_ts_ns, $4), last_seen = now() WHERE id = $1',
-        [this.sourceId, batch.lastId.toString(), span?.min.toString() ?? null, span?.max.toString() ?? null],
+        'UPDATE sigaudit.sources SET last_id = $2, first_ts_ns = least(first_ts_ns, $3), last_ts_ns = greatest(last_ts_ns, $4), last_seen = now() WHERE id = $1',
+        [this.sourceId, batch.lastId.toString(), batch.minTsNs?.toString() ?? null, batch.maxTsNs?.toString() ?? null],
       );
       await client.query('UPDATE sigaudit.hosts SET last_seen = now() WHERE id = $1', [this.hostId]);
       await client.query('COMMIT');
+      return undefined;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -153,35 +152,12 @@ export class PostgresSink implements Sink {
   }
 
   /** The day partitions the rows need, each created once (days between them need none). */
-  private async ensureDays(signals: Value[][]): Promise<void> {
-    const wanted = new Set<bigint>();
-    for (const row of signals) wanted.add((row[1] as bigint) / DAY_NS);
-    for (const day of wanted) {
+  private async ensureDays(days: bigint[]): Promise<void> {
+    for (const day of days) {
       if (this.days.has(day)) continue;
       await this.client!.query('SELECT sigaudit.ensure_days($1, $1)', [(day * DAY_NS).toString()]);
       this.days.add(day);
     }
-  }
-
-  private async insertSignals(batch: Batch): Promise<void> {
-    const client = this.client!;
-    await this.ensureDays(batch.signals);
-    const lines = batch.signals.map((row) => `${row.map(copyText).join('\t')}\n`);
-    await pipeline(Readable.from(lines), client.query(copyFrom(`COPY staged_signals (${SHIPPED_COLUMNS.join(', ')}) FROM STDIN`)));
-    const named = [...NAMED];
-    await client.query(
-      `INSERT INTO sigaudit.names (name)
-       SELECT DISTINCT n FROM staged_signals, LATERAL (VALUES ${named.map((column) => `(${column})`).join(', ')}) AS v (n)
-       WHERE n IS NOT NULL ON CONFLICT DO NOTHING`,
-    );
-    const select = SHIPPED_COLUMNS.map((column) => (NAMED.has(column) ? `${column}_name.id` : `s.${column}`));
-    const joins = named.map((column) => `LEFT JOIN sigaudit.names ${column}_name ON ${column}_name.name = s.${column}`).join(' ');
-    await client.query(
-      `INSERT INTO sigaudit.signals (source_id, ${SHIPPED_COLUMNS.join(', ')})
-       SELECT $1, ${select.join(', ')} FROM staged_signals s ${joins}
-       ON CONFLICT DO NOTHING`,
-      [this.sourceId],
-    );
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 // Reports asked of the fleet (--remote URL, --host NAME): the same plans
 // as locally (src/query/read.ts), in PostgreSQL's dialect over the views
-// of src/fleet/migrations/0020-read-views.sql, as the reader role.
+// of the server's schema (signal_rows: src/fleet/migrations/0030-compact-rows.sql), as the reader role.
 import { SigauditError } from '../errors';
 import { FAILED_COLUMNS, NS_PID_COLUMNS, SENDER_ROW_COLUMNS, isSteps, type Dialect, type Param, type Plan, type Query, type Row, type Steps } from '../query/read';
 import { connect, parseServerUrl, serverError, type ServerUrl } from './connect';
@@ -50,8 +50,8 @@ export function postgresDialect(host?: string): Dialect {
       FROM sigaudit.sources so JOIN sigaudit.hosts h ON h.id = so.host_id${host === undefined ? '' : ` WHERE h.name = ${literal(host)}`}`,
     hosts: true,
     // Kept as rows arrive (src/fleet/migrations): every forwarded row is in it.
-    senderHours: `(SELECT r.source_id, r.hour, src.name AS source, r.signal, coalesce(sc.name, '') AS sender_comm, r.sender_uid, r.sender_cgroup, r.sends, r.deliveries
-      FROM sigaudit.sender_hours r JOIN sigaudit.names src ON src.id = r.source LEFT JOIN sigaudit.names sc ON sc.id = r.sender_comm${onSource('r')})`,
+    senderHours: `(SELECT r.source_id, r.hour, sigaudit.source_name(r.source) AS source, r.signal, coalesce(sc.name, '') AS sender_comm, r.sender_uid, r.sender_cgroup, r.sends, r.deliveries
+      FROM sigaudit.sender_hours r LEFT JOIN sigaudit.names sc ON sc.id = r.sender_comm${onSource('r')})`,
     senderRows: (rangeTerms) =>
       [
         ...(rangeTerms.length === 0 ? ['false'] : rangeTerms).map((term) => `SELECT source_id, ${SENDER_ROW_COLUMNS.replace('sender_cgroup', 'sender_cgroup_id AS sender_cgroup')}, 1 AS weight FROM ${rows} AS r WHERE ${term}`),
