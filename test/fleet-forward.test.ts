@@ -491,6 +491,15 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     await exited(forwarder);
     assert.equal(forwarder.exitCode, 0, stderr);
     assert.deepEqual(await onServer(), { n: String(recorded.n), distinct_ids: String(recorded.n), ids: String(recorded.ids), storm: String(recorded.storm) });
+    // Its export from the fleet, many pages long, line for line the host's own.
+    const exported = (where: string[]) => {
+      const result = runCli(['export', '--format', 'csv', ...where], { env: { ...process.env, PGPASSWORD: READER_PASSWORD } });
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.trimEnd().split('\n');
+    };
+    const here = exported(['--db', db]);
+    assert.equal(here.length, recorded.n + 1);
+    assert.deepEqual(exported(['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'storm']), here.map((line, i) => `${line},${i === 0 ? 'host' : 'storm'}`));
   });
 
   it('a forwarder killed with SIGKILL mid-batch resends nothing twice and leaves no gap', async () => {

@@ -241,35 +241,31 @@ export function exportLines(rows: StoredRow[], format: ExportFormat, fleet: bool
 }
 
 /**
- * The export over the read layer, a page at a time: the rows of the
- * filters in time order within a window, else in id order (the fleet's
- * rows by host first), each page continuing after the last row of the one
- * before; `write` gets each page's lines. The fleet's export
- * (sigaudit export --remote) runs it on PostgreSQL; locally the same rows
- * are formatted by SQLite itself (exportSignals), which
- * test/fleet-forward.test.ts holds to the same output.
+ * The fleet's export (sigaudit export --remote) over the read layer: the
+ * rows of the filters in time order within a window, else in id order by
+ * host, sorted once by the server behind a cursor and fetched a page at a
+ * time (paging by the last row would make the server sort or scan again
+ * for every page: the fleet's table has no index in id order); `write`
+ * gets each page's lines. Locally the same rows are formatted by SQLite
+ * itself (exportSignals), which test/fleet-forward.test.ts holds to the
+ * same output.
  */
 export function* exportSteps(dialect: Dialect, options: { filters?: Filters; format: ExportFormat }, write: (lines: string, rows: number) => void): Steps<number> {
   const filters = exportFilters(options.filters);
   const window = windowOf(filters);
   const where = filterTerms(filters, window, { alias: 's' });
-  const order = [...(window.fromNs !== undefined || window.toNs !== undefined ? ['s.ts_ns'] : []), ...(dialect.hosts ? ['s.host'] : []), 's.id'];
-  const after = `(${order.join(', ')}) > (${order.map((_, i) => `@after${i}`).join(', ')})`;
-  let last: StoredRow | undefined;
+  const order = [...(window.fromNs !== undefined || window.toNs !== undefined ? ['s.ts_ns'] : []), 's.host', 's.id'];
+  yield { sql: 'BEGIN READ ONLY', params: {} };
+  yield { sql: `DECLARE export_rows NO SCROLL CURSOR FOR ${dialect.selectRows} ${whereSql(where.terms)} ORDER BY ${order.join(', ')}`, params: where.params };
   let written = 0;
   for (;;) {
-    const params: Record<string, string | number | bigint> = { ...where.params };
-    if (last) order.forEach((column, i) => (params[`after${i}`] = last![column.slice(2) as keyof StoredRow] as string | bigint));
-    const rows = (yield {
-      // In time order the plain bound on ts_ns too: an index can seek it, not the row comparison.
-      sql: `${dialect.selectRows} ${whereSql(last ? [...where.terms, ...(order[0] === 's.ts_ns' ? ['s.ts_ns >= @after0'] : []), after] : where.terms)} ORDER BY ${order.join(', ')} LIMIT ${PAGE_ROWS}`,
-      params,
-    }) as unknown as StoredRow[];
+    const rows = (yield { sql: `FETCH ${PAGE_ROWS} FROM export_rows`, params: {} }) as unknown as StoredRow[];
     if (rows.length > 0) write(exportLines(rows, options.format, dialect.hosts), rows.length);
     written += rows.length;
-    if (rows.length < PAGE_ROWS) return written;
-    last = rows[rows.length - 1];
+    if (rows.length < PAGE_ROWS) break;
   }
+  yield { sql: 'COMMIT', params: {} };
+  return written;
 }
 
 /** Runs exportSteps (on the fleet, given its runner) into options.output or stdout; returns how many rows. */
