@@ -1,7 +1,8 @@
 // Wires commander to the command functions; nothing else lives here.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { exportPlanned, exportSignals, writeAll, type ExportFormat } from './export';
-import { exportSummaries } from './export/summaries';
+import { exportPlanned, exportSignals, exportSteps, writeAll, type ExportFormat } from './export';
+import { columnsOf } from './export/columns';
+import { summaryColumnsOf, summarySteps } from './export/summaries';
 import { failedPlan, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
@@ -238,14 +239,14 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--summaries', "write the summaries instead: sends the kernel counted beyond --flood-budget, and protected sends dropped under their sender's name (their own columns)", false);
   addRemote(addFilters(exportCommand, true)).action(async (flags) => {
     const remote = remoteOf(flags);
-    if (remote && flags.summaries)
-      throw usageError('export --summaries --remote: the fleet\'s summaries are not exported yet', 'run sigaudit export --summaries on the host itself, or leave out --summaries');
-    const rows = remote
-      ? await exportPlanned({ format: flags.format as ExportFormat, output: flags.output, filters: filtersOf(flags, true) }, true, (plan) => runRemote(remote, plan))
-      : await reading(flags, (dbPath) => {
-      const options = { dbPath, format: flags.format as ExportFormat, output: flags.output, filters: { ...filtersOf(flags, true), perTarget: true }, progress: true };
-      return flags.summaries ? exportSummaries(options) : exportSignals(options);
-    });
+    const output = { format: flags.format as ExportFormat, output: flags.output as string | undefined };
+    const filters = filtersOf(flags, true);
+    // Signals here are formatted by SQLite itself (exportSignals); the fleet's, and summaries anywhere, over the read layer.
+    const rows = flags.summaries
+      ? await exportPlanned(output, summaryColumnsOf(remote !== undefined), (dialect, write) => summarySteps(dialect, { filters, format: output.format }, write), (plan) => planned(flags, plan))
+      : remote
+        ? await exportPlanned(output, columnsOf(true), (dialect, write) => exportSteps(dialect, { filters, format: output.format }, write), (plan) => planned(flags, plan))
+        : await reading(flags, (dbPath) => exportSignals({ dbPath, ...output, filters: { ...filters, perTarget: true }, progress: true }));
     if (flags.output) log(`wrote ${rows} ${flags.summaries ? 'summaries' : 'rows'} to ${flags.output}`);
   });
 

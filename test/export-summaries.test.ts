@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { COLUMNS } from '../src/export/columns';
-import { SUMMARY_COLUMNS, exportSummaries } from '../src/export/summaries';
+import { SUMMARY_COLUMNS } from '../src/export/summaries';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { SignalWriter } from '../src/store/writer';
 import { runCli, tempDbPath } from './helpers/recorder';
@@ -51,7 +51,9 @@ describe('export --summaries', () => {
 
   it('writes CSV with the documented columns, exact times, and empty fields for a coarse summary', () => {
     const out = tempDbPath('summaries.csv');
-    assert.equal(exportSummaries({ dbPath: path, format: 'csv', output: out }), SUMMARIES.length);
+    const result = runCli(['export', '--summaries', '--db', path, '-o', out]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`wrote ${SUMMARIES.length} summaries to`));
     const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
     assert.equal(lines[0], SUMMARY_COLUMNS.join(','));
     assert.deepEqual(lines.slice(1), [

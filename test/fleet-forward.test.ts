@@ -364,6 +364,46 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
     });
   });
 
+  it('export --summaries --remote: each host\'s summaries line for line its own export with the host at the end, host after host for the fleet', () => {
+    const summarised = (host: string, pid: number) => {
+      const db = tempDbPath(`${host}.db`);
+      const writing = openForWriting(db);
+      const runId = new SignalWriter(writing).beginRun({ startedNs: BigInt(Date.now()) * 1_000_000n, host, kernel: 'k', version: 'v', recorderPid: process.pid, ringBytes: 4096 });
+      const insert = writing.prepare(`INSERT INTO summaries (run_id, first_ns, last_ns, count, outcome, source, sender_pid, sender_comm, sender_uid, signal, target_pid, ret, result)
+        VALUES (?, ?, ?, ?, ?, 'kill', ?, 'loadgen', 65534, ?, ?, ?, ?)`);
+      const t0 = BigInt(Date.now()) * 1_000_000n;
+      insert.run(runId, t0, t0 + 999_999_999n, 19_850_113, 'summarised', pid, 0, pid, 0, null);
+      insert.run(runId, t0 + 1_000_000_000n, t0 + 2_000_000_000n, 3, 'dropped', pid, 15, 77, 0, 'delivered');
+      insert.run(runId, t0 + 3_000_000_000n, t0 + 4_000_000_000n, 12, 'summarised', pid, 10, null, null, null);
+      writing.close();
+      assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', host, '--once'], { env: env() }).code, 0);
+      return db;
+    };
+    const readerEnv = { ...process.env, PGPASSWORD: READER_PASSWORD };
+    const exported = (where: string[], format: string) => {
+      const result = runCli(['export', '--summaries', '--format', format, ...where], { env: readerEnv });
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.trimEnd().split('\n');
+    };
+    const hosts = [['summarised-a', summarised('summarised-a', 4242)], ['summarised-b', summarised('summarised-b', 4343)]];
+    for (const format of ['csv', 'jsonl']) {
+      const withHost = (host: string) => (line: string, i: number) =>
+        format === 'csv' ? `${line},${i === 0 ? 'host' : host}` : `${line.slice(0, -1)},"host":${JSON.stringify(host)}}`;
+      const expected = hosts.map(([host, db]) => exported(['--db', db], format).map(withHost(host)));
+      for (const [i, [host]] of hosts.entries()) {
+        assert.equal(expected[i].length, format === 'csv' ? 4 : 3);
+        assert.deepEqual(exported(['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host], format), expected[i]);
+      }
+      // The fleet: these two hosts' summaries among any other's, in host order, each in its own order.
+      const fleet = exported(['--remote', cluster.tcpUrl('oncall', 'fleet')], format);
+      const ours = fleet.filter((line) => hosts.some(([host]) => line.endsWith(format === 'csv' ? `,${host}` : `"host":"${host}"}`)));
+      assert.deepEqual(ours, expected.flatMap((lines) => lines.slice(format === 'csv' ? 1 : 0)));
+      // A filter applies there as here.
+      assert.deepEqual(exported(['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', 'summarised-a', '--no-probes'], format),
+        exported(['--db', hosts[0][1], '--no-probes'], format).map(withHost('summarised-a')));
+    }
+  });
+
   it('tail --remote follows the rows forwarders add, line for line the local tail with the host at the end', async () => {
     const db = tempDbPath('tailed.db');
     const forwardOnce = () => assert.equal(runCli(['forward', '--to', forwarderUrl, '--db', db, '--host', 'tailed', '--once'], { env: env() }).code, 0);

@@ -268,23 +268,28 @@ export function* exportSteps(dialect: Dialect, options: { filters?: Filters; for
   return written;
 }
 
-/** Runs exportSteps (on the fleet, given its runner) into options.output or stdout; returns how many rows. */
+/**
+ * Runs an export's steps (signals on the fleet; summaries here or there),
+ * given how to run a plan, into options.output or stdout, under the CSV
+ * header of `columns`; returns how many rows.
+ */
 export async function exportPlanned(
-  options: Omit<ExportOptions, 'dbPath'>,
-  fleet: boolean,
-  run: (plan: (dialect: Dialect) => Steps<number>) => Promise<number>,
+  options: { format: ExportFormat; output?: string },
+  columns: readonly string[],
+  steps: (dialect: Dialect, write: (lines: string) => void) => Steps<number>,
+  run: (plan: (dialect: Dialect) => Steps<number>) => Promise<number> | number,
 ): Promise<number> {
   let fd: number | undefined;
   // Opened with the first page: a refused connection leaves no file behind.
   const out = () => {
     if (fd === undefined) {
       fd = options.output === undefined ? 1 : openSync(options.output, 'w', 0o640);
-      if (options.format === 'csv') writeAll(fd, stringify([[...columnsOf(fleet)]]));
+      if (options.format === 'csv') writeAll(fd, stringify([[...columns]]));
     }
     return fd;
   };
   try {
-    const rows = await run((dialect) => exportSteps(dialect, options, (lines) => writeAll(out(), lines)));
+    const rows = await run((dialect) => steps(dialect, (lines) => writeAll(out(), lines)));
     out();
     return rows;
   } finally {

@@ -49,6 +49,8 @@ export function postgresDialect(host?: string): Dialect {
     spanSql: `SELECT min(so.first_ts_ns) AS archive_from, max(so.last_ts_ns) AS archive_to, NULL AS hot_from, NULL AS hot_to
       FROM sigaudit.sources so JOIN sigaudit.hosts h ON h.id = so.host_id${host === undefined ? '' : ` WHERE h.name = ${literal(host)}`}`,
     hosts: true,
+    summaryRows: `(SELECT m.*, h.name AS host FROM sigaudit.summaries m JOIN sigaudit.sources so ON so.id = m.source_id
+      JOIN sigaudit.hosts h ON h.id = so.host_id${host === undefined ? '' : ` WHERE h.name = ${literal(host)}`})`,
     // Kept as rows arrive (src/fleet/migrations): every forwarded row is in it.
     senderHours: `(SELECT r.source_id, r.hour, sigaudit.source_name(r.source) AS source, r.signal, coalesce(sc.name, '') AS sender_comm, r.sender_uid, r.sender_cgroup, r.sends, r.deliveries
       FROM sigaudit.sender_hours r LEFT JOIN sigaudit.names sc ON sc.id = r.sender_comm${onSource('r')})`,

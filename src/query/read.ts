@@ -49,6 +49,8 @@ export interface Dialect {
   commPidsSql?: string;
   /** Rows carry a host column (the fleet). */
   hosts: boolean;
+  /** The summaries (migrations/0070-summaries.sql) as a table; on the fleet with a host column. */
+  summaryRows: string;
   /**
    * The extension's sigaudit_tally over the stored tables (locally: codes
    * and names ids, migrations/0110): top-senders counts groups before it
@@ -109,6 +111,7 @@ export const SQLITE: Dialect = {
       WHERE hour IN (SELECT value FROM json_each(@hours)) AND comm_id = (SELECT id FROM names WHERE name = @comm)
     UNION SELECT delivered_pid FROM hot_signals WHERE delivered_comm = @comm AND delivered_pid IS NOT NULL`,
   hosts: false,
+  summaryRows: 'summaries',
   tallies: true,
   senderHours: 'sender_hours',
   senderRows: (rangeTerms) =>
