@@ -278,6 +278,7 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
         [hostA, 'web-3', pids.termTarget], [hostA, 'web-3', group[1]], [hostA, 'web-3', pids.free],
         [hostB, 'web-4', pids.pidfdTarget], [hostB, 'web-4', pids.segfault],
       ];
+      let limited = 0;
       for (const [db, host, pid] of cases) {
         const remote = ['--remote', cluster.tcpUrl('oncall', 'fleet'), '--host', host];
         const local = exact(ask(['query', 'who-killed', String(pid), '--format', 'json'], ['--db', db]));
@@ -289,7 +290,18 @@ describe('the fleet: forwarding to PostgreSQL', options, () => {
         const localTable = ask(['query', 'who-killed', String(pid), '--utc'], ['--db', db]);
         const verdict = localTable.slice(localTable.indexOf('\nverdict: '));
         assert.ok(verdict.length > 10 && ask(['query', 'who-killed', String(pid), '--utc'], remote).endsWith(verdict), 'the same verdict');
+        // A limit under the rows: each lookup reads only its newest limit + 1, yet the newest rows and "more" are the whole answer's.
+        if (local.rows.length > 1) {
+          limited++;
+          const limit = ['--limit', String(local.rows.length - 1)];
+          const localLimited = exact(ask(['query', 'who-killed', String(pid), ...limit, '--format', 'json'], ['--db', db]));
+          const fleetLimited = exact(ask(['query', 'who-killed', String(pid), ...limit, '--format', 'json'], remote));
+          assert.equal(localLimited.more, true);
+          assert.deepEqual(localLimited.rows, local.rows.slice(0, -1));
+          assert.deepEqual({ ...fleetLimited, rows: withoutHost(fleetLimited.rows, host) }, localLimited);
+        }
       }
+      assert.ok(limited > 0, 'some pid has rows enough to limit');
       const noHost = runCli(['query', 'who-killed', String(pids.termTarget), '--remote', cluster.tcpUrl('oncall', 'fleet')], { env: readerEnv() });
       assert.equal(noHost.code, 2);
       assert.match(noHost.stderr, /who-killed --remote needs --host NAME/);
