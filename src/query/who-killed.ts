@@ -225,13 +225,25 @@ export const PID_LOOKUPS = {
   unreachedInNamespace: ['s.delivered_pid IS NULL', 's.target_ns_pid = @pid'],
 } as const;
 
+/**
+ * The newest limit + 1 rows of one lookup where a limit applies: newestRows
+ * keeps the newest `limit` of all lookups and needs one more to know older
+ * ones were left out, so no row it shows is lost; the others are never read
+ * (on the fleet, a busy pid's hour on a host is thousands of rows, each
+ * decoded by the server's lookups of names and cgroups).
+ */
+function newestOf(options: WhoKilledOptions): string {
+  const limit = options.limit ?? 0;
+  return limit > 0 ? ` ORDER BY s.ts_ns DESC, s.id DESC LIMIT ${limit + 1}` : '';
+}
+
 /** Rows that reached the pid, and sends addressed to it that reached none. */
 function* rowsForPid(dialect: Dialect, pid: number, options: WhoKilledOptions, window: Window, hours: string): Steps<StoredRow[]> {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget', 'targetPid'] });
   const comm = options.comm === undefined ? '' : ' AND s.delivered_comm = @comm';
   const params = { ...where.params, hours, pid, ...(options.comm === undefined ? {} : { comm: options.comm }) };
   function* select(terms: readonly string[]): Steps<StoredRow[]> {
-    const rows = yield { sql: `${dialect.selectRows} ${whereSql([`s.${dialect.hourTerm}`, ...terms, ...where.terms])}${comm}`, params };
+    const rows = yield { sql: `${dialect.selectRows} ${whereSql([`s.${dialect.hourTerm}`, ...terms, ...where.terms])}${comm}${newestOf(options)}`, params };
     return rows as unknown as StoredRow[];
   }
   const reached = [...(yield* select(PID_LOOKUPS.reached)), ...(yield* select(PID_LOOKUPS.reachedInNamespace))];
@@ -251,7 +263,7 @@ function* rowsForComm(dialect: Dialect, comm: string, options: WhoKilledOptions,
     terms.push(COMM_PIDS_TERM);
     params.pids = JSON.stringify(pids.map((row) => Number(row.delivered_pid)));
   }
-  const rows = yield { sql: `${dialect.selectRows} ${whereSql(terms)}`, params };
+  const rows = yield { sql: `${dialect.selectRows} ${whereSql(terms)}${newestOf(options)}`, params };
   return rows as unknown as StoredRow[];
 }
 
