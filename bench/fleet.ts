@@ -19,6 +19,7 @@ import { runRemote } from '../src/fleet/remote';
 import { failedPlan } from '../src/query/failed';
 import { listPlan } from '../src/query/list';
 import { whoKilledSteps } from '../src/query/who-killed';
+import { topSendersSteps } from '../src/query/top-senders';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
 import { startCluster, type Cluster } from '../test/helpers/postgres';
@@ -226,23 +227,13 @@ export async function measureFleet(rows: number, runs: number, log: (line: strin
     const url = parseServerUrl(cluster.ownerUrl('fleet1'), 'bench');
     const since = new Date(Number(generated.toNs / 1_000_000n) - 3_600_000);
     const remote = { url, host: 'bench' };
-    // top-senders over everything reads the rollup, not the rows: its SQL, on a connection of its own like the reports'.
-    const topSenders = async () => {
-      const client = new Client({ connectionString: cluster.ownerUrl('fleet1') });
-      await client.connect();
-      try {
-        await client.query(`SELECT n.name AS sender_comm, r.sender_uid, sum(r.sends) AS sends, sum(r.deliveries) AS deliveries, count(DISTINCT r.source_id) AS hosts
-          FROM sigaudit.sender_hours r LEFT JOIN sigaudit.names n ON n.id = r.sender_comm GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 20`);
-      } finally {
-        await client.end();
-      }
-    };
     const cases: [string, () => Promise<unknown>][] = [
       [`who-killed ${busy} --since 1h --host`, () => runRemote(remote, (d) => whoKilledSteps(d, { pid: busy, filters: { since }, limit: 200 }))],
       ['failed --since 1h --host', () => runRemote(remote, (d) => failedPlan(d, { filters: { since } }))],
       ['list --since 1h (newest 100) --host', () => runRemote(remote, (d) => listPlan(d, { filters: { since }, limit: 100 }))],
       ['failed --since 1h (fleet)', () => runRemote({ url }, (d) => failedPlan(d, { filters: { since } }))],
-      ['top-senders over everything (fleet; the rollup SQL)', topSenders],
+      ['top-senders over everything (fleet)', () => runRemote({ url }, (d) => topSendersSteps(d, { filters: {}, by: 'comm', limit: 10 }))],
+      ['top-senders --since 1h (fleet)', () => runRemote({ url }, (d) => topSendersSteps(d, { filters: { since }, by: 'comm', limit: 10 }))],
     ];
     const queries: FleetQueryTiming[] = [];
     for (const [name, run] of cases) {
