@@ -3,7 +3,8 @@
  * The one event layout shared by the BPF program (bpf/sigaudit.bpf.c) and the
  * Node addon (native/). Fixed-width fields, ordered by size so the compiler
  * adds no padding; the TypeScript decoder (src/record/decode.ts) reads the
- * same offsets and a test checks them against what the addon reports.
+ * offsets the compiled object's BTF gives (bpf/Makefile writes them out) and
+ * a test checks them against what the addon reports.
  */
 #ifndef SIGAUDIT_H
 #define SIGAUDIT_H

@@ -1,12 +1,13 @@
-// The TypeScript decoder reads struct sigaudit_event at the offsets the C
-// compiler gave it, as the addon reports them with offsetof.
+// The TypeScript decoder reads struct sigaudit_event at the offsets the BPF
+// object's BTF gives (src/record/event-layout.json, written by the build),
+// which must be the ones the addon was compiled with (offsetof).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EVENT_SIZE, OFFSETS, decode } from '../src/record/decode';
 import { loadAddon } from '../src/record/probe';
 
 describe('event layout', () => {
-  it('matches the C struct size and every field offset', () => {
+  it('is the BPF object\'s layout, the one the addon was compiled with: size and every field offset', () => {
     const { layout } = loadAddon();
     assert.equal(EVENT_SIZE, layout.size);
     assert.deepEqual(OFFSETS, layout.offsets);

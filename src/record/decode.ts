@@ -1,36 +1,11 @@
-// Reads the records of one batch. The offsets mirror struct sigaudit_event
-// in bpf/sigaudit.h; test/decode-layout.test.ts checks them against the
-// addon's offsetof values.
+// Reads the records of one batch. The layout of struct sigaudit_event
+// (bpf/sigaudit.h) comes from the compiled BPF object's BTF, written by
+// bpf/Makefile at build time; test/decode-layout.test.ts checks it against
+// the layout the addon was compiled with.
+import layout from './event-layout.json';
 
-export const EVENT_SIZE = 144;
-
-export const OFFSETS = {
-  boot_ns: 0,
-  sender_cgroup: 8,
-  delivered_cgroup: 16,
-  ret: 24,
-  kind: 32,
-  source: 36,
-  flags: 40,
-  sender_pid: 44,
-  sender_tid: 48,
-  sender_uid: 52,
-  sender_auid: 56,
-  sender_ppid: 60,
-  target_pid: 64,
-  target_tid: 68,
-  delivered_pid: 72,
-  delivered_tid: 76,
-  signal: 80,
-  si_code: 84,
-  result: 88,
-  deliveries: 92,
-  sender_comm: 96,
-  delivered_comm: 112,
-  sender_ns_pid: 128,
-  target_ns_pid: 132,
-  delivered_ns_pid: 136,
-} as const;
+export const EVENT_SIZE = layout.size;
+export const OFFSETS = layout.offsets;
 
 const COMM_LEN = 16;
 
@@ -55,34 +30,8 @@ export const enum Flag {
   SummaryCoarse = 1 << 6,
 }
 
-export interface RawEvent {
-  bootNs: bigint;
-  senderCgroup: bigint;
-  deliveredCgroup: bigint;
-  ret: number;
-  kind: Kind;
-  source: number;
-  flags: number;
-  senderPid: number;
-  senderTid: number;
-  senderUid: number;
-  senderAuid: number;
-  senderPpid: number;
-  targetPid: number;
-  targetTid: number;
-  deliveredPid: number;
-  deliveredTid: number;
-  signal: number;
-  siCode: number;
-  result: number;
-  deliveries: number;
-  senderComm: string;
-  deliveredComm: string;
-  /** The pids as the recorder's pid namespace numbers them (bpf/sigaudit.h); 0: none there. */
-  senderNsPid: number;
-  targetNsPid: number;
-  deliveredNsPid: number;
-}
+/** One record, as decode reads it. */
+export type RawEvent = ReturnType<typeof readRecord>;
 
 function comm(records: Buffer, start: number): string {
   const end = records.indexOf(0, start);
@@ -95,6 +44,41 @@ const U32 = Object.fromEntries(Object.entries(OFFSETS).map(([name, offset]) => [
 const U64 = { boot_ns: OFFSETS.boot_ns / 8, sender_cgroup: OFFSETS.sender_cgroup / 8, delivered_cgroup: OFFSETS.delivered_cgroup / 8 };
 const WORDS = EVENT_SIZE / 4;
 const QUADS = EVENT_SIZE / 8;
+
+/** The record at word `w` (quad-word `q`, byte `at`) of a batch's typed-array views. */
+function readRecord(records: Buffer, u32: Uint32Array, i32: Int32Array, u64: BigUint64Array, w: number, q: number, at: number) {
+  return {
+    bootNs: u64[q + U64.boot_ns],
+    senderCgroup: u64[q + U64.sender_cgroup],
+    /** Of a Summary record: the last counted send's boot time. */
+    deliveredCgroup: u64[q + U64.delivered_cgroup],
+    // These syscalls return 0 or a negative errno: the low 32 bits,
+    // read signed, are the whole value, without a BigInt per record.
+    ret: i32[w + U32.ret],
+    kind: u32[w + U32.kind] as Kind,
+    source: u32[w + U32.source],
+    flags: u32[w + U32.flags],
+    senderPid: u32[w + U32.sender_pid],
+    senderTid: u32[w + U32.sender_tid],
+    senderUid: u32[w + U32.sender_uid],
+    senderAuid: u32[w + U32.sender_auid],
+    senderPpid: u32[w + U32.sender_ppid],
+    targetPid: i32[w + U32.target_pid],
+    targetTid: i32[w + U32.target_tid],
+    deliveredPid: u32[w + U32.delivered_pid],
+    deliveredTid: u32[w + U32.delivered_tid],
+    signal: i32[w + U32.signal],
+    siCode: i32[w + U32.si_code],
+    result: i32[w + U32.result],
+    deliveries: u32[w + U32.deliveries],
+    senderComm: comm(records, at + OFFSETS.sender_comm),
+    deliveredComm: comm(records, at + OFFSETS.delivered_comm),
+    /** The pids as the recorder's pid namespace numbers them (bpf/sigaudit.h); 0: none there. */
+    senderNsPid: u32[w + U32.sender_ns_pid],
+    targetNsPid: i32[w + U32.target_ns_pid],
+    deliveredNsPid: u32[w + U32.delivered_ns_pid],
+  };
+}
 
 /**
  * Typed-array views instead of Buffer's read methods: about 1.0 against
@@ -110,40 +94,7 @@ export function decode(input: Buffer): RawEvent[] {
   const i32 = new Int32Array(records.buffer, records.byteOffset, records.length / 4);
   const u64 = new BigUint64Array(records.buffer, records.byteOffset, records.length / 8);
   const events: RawEvent[] = new Array(records.length / EVENT_SIZE);
-  for (let i = 0; i < events.length; i++) {
-    const w = i * WORDS;
-    const q = i * QUADS;
-    const at = i * EVENT_SIZE;
-    events[i] = {
-      bootNs: u64[q + U64.boot_ns],
-      senderCgroup: u64[q + U64.sender_cgroup],
-      deliveredCgroup: u64[q + U64.delivered_cgroup],
-      // These syscalls return 0 or a negative errno: the low 32 bits,
-      // read signed, are the whole value, without a BigInt per record.
-      ret: i32[w + U32.ret],
-      kind: u32[w + U32.kind],
-      source: u32[w + U32.source],
-      flags: u32[w + U32.flags],
-      senderPid: u32[w + U32.sender_pid],
-      senderTid: u32[w + U32.sender_tid],
-      senderUid: u32[w + U32.sender_uid],
-      senderAuid: u32[w + U32.sender_auid],
-      senderPpid: u32[w + U32.sender_ppid],
-      targetPid: i32[w + U32.target_pid],
-      targetTid: i32[w + U32.target_tid],
-      deliveredPid: u32[w + U32.delivered_pid],
-      deliveredTid: u32[w + U32.delivered_tid],
-      signal: i32[w + U32.signal],
-      siCode: i32[w + U32.si_code],
-      result: i32[w + U32.result],
-      deliveries: u32[w + U32.deliveries],
-      senderComm: comm(records, at + OFFSETS.sender_comm),
-      deliveredComm: comm(records, at + OFFSETS.delivered_comm),
-      senderNsPid: u32[w + U32.sender_ns_pid],
-      targetNsPid: i32[w + U32.target_ns_pid],
-      deliveredNsPid: u32[w + U32.delivered_ns_pid],
-    };
-  }
+  for (let i = 0; i < events.length; i++) events[i] = readRecord(records, u32, i32, u64, i * WORDS, i * QUADS, i * EVENT_SIZE);
   return events;
 }
 
