@@ -2,6 +2,7 @@
 // as locally (src/query/read.ts), in PostgreSQL's dialect over the views
 // of the server's schema (signal_rows: src/fleet/migrations/0030-compact-rows.sql), as the reader role.
 import { SigauditError } from '../errors';
+import { STORED_ROW_COLUMNS } from '../export/columns';
 import { FAILED_COLUMNS, NS_PID_COLUMNS, isSteps, type Dialect, type Param, type Plan, type Query, type Row, type Steps } from '../query/read';
 import { connect, parseServerUrl, serverError, type ServerUrl } from './connect';
 import { checkSchema } from './schema';
@@ -30,10 +31,7 @@ function literal(text: string): string {
 export function postgresDialect(host?: string): Dialect {
   const onHost = host === undefined ? '' : ` WHERE host = ${literal(host)}`;
   const rows = host === undefined ? 'sigaudit.signal_rows' : `(SELECT * FROM sigaudit.signal_rows${onHost})`;
-  const columns = `s.id, s.ts_ns, s.fanout, s.source, s.sender_pid, s.sender_tid, s.sender_comm, s.sender_uid, s.sender_auid, s.sender_ppid,
-    s.sender_cgroup_id, s.sender_cgroup_path, s.sender_unit, s.target_pid, s.target_tid, s.delivered_pid, s.delivered_tid, s.delivered_comm,
-    s.delivered_cgroup_id, s.delivered_cgroup_path, s.delivered_unit, s.signal, s.ret, s.result, s.si_code, s.origin,
-    s.sender_ns_pid, s.target_ns_pid, s.delivered_ns_pid, s.host`;
+  const columns = [...STORED_ROW_COLUMNS, 'host'].map((column) => `s.${column}`).join(', ');
   /** Joins keeping only the host's rows of a table aliased `alias` with a source_id. */
   const onSource = (alias: string) =>
     host === undefined ? '' : ` JOIN sigaudit.sources so ON so.id = ${alias}.source_id JOIN sigaudit.hosts h ON h.id = so.host_id WHERE h.name = ${literal(host)}`;
