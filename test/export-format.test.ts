@@ -38,6 +38,12 @@ function rows(): SignalRow[] {
     { ...base, tsNs: 4_107_542_400_000_000_000n },
     { ...base, tsNs: 1_735_689_599_999_999_999n },
     { ...base, tsNs: 2n ** 63n - 1n },
+    // Every field a value of its own, so that a column showing another field's value shows.
+    {
+      tsNs: base.tsNs + 7n, fanout: 2, source: 'tgkill', senderPid: 101, senderTid: 102, senderComm: 'killer', senderUid: 103, senderAuid: 104,
+      senderPpid: 105, senderCgroup: 7n, targetPid: 106, targetTid: 107, deliveredPid: 108, deliveredTid: 109, deliveredComm: 'victim',
+      deliveredCgroup: 8n, signal: 10, ret: -1, result: 'ignored', siCode: -6, origin: null, senderNsPid: 110, targetNsPid: 111, deliveredNsPid: 112,
+    },
   ];
 }
 
@@ -78,6 +84,17 @@ describe('export formats', () => {
     assert.equal(lines[0], COLUMNS.join(','));
     assert.ok(lines.some((line) => line.endsWith(',0,86,86')), 'a row with namespace pids ends with them');
     assert.ok(lines.some((line) => line.endsWith(',7,0,')), 'a send that reached nothing: no delivered_ns_pid');
+  });
+
+  it('says each field of a row in its own column', () => {
+    const row = stored.find((candidate) => candidate.ts_ns === rows()[0].tsNs + 7n)!;
+    assert.deepEqual(exportRecord(row), {
+      time: '2026-11-22T00:26:40.517754119Z', ts_ns: 1_795_307_200_517_754_119n, source: 'tgkill', sender_pid: 101, sender_tid: 102,
+      sender_comm: 'killer', sender_uid: 103, sender_auid: 104, sender_ppid: 105, sender_cgroup: '/system.slice/x,y.service',
+      target_pid: 106, target_tid: 107, delivered_pid: 108, delivered_tid: 109, delivered_comm: 'victim', signal: 10, signal_name: 'SIGUSR1',
+      ret: -1, errno_name: 'EPERM', result: 'ignored', si_code: -6, origin: null, delivered_cgroup: '/user.slice/"quoted"', id: row.id,
+      send_id: row.id - 2n, sender_unit: 'x,y.service', delivered_unit: null, sender_ns_pid: 110, target_ns_pid: 111, delivered_ns_pid: 112,
+    });
   });
 
   it('JSON Lines parse to what jsonLine writes for exportRecord', async () => {
