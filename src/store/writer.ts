@@ -40,8 +40,10 @@ export interface SignalRow {
 
 /**
  * The signals view's columns in order, each with the SignalRow field that
- * holds it: the one list the row writer binds by (test/store-open.test.ts
- * checks it against the view).
+ * holds it: the one list of them in TypeScript, which the row writer binds
+ * by and readers select (src/export/columns.ts SELECT_ROWS and the fleet's
+ * rows); test/store-open.test.ts checks it against the view. The
+ * migrations that define the view stay literal SQL: they are history.
  */
 export const SIGNAL_COLUMNS = [
   ['id', 'id'], ['ts_ns', 'tsNs'], ['fanout', 'fanout'], ['source', 'source'], ['sender_pid', 'senderPid'], ['sender_tid', 'senderTid'],
