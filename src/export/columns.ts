@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { errnoName, signalName } from '../names';
 import { SIGNAL_COLUMNS } from '../store/writer';
 
-/** What the export query selects for each row (src/export/index.ts). */
+/** A row as readers select it (SELECT_ROWS here, signal_rows on a fleet server): the signals view's columns, a cgroup with its path and unit. */
 export interface StoredRow {
   id: bigint;
   ts_ns: bigint;
@@ -121,6 +121,7 @@ interface ExportColumn {
   sql: string;
 }
 
+/** StoredRow's columns whose values are T. */
 type ColumnOf<T> = { [K in keyof StoredRow]-?: StoredRow[K] extends T ? K : never }[keyof StoredRow];
 
 /** A stored integer that fits a double (pids, uids, signals, return values) as a number. */
