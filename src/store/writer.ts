@@ -145,7 +145,7 @@ export class SignalWriter {
     const oomRow = `ts_ns = @tsNs AND delivered_pid = @deliveredPid AND signal = 9 AND si_code = 128 AND source_code = ${SOURCES.indexOf('kernel')}`;
     const oom = `origin_code = ${ORIGINS.indexOf('oom')}`;
     this.markOom = db.prepare(`UPDATE signals_hot SET ${oom} WHERE id >= @fromId AND ${oomRow}`);
-    this.markArchivedOom = db.prepare(`UPDATE signals_archive SET ${oom} WHERE ${oomRow}`);
+    this.markArchivedOom = db.prepare(`UPDATE signals_archive SET ${oom} WHERE id >= @fromId AND ${oomRow}`);
     this.insertSummary = db.prepare(
       `INSERT INTO summaries (run_id, first_ns, last_ns, count, outcome, source, sender_pid, sender_comm, sender_uid, signal, target_pid, ret, result)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -165,8 +165,8 @@ export class SignalWriter {
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
       const rows = batch.records.length === 0 ? 0 : this.prepareIngest().run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
       for (const kill of batch.oomKills) {
-        const key = { tsNs: kill.tsNs, deliveredPid: kill.deliveredPid };
-        if (this.markOom.run({ ...key, fromId: kill.fromId }).changes === 0) this.markArchivedOom.run(key);
+        const key = { tsNs: kill.tsNs, deliveredPid: kill.deliveredPid, fromId: kill.fromId };
+        if (this.markOom.run(key).changes === 0) this.markArchivedOom.run(key);
       }
       this.noteProgress(progress, rows);
       return rows;
@@ -313,6 +313,7 @@ export class SignalWriter {
         .get(maxRows - 1) as { id: bigint } | undefined;
       const limit = bound ? 'WHERE id <= @bound' : '';
       this.rollUp(limit, bound?.id);
+      this.mapMinutes(limit, bound?.id);
       const moved = this.db
         .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
         .run(bound ? { bound: bound.id } : {}).changes;
@@ -322,6 +323,20 @@ export class SignalWriter {
     const moved = move.immediate();
     this.hotRows -= moved;
     return moved;
+  }
+
+  /**
+   * Widens each minute of archive_minutes (migrations/0140-id-windows.sql)
+   * to the ids of the hot rows about to move (id <= bound, or all) whose
+   * ts_ns falls in it, in the mover's transaction, so that the map always
+   * holds every archived row's minute and id.
+   */
+  private mapMinutes(limit: string, bound: bigint | undefined): void {
+    this.db
+      .prepare(`INSERT INTO archive_minutes
+        SELECT ts_ns / 60000000000, min(id), max(id) FROM signals_hot ${limit} GROUP BY 1
+        ON CONFLICT (minute) DO UPDATE SET first_id = min(first_id, excluded.first_id), last_id = max(last_id, excluded.last_id)`)
+      .run(bound === undefined ? {} : { bound });
   }
 
   /**
