@@ -68,8 +68,7 @@ const targetOf = (target: string, delivered: string) => `CASE WHEN kind = ${Kind
  * initial namespace stores nothing there; 0 stays 0: the task has no pid in
  * that namespace.
  */
-export const INGEST_SQL = `INSERT INTO signals_hot
-  SELECT id, ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
+const STORED_COLUMNS = `ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
     sender_pid, nullif(sender_tid, sender_pid), sender_comm_id, sender_uid, sender_auid - sender_uid, sender_ppid, sender_cgroup,
     ${targetOf('target_pid', 'delivered_pid')},
     CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN target_tid END,
@@ -77,8 +76,23 @@ export const INGEST_SQL = `INSERT INTO signals_hot
     CASE WHEN result BETWEEN 0 AND ${RESULTS.length - 1} THEN result END, si_code, ${ORIGIN_SQL},
     nullif(sender_ns_pid, sender_pid),
     nullif(${targetOf('target_ns_pid', 'delivered_ns_pid')}, ${targetOf('target_pid', 'delivered_pid')}),
-    nullif(delivered_ns_pid, delivered_pid)
-  FROM sigaudit_records(@records, @firstId, @offsetNs)`;
+    nullif(delivered_ns_pid, delivered_pid)`;
+const BATCH = 'FROM sigaudit_records(@records, @firstId, @offsetNs)';
+
+/** The recorder's INSERT of a batch, each row with the id it is given. */
+export const INGEST_SQL = `INSERT INTO signals_hot SELECT id, ${STORED_COLUMNS} ${BATCH}`;
+
+/**
+ * INGEST_SQL with the ids left to SQLite, for a batch that follows the
+ * newest row in signals_hot: each row then gets the id before it plus one,
+ * the id INGEST_SQL gives it, and SQLite appends it without first seeking
+ * the id in the table (which it does for an id given, to refuse a
+ * duplicate: a tenth of the write path's time). `columns` are signals_hot's,
+ * in order, id first.
+ */
+export function appendingIngestSql(columns: string[]): string {
+  return `INSERT INTO signals_hot (${columns.slice(1).join(', ')}) SELECT ${STORED_COLUMNS} ${BATCH}`;
+}
 
 /** A kernel SIGKILL's row, found again by its time and target when an OOM mark follows it. */
 export interface KillRow {
