@@ -87,8 +87,7 @@ export const INGEST_SQL = `INSERT INTO signals_hot SELECT id, ${STORED_COLUMNS} 
  * newest row in signals_hot: each row then gets the id before it plus one,
  * the id INGEST_SQL gives it, and SQLite appends it without first seeking
  * the id in the table (which it does for an id given, to refuse a
- * duplicate: a tenth of the write path's time). `columns` are signals_hot's,
- * in order, id first.
+ * duplicate). `columns` are signals_hot's, in order, id first.
  */
 export function appendingIngestSql(columns: string[]): string {
   return `INSERT INTO signals_hot (${columns.slice(1).join(', ')}) SELECT ${STORED_COLUMNS} ${BATCH}`;
