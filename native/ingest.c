@@ -192,13 +192,16 @@ static int same_syscall(const struct sigaudit_event *a, const struct sigaudit_ev
 /*
  * Orders the rows: each SEND, then the FANOUT records of its syscall seen
  * before it; KERNEL rows where they are; unjoined FANOUT records last, per
- * syscall in the order each was first seen. `waiting` lists FANOUT records
- * not yet joined (a handful: a fan-out is rare), -1 once joined.
+ * syscall in the order each was first seen. `waiting` lists the FANOUT
+ * records not yet joined, in order: a SEND takes its own out, so every
+ * SEND looks only at the few still waiting, not at every fan-out of the
+ * batch so far.
  */
 static int plan_rows(struct cursor *cursor)
 {
 	sqlite3_int64 *waiting = NULL;
 	sqlite3_int64 waiting_count = 0;
+	sqlite3_int64 waiting_size = 0;
 	cursor->plan = sqlite3_malloc64((sqlite3_uint64)(cursor->count ? cursor->count : 1) * sizeof(*cursor->plan));
 	if (!cursor->plan)
 		return SQLITE_NOMEM;
@@ -208,17 +211,20 @@ static int plan_rows(struct cursor *cursor)
 		case SIGAUDIT_KIND_SEND: {
 			cursor->plan[cursor->rows++] = (struct planned_row){i, 0, 1, event->ret};
 			sqlite3_int64 fanout = 1;
+			sqlite3_int64 still = 0;
 			for (sqlite3_int64 w = 0; w < waiting_count; w++) {
-				if (waiting[w] < 0 || !same_syscall(&cursor->events[waiting[w]], event))
-					continue;
-				cursor->plan[cursor->rows++] = (struct planned_row){waiting[w], fanout++, 1, event->ret};
-				waiting[w] = -1;
+				if (same_syscall(&cursor->events[waiting[w]], event))
+					cursor->plan[cursor->rows++] = (struct planned_row){waiting[w], fanout++, 1, event->ret};
+				else
+					waiting[still++] = waiting[w];
 			}
+			waiting_count = still;
 			break;
 		}
 		case SIGAUDIT_KIND_FANOUT: {
-			if ((waiting_count & (waiting_count - 1)) == 0) {
-				sqlite3_int64 *grown = sqlite3_realloc64(waiting, (sqlite3_uint64)(waiting_count ? 2 * waiting_count : 8) * sizeof(*waiting));
+			if (waiting_count == waiting_size) {
+				waiting_size = waiting_size ? 2 * waiting_size : 8;
+				sqlite3_int64 *grown = sqlite3_realloc64(waiting, (sqlite3_uint64)waiting_size * sizeof(*waiting));
 				if (!grown) {
 					sqlite3_free(waiting);
 					return SQLITE_NOMEM;

@@ -201,6 +201,24 @@ describe('ingest', () => {
     db.close();
   });
 
+  it('numbers rows on from the newest id, after rows in the hot table, after the mover emptied it, and after a restart', () => {
+    const path = tempDbPath();
+    let db = openForWriting(path);
+    let writer = new SignalWriter(db);
+    const sends = (...pids: number[]) => Buffer.concat(pids.map((pid) => record({ kind: Kind.Send, bootNs: BigInt(pid), source: 1, flags: Flag.Delivered, ...sender, targetPid: pid, signal: 15, ...reached(pid) })));
+    writer.ingest(sends(1, 2, 3), OFFSET_NS);
+    writer.ingest(sends(4, 5), OFFSET_NS);
+    assert.equal(writer.archive(10), 5);
+    writer.ingest(sends(6), OFFSET_NS);
+    writer.ingest(sends(7, 8), OFFSET_NS);
+    db.close();
+    db = openForWriting(path);
+    writer = new SignalWriter(db);
+    writer.ingest(sends(9), OFFSET_NS);
+    assert.deepEqual(rowsOf(db).map((row) => [row.id, row.delivered_pid]), [1, 2, 3, 4, 5, 6, 7, 8, 9].map((pid) => [pid, pid]));
+    db.close();
+  });
+
   it('labels a kernel SIGKILL the OOM killer marked, in the same batch or an earlier one', () => {
     const db = openForWriting(tempDbPath());
     const writer = new SignalWriter(db);

@@ -68,8 +68,7 @@ const targetOf = (target: string, delivered: string) => `CASE WHEN kind = ${Kind
  * initial namespace stores nothing there; 0 stays 0: the task has no pid in
  * that namespace.
  */
-export const INGEST_SQL = `INSERT INTO signals_hot
-  SELECT id, ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
+const STORED_COLUMNS = `ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
     sender_pid, nullif(sender_tid, sender_pid), sender_comm_id, sender_uid, sender_auid - sender_uid, sender_ppid, sender_cgroup,
     ${targetOf('target_pid', 'delivered_pid')},
     CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN target_tid END,
@@ -77,8 +76,22 @@ export const INGEST_SQL = `INSERT INTO signals_hot
     CASE WHEN result BETWEEN 0 AND ${RESULTS.length - 1} THEN result END, si_code, ${ORIGIN_SQL},
     nullif(sender_ns_pid, sender_pid),
     nullif(${targetOf('target_ns_pid', 'delivered_ns_pid')}, ${targetOf('target_pid', 'delivered_pid')}),
-    nullif(delivered_ns_pid, delivered_pid)
-  FROM sigaudit_records(@records, @firstId, @offsetNs)`;
+    nullif(delivered_ns_pid, delivered_pid)`;
+const BATCH = 'FROM sigaudit_records(@records, @firstId, @offsetNs)';
+
+/** The recorder's INSERT of a batch, each row with the id it is given. */
+export const INGEST_SQL = `INSERT INTO signals_hot SELECT id, ${STORED_COLUMNS} ${BATCH}`;
+
+/**
+ * INGEST_SQL with the ids left to SQLite, for a batch that follows the
+ * newest row in signals_hot: each row then gets the id before it plus one,
+ * the id INGEST_SQL gives it, and SQLite appends it without first seeking
+ * the id in the table (which it does for an id given, to refuse a
+ * duplicate). `columns` are signals_hot's, in order, id first.
+ */
+export function appendingIngestSql(columns: string[]): string {
+  return `INSERT INTO signals_hot (${columns.slice(1).join(', ')}) SELECT ${STORED_COLUMNS} ${BATCH}`;
+}
 
 /** A kernel SIGKILL's row, found again by its time and target when an OOM mark follows it. */
 export interface KillRow {
@@ -97,6 +110,35 @@ export interface PreparedBatch {
   /** Kernel SIGKILLs the OOM killer marked. */
   oomKills: KillRow[];
   commit(): void;
+}
+
+/**
+ * The cgroup ids of one batch. Most ids fit in a double: those are kept as
+ * numbers, which a Set takes far faster than BigInts, and made BigInts once
+ * at the end; 0 (no cgroup) is left out. Each of the record's two cgroup
+ * fields remembers its last id, which a storm repeats.
+ */
+class CgroupIds {
+  private readonly small = new Set<number>();
+  private readonly large = new Set<bigint>();
+  private readonly last = [-1, -1, -1, -1];
+
+  /** The id in the two 32-bit words from `word` (little-endian), as record field `field` (0 or 1). */
+  add(u32: Uint32Array, word: number, field: 0 | 1): void {
+    const low = u32[word];
+    const high = u32[word + 1];
+    if (low === this.last[2 * field] && high === this.last[2 * field + 1]) return;
+    this.last[2 * field] = low;
+    this.last[2 * field + 1] = high;
+    if (high < 0x200000) this.small.add(high * 0x1_0000_0000 + low);
+    else this.large.add((BigInt(high) << 32n) | BigInt(low));
+  }
+
+  ids(): Set<bigint> {
+    const ids = new Set(this.large);
+    for (const id of this.small) if (id !== 0) ids.add(BigInt(id));
+    return ids;
+  }
 }
 
 /**
@@ -121,23 +163,22 @@ export class RecordIntake {
     const u64 = new BigUint64Array(records.buffer, records.byteOffset, records.length / 8);
     const words = EVENT_SIZE / 4;
     const count = records.length / EVENT_SIZE;
-    const cgroups = new Set<bigint>();
+    const cgroups = new CgroupIds();
     const kills = new Map(this.recentKills);
     const oomKills: KillRow[] = [];
-    const fanouts: number[] = [];
-    // A cgroup id is read as two 32-bit words, and made a BigInt only when it differs from the last one seen.
-    const seen = { sender: [-1, -1], delivered: [-1, -1] };
-    const see = (last: number[], word: number) => {
-      if (u32[word] === last[0] && u32[word + 1] === last[1]) return;
-      last[0] = u32[word];
-      last[1] = u32[word + 1];
-      cgroups.add(u64[word / 2]);
-    };
+    // FANOUT records not yet joined to a SEND, in order: a SEND joins the ones of its syscall
+    // (same sender_tid and boot_ns) seen before it, as sigaudit_records does, and takes them out.
+    let unjoined: number[] = [];
+    const sameSyscall = (a: number, b: number) =>
+      u32[a + OFFSETS.sender_tid / 4] === u32[b + OFFSETS.sender_tid / 4] &&
+      u32[a + OFFSETS.boot_ns / 4] === u32[b + OFFSETS.boot_ns / 4] &&
+      u32[a + OFFSETS.boot_ns / 4 + 1] === u32[b + OFFSETS.boot_ns / 4 + 1];
     for (let i = 0; i < count; i++) {
       const w = i * words;
       const flags = u32[w + OFFSETS.flags / 4];
       const kind = u32[w + OFFSETS.kind / 4];
-      if (kind === Kind.Fanout) fanouts.push(i);
+      if (kind === Kind.Fanout) unjoined.push(i);
+      else if (kind === Kind.Send && unjoined.length > 0) unjoined = unjoined.filter((fanout) => !sameSyscall(fanout * words, w));
       if (kind === Kind.OomVictim) {
         const pid = u32[w + OFFSETS.delivered_pid / 4];
         const kill = kills.get(pid);
@@ -146,9 +187,9 @@ export class RecordIntake {
         continue;
       }
       if (kind !== Kind.Send && kind !== Kind.Fanout && kind !== Kind.Kernel) continue;
-      if ((flags & Flag.InInterrupt) === 0) see(seen.sender, w + OFFSETS.sender_cgroup / 4);
+      if ((flags & Flag.InInterrupt) === 0) cgroups.add(u32, w + OFFSETS.sender_cgroup / 4, 0);
       if ((flags & Flag.Delivered) === 0) continue;
-      see(seen.delivered, w + OFFSETS.delivered_cgroup / 4);
+      cgroups.add(u32, w + OFFSETS.delivered_cgroup / 4, 1);
       if (kind === Kind.Kernel && i32[w + OFFSETS.signal / 4] === SIGNALS.SIGKILL && i32[w + OFFSETS.si_code / 4] === SI_KERNEL) {
         const deliveredPid = u32[w + OFFSETS.delivered_pid / 4];
         kills.delete(deliveredPid);
@@ -156,11 +197,13 @@ export class RecordIntake {
         if (kills.size > RECENT_KILLS) kills.delete(kills.keys().next().value as number);
       }
     }
-    cgroups.delete(0n);
-    const { kept, carried } = drain ? { kept: records, carried: Buffer.alloc(0) } : this.carry(records, fanouts, u32, u64);
+    const bootNs = (i: number) => u64[(i * words + OFFSETS.boot_ns / 4) / 2];
+    // Unjoined fan-outs still young enough for their SEND to come wait for the next batch; older ones are orphans.
+    const waits = drain || count === 0 ? [] : unjoined.filter((i) => bootNs(count - 1) - bootNs(i) <= ORPHAN_AFTER_NS);
+    const { kept, carried } = this.carry(records, waits);
     return {
       records: kept,
-      cgroups,
+      cgroups: cgroups.ids(),
       oomKills,
       commit: () => {
         this.waiting = carried;
@@ -174,25 +217,16 @@ export class RecordIntake {
     return this.waiting.length > 0;
   }
 
-  /** Splits off the FANOUT records whose SEND is not in this batch and that may still come. */
-  private carry(records: Buffer, fanouts: number[], u32: Uint32Array, u64: BigUint64Array): { kept: Buffer; carried: Buffer } {
-    if (fanouts.length === 0) return { kept: records, carried: Buffer.alloc(0) };
-    const words = EVENT_SIZE / 4;
-    const count = records.length / EVENT_SIZE;
-    const key = (i: number) => `${u32[i * words + OFFSETS.sender_tid / 4]}:${u64[(i * words + OFFSETS.boot_ns / 4) / 2]}`;
-    const sent = new Set<string>();
-    // A SEND joins only the FANOUT records before it: look from the first fan-out onwards,
-    // at the SENDs of threads that fanned out (a key only for those).
-    const tids = new Set(fanouts.map((i) => u32[i * words + OFFSETS.sender_tid / 4]));
-    for (let i = fanouts[0]; i < count; i++) {
-      if (u32[i * words + OFFSETS.kind / 4] === Kind.Send && tids.has(u32[i * words + OFFSETS.sender_tid / 4])) sent.add(key(i));
-    }
-    const newest = u64[((count - 1) * words + OFFSETS.boot_ns / 4) / 2];
-    const waits = new Set(fanouts.filter((i) => !sent.has(key(i)) && newest - u64[(i * words + OFFSETS.boot_ns / 4) / 2] <= ORPHAN_AFTER_NS));
-    if (waits.size === 0) return { kept: records, carried: Buffer.alloc(0) };
+  /** Splits off the records at `waits` (ascending indexes), copying the runs of records between them. */
+  private carry(records: Buffer, waits: number[]): { kept: Buffer; carried: Buffer } {
+    if (waits.length === 0) return { kept: records, carried: Buffer.alloc(0) };
     const kept: Buffer[] = [];
-    const carried: Buffer[] = [];
-    for (let i = 0; i < count; i++) (waits.has(i) ? carried : kept).push(records.subarray(i * EVENT_SIZE, (i + 1) * EVENT_SIZE));
-    return { kept: Buffer.concat(kept), carried: Buffer.concat(carried) };
+    let from = 0;
+    for (const i of waits) {
+      kept.push(records.subarray(from * EVENT_SIZE, i * EVENT_SIZE));
+      from = i + 1;
+    }
+    kept.push(records.subarray(from * EVENT_SIZE));
+    return { kept: Buffer.concat(kept), carried: Buffer.concat(waits.map((i) => records.subarray(i * EVENT_SIZE, (i + 1) * EVENT_SIZE))) };
   }
 }

@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import { ORIGINS, SOURCES, type Origin, type Result, type Source } from '../names';
 import type { SummaryRow } from '../record/summaries';
 import { loadExtension } from './extension';
-import { INGEST_SQL, RecordIntake, type PreparedBatch } from './ingest';
+import { appendingIngestSql, INGEST_SQL, RecordIntake, type PreparedBatch } from './ingest';
 
 /** One row of the signals table: a task a signal reached, or a send that reached none. */
 export interface SignalRow {
@@ -102,7 +102,7 @@ export interface WriterOptions {
 export class SignalWriter {
   private nextId: bigint;
   private readonly intake = new RecordIntake();
-  private insertRecords: Database.Statement | undefined;
+  private insertRecords: { withIds: Database.Statement; appending: Database.Statement; lastHotId: Database.Statement } | undefined;
   private readonly markOom: Database.Statement;
   private readonly markArchivedOom: Database.Statement;
   private readonly ingestBatch: (batch: PreparedBatch, offsetNs: bigint, progress: RunProgress | undefined, summaries: SummaryRow[]) => number;
@@ -163,7 +163,7 @@ export class SignalWriter {
       this.writeSummaries(summaries);
       const cgroups = batch.cgroups.size > 0 && this.options.nameCgroups ? this.options.nameCgroups(batch.cgroups) : [];
       for (const cgroup of cgroups) this.insertCgroup.run(cgroup.id, cgroup.path, cgroup.unit);
-      const rows = batch.records.length === 0 ? 0 : this.prepareIngest().run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
+      const rows = batch.records.length === 0 ? 0 : this.insertStatement().run({ records: batch.records, firstId: this.nextId, offsetNs }).changes;
       for (const kill of batch.oomKills) {
         const key = { tsNs: kill.tsNs, deliveredPid: kill.deliveredPid, fromId: kill.fromId };
         if (this.markOom.run(key).changes === 0) this.markArchivedOom.run(key);
@@ -178,12 +178,22 @@ export class SignalWriter {
    * writer that never ingests works without it; the recorder calls it at
    * start, so a missing extension stops it there with the fix.
    */
-  prepareIngest(): Database.Statement {
-    if (!this.insertRecords) {
-      loadExtension(this.db);
-      this.insertRecords = this.db.prepare(INGEST_SQL);
-    }
-    return this.insertRecords;
+  prepareIngest(): void {
+    if (this.insertRecords) return;
+    loadExtension(this.db);
+    const columns = (this.db.pragma('table_info(signals_hot)') as { name: string }[]).map((column) => column.name);
+    this.insertRecords = {
+      withIds: this.db.prepare(INGEST_SQL),
+      appending: this.db.prepare(appendingIngestSql(columns)),
+      lastHotId: this.db.prepare('SELECT max(id) FROM signals_hot').pluck().safeIntegers(true),
+    };
+  }
+
+  /** The batch's INSERT: appending when it follows the newest hot row (the usual case), else with its ids given. */
+  private insertStatement(): Database.Statement {
+    this.prepareIngest();
+    const { withIds, appending, lastHotId } = this.insertRecords!;
+    return lastHotId.get() === this.nextId - 1n ? appending : withIds;
   }
 
   /** The commit that holds rows also dates them, and says how far the spill is committed, for crash recovery. */
