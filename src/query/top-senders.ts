@@ -149,7 +149,10 @@ function rollupPart(dialect: Dialect, options: TopSendersQuery, fromHour: bigint
 /**
  * The pid rollup part (the local database's): whole hours, each named
  * (`hour IN`), so that looking up given pids seeks the primary key
- * (hour, sender_pid) once per hour.
+ * (hour, sender_pid) once per hour. A pid is labelled with the greatest
+ * of its comms by name, looked up once per group: the group's distinct
+ * names ids (an aggregate of this query, which SQLite allows as a
+ * table-valued function's argument in a subquery) joined to names.
  */
 function pidRollupPart(options: TopSendersQuery, hours: string): Part {
   const probes = probesIncluded(options.filters);
@@ -161,7 +164,7 @@ function pidRollupPart(options: TopSendersQuery, hours: string): Part {
     measure: probes ? `sum(r.${count} + r.probe_${count})` : `sum(r.${count})`,
     minute: 'r.hour * 60',
     key: 'r.sender_pid',
-    label: 'max(r.sender_comm)',
+    label: `coalesce((SELECT max(n.name) FROM json_each(json_group_array(DISTINCT r.sender_comm_id)) AS j JOIN names AS n ON n.id = j.value), '')`,
   };
 }
 
@@ -208,13 +211,15 @@ function viewRowPart(dialect: Dialect, options: TopSendersQuery, window: Window,
 }
 
 /**
- * The signals columns the filters read that a stored table
- * (migrations/0110-compact-signals.sql) holds as codes: the others have
- * the same name and value there.
+ * The signals columns the filters read that a stored table holds encoded:
+ * as codes (migrations/0110-compact-signals.sql), a target as nothing where
+ * it is the pid reached (0150-compact-targets.sql). The others have the
+ * same name and value there.
  */
 const STORED_COLUMNS = {
   sender_comm: '(SELECT name FROM names WHERE id = sender_comm_id)',
   source: `'${JSON.stringify(SOURCES)}' ->> source_code`,
+  target_pid: 'CASE WHEN source_code = 0 THEN target_pid ELSE coalesce(target_pid, delivered_pid) END',
 };
 
 type TalliedColumn = 'sender_pid' | 'sender_comm_id' | 'sender_uid' | 'sender_cgroup';

@@ -135,7 +135,7 @@ export class Retention {
       pidRollupArchive: db.prepare(`
         WITH gone AS (
           SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS pid, ${PID_HOUR_COUNTS}
-          FROM archived_signals WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
+          FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
         UPDATE sender_pid_hours SET sends = sender_pid_hours.sends - gone.sends,
           deliveries = sender_pid_hours.deliveries - gone.deliveries,
           probe_sends = sender_pid_hours.probe_sends - gone.probe_sends,
