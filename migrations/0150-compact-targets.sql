@@ -13,7 +13,8 @@
 --                thread; the other paths store theirs as given (NULL).
 -- target_ns_pid  unchanged: NULL where it equals target_pid as the view
 --                gives it (0100-namespace-pids.sql).
--- sender_pid_hours.sender_comm: the names id instead of the text.
+-- sender_pid_hours: the comm as a names id, the hour relative, no `rows`
+--                (at the end).
 --
 -- A row whose NULL would read back as something else (a syscall that
 -- reached a task without a target pid, a thread-directed one without a
@@ -134,24 +135,29 @@ CREATE INDEX signals_archive_failed_ts_ns
   ON signals_archive (ts_ns, sender_pid, sender_comm_id, sender_uid, target_pid, signal, ret, source_code, fanout, delivered_comm_id, delivered_pid)
   WHERE ret < 0;
 
--- sender_pid_hours with its comm as a names id (0 for none: it costs no
--- byte), and everything else as 0050-sender-pid-rollups.sql made it.
+-- sender_pid_hours in fewer bytes an entry (most are a short-lived
+-- process's one row): the comm as its names id (0 for none: no byte), the
+-- hour counted from hour 500000 (2027-01-14), two bytes where the absolute
+-- hour takes three (from 2023 to 2030; more bytes, still right, beyond),
+-- and no `rows` column: the index that bounds every count top-senders sums
+-- (0050-sender-pid-rollups.sql) is on the larger of the two sums it can
+-- be, which bounds them as well (src/query/top-senders.ts).
 CREATE TABLE sender_pid_hours_0150 (
-  hour INTEGER NOT NULL, -- ts_ns / 3600000000000
+  hour INTEGER NOT NULL, -- ts_ns / 3600000000000 - 500000
   sender_pid INTEGER NOT NULL, -- -1: no sender (interrupt context)
   sender_comm_id INTEGER NOT NULL, -- names id of the greatest comm (by name) the pid had in the hour; 0 for none
   sends INTEGER NOT NULL, -- rows with fanout = 0, signal != 0
   deliveries INTEGER NOT NULL, -- rows that reached a task, signal != 0
   probe_sends INTEGER NOT NULL, -- the same for signal 0
   probe_deliveries INTEGER NOT NULL,
-  rows INTEGER NOT NULL, -- all rows
   PRIMARY KEY (hour, sender_pid)
 ) STRICT, WITHOUT ROWID;
 
 INSERT INTO sender_pid_hours_0150
-  SELECT r.hour, r.sender_pid, coalesce(n.id, 0), r.sends, r.deliveries, r.probe_sends, r.probe_deliveries, r.rows
+  SELECT r.hour - 500000, r.sender_pid, coalesce(n.id, 0), r.sends, r.deliveries, r.probe_sends, r.probe_deliveries
   FROM sender_pid_hours AS r LEFT JOIN names AS n ON n.name = r.sender_comm AND r.sender_comm != ''
   ORDER BY r.hour, r.sender_pid;
 DROP TABLE sender_pid_hours;
 ALTER TABLE sender_pid_hours_0150 RENAME TO sender_pid_hours;
-CREATE INDEX sender_pid_hours_hour_rows ON sender_pid_hours (hour, rows) WHERE rows >= 2;
+CREATE INDEX sender_pid_hours_hour_bound ON sender_pid_hours (hour, max(sends + probe_sends, deliveries + probe_deliveries))
+  WHERE max(sends + probe_sends, deliveries + probe_deliveries) >= 2;

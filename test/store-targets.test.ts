@@ -12,7 +12,7 @@ import { exportSignals } from '../src/export';
 import { topSenders } from '../src/query/top-senders';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
-import { SIGNAL_COLUMNS, SignalWriter, type SignalRow } from '../src/store/writer';
+import { PID_HOUR_ORIGIN, SIGNAL_COLUMNS, SignalWriter, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
 
 const BEFORE = 130;
@@ -116,7 +116,7 @@ describe('targets stored as nothing where they are the pid and tid reached', () 
         FROM hot_signals WHERE id <= 23 GROUP BY 1, 2`);
       old.exec('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= 23 ORDER BY id; DELETE FROM signals_hot WHERE id <= 23');
     })();
-    const pidHours = old.prepare('SELECT * FROM sender_pid_hours ORDER BY hour, sender_pid').all() as Record<string, unknown>[];
+    const pidHours = old.prepare('SELECT hour, sender_pid, sender_comm, sends, deliveries, probe_sends, probe_deliveries FROM sender_pid_hours ORDER BY 1, 2').all();
     old.close();
     assert.deepEqual(readAll(path, 'SELECT * FROM signals ORDER BY id'), asColumns(rows), 'the rows as written');
 
@@ -135,11 +135,12 @@ describe('targets stored as nothing where they are the pid and tid reached', () 
     assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
     assert.deepEqual(storedTargets(path), STORED, 'migrated in place: a target that is the pid or tid reached is stored as nothing');
     assert.deepEqual(
-      readAll(path, `SELECT r.hour, r.sender_pid, coalesce(n.name, '') AS sender_comm, r.sends, r.deliveries, r.probe_sends, r.probe_deliveries, r.rows
-        FROM sender_pid_hours AS r LEFT JOIN names AS n ON n.id = r.sender_comm_id ORDER BY 1, 2`),
+      readAll(path, `SELECT r.hour + ${PID_HOUR_ORIGIN} AS hour, r.sender_pid, coalesce(n.name, '') AS sender_comm, r.sends, r.deliveries, r.probe_sends,
+          r.probe_deliveries FROM sender_pid_hours AS r LEFT JOIN names AS n ON n.id = r.sender_comm_id ORDER BY 1, 2`),
       pidHours,
-      'sender_pid_hours keeps its comms, as names ids',
+      'sender_pid_hours keeps its counts and comms, as names ids, its hours counted from PID_HOUR_ORIGIN',
     );
+    assert.deepEqual(readAll(path, 'SELECT DISTINCT hour FROM sender_pid_hours'), [{ hour: Number(START_NS / HOUR_NS - PID_HOUR_ORIGIN) }]);
     assert.deepEqual(readAll(path, 'SELECT sender_comm_id FROM sender_pid_hours WHERE sender_pid = -1'), [{ sender_comm_id: 0 }], 'no comm: 0');
   });
 

@@ -57,8 +57,11 @@ export const SIGNAL_COLUMNS = [
  * sender_comm_id, in order): what the mover adds and retention takes away.
  */
 export const PID_HOUR_COUNTS = `sum(fanout = 0 AND signal != 0) AS sends, sum(delivered_pid IS NOT NULL AND signal != 0) AS deliveries,
-  sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries,
-  count(*) AS rows`;
+  sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries`;
+/** sender_pid_hours.hour: the hour (ts_ns / 3600000000000) less this, two bytes instead of three (migrations/0150-compact-targets.sql). */
+export const PID_HOUR_ORIGIN = 500_000n;
+/** An entry's larger count, which bounds each count top-senders sums: the key of sender_pid_hours_hour_bound after the hour. */
+export const PID_HOUR_BOUND = 'max(sends + probe_sends, deliveries + probe_deliveries)';
 
 export interface CgroupName {
   id: bigint;
@@ -343,14 +346,13 @@ export class SignalWriter {
     const name = (id: string) => `coalesce((SELECT name FROM names WHERE id = ${id}), '')`;
     this.db
       .prepare(`INSERT INTO sender_pid_hours
-        SELECT ts_ns / 3600000000000, coalesce(sender_pid, -1),
+        SELECT ts_ns / 3600000000000 - ${PID_HOUR_ORIGIN}, coalesce(sender_pid, -1),
           CASE WHEN max(coalesce(n.name, '')) = '' THEN 0 ELSE s.sender_comm_id END, ${PID_HOUR_COUNTS}
         FROM signals_hot AS s LEFT JOIN names AS n ON n.id = s.sender_comm_id ${limit === '' ? 'WHERE true' : 'WHERE s.id <= @bound'} GROUP BY 1, 2
         ON CONFLICT DO UPDATE SET sender_comm_id = CASE WHEN ${name('excluded.sender_comm_id')} > ${name('sender_comm_id')}
             THEN excluded.sender_comm_id ELSE sender_comm_id END,
           sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
-          probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries,
-          rows = rows + excluded.rows`)
+          probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries`)
       .run(bound === undefined ? {} : { bound });
     this.db
       .prepare(`INSERT OR IGNORE INTO delivered_comm_hours
