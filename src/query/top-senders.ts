@@ -180,10 +180,11 @@ function pidRollupPart(options: TopSendersQuery, hours: bigint[]): Part {
  * short-lived processes that make up most of the rollup. (Each repeats the
  * index's `>= 2`, as SQLite uses a partial index only for a query that says
  * so; without statistics it would rather take the primary key, hence
- * INDEXED BY.)
+ * INDEXED BY. SQLite seeks by the first of two lower bounds on the
+ * expression: `>= 10` comes first, or it reads every entry from 2 up.)
  */
 export const BUSY_PIDS_SQL = `SELECT DISTINCT sender_pid FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_bound
-  WHERE hour IN (SELECT value FROM json_each(@hours)) AND ${PID_HOUR_BOUND} >= 2 AND ${PID_HOUR_BOUND} >= 10`;
+  WHERE hour IN (SELECT value FROM json_each(@hours)) AND ${PID_HOUR_BOUND} >= 10 AND ${PID_HOUR_BOUND} >= 2`;
 export const TAIL_BOUND_SQL = `SELECT coalesce(sum(coalesce(
     (SELECT max(${PID_HOUR_BOUND}) FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_bound
       WHERE hour = h.value AND ${PID_HOUR_BOUND} >= 2 AND ${PID_HOUR_BOUND} < 10), 1)), 0) AS bound
