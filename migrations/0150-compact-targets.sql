@@ -137,7 +137,7 @@ CREATE INDEX signals_archive_failed_ts_ns
 
 -- sender_pid_hours in fewer bytes an entry (most are a short-lived
 -- process's one row): the comm as its names id (0 for none: no byte), the
--- hour counted from hour 500000 (2027-01-14), two bytes where the absolute
+-- hour counted from hour 500000 (2027-01-15), two bytes where the absolute
 -- hour takes three (from 2023 to 2030; more bytes, still right, beyond),
 -- and no `rows` column: the index that bounds every count top-senders sums
 -- (0050-sender-pid-rollups.sql) is on the larger of the two sums it can

@@ -8,8 +8,8 @@ import { plot } from 'asciichart';
 import { isoTime } from '../export/columns';
 import { SOURCES } from '../names';
 import { openForReading } from '../store/database';
-import { PID_HOUR_BOUND, PID_HOUR_ORIGIN } from '../store/writer';
 import { loadExtension } from '../store/extension';
+import { PID_HOUR_BOUND, PID_HOUR_ORIGIN } from '../store/writer';
 import {
   HOUR_NS, MINUTE_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, probesIncluded, spanOf, windowOf,
   type DropWindow, type Filters, type Window,
