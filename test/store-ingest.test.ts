@@ -168,6 +168,34 @@ describe('ingest', () => {
     db.close();
   });
 
+  it('stores a target that is the pid or thread reached as nothing, and the views read it back (migrations/0150)', () => {
+    const db = openForWriting(tempDbPath());
+    const writer = new SignalWriter(db);
+    const thread = (pid: number, tid: number) => ({ ...reached(pid), deliveredTid: tid });
+    const batch = Buffer.concat([
+      record({ kind: Kind.Send, bootNs: 1n, source: 1, flags: Flag.Delivered, ...sender, targetPid: 200, signal: 15, ...reached(200) }),
+      record({ kind: Kind.Send, bootNs: 2n, source: 3, flags: Flag.Delivered, ...sender, targetPid: 300, targetTid: 302, signal: 10, ...thread(300, 302) }),
+      record({ kind: Kind.Send, bootNs: 3n, source: 2, flags: Flag.Delivered, ...sender, targetPid: 303, targetTid: 303, signal: 10, ...thread(300, 303) }),
+      record({ kind: Kind.Send, bootNs: 4n, source: 5, flags: Flag.Delivered, ...sender, targetPid: 300, targetTid: 300, signal: 34, ...thread(300, 300) }),
+      record({ kind: Kind.Send, bootNs: 5n, source: 3, ...sender, targetPid: 300, targetTid: 309, signal: 10, ret: -3n }),
+      record({ kind: Kind.Fanout, bootNs: 6n, source: 1, flags: Flag.Delivered, ...sender, targetPid: -50, signal: 1, ...reached(51) }),
+      record({ kind: Kind.Send, bootNs: 6n, source: 1, flags: Flag.Delivered, ...sender, targetPid: -50, signal: 1, ret: 0n, ...reached(50) }),
+      record({ kind: Kind.Send, bootNs: 7n, source: 6, flags: Flag.Delivered, ...sender, targetPid: 0, signal: 9, ...reached(401) }),
+      record({ kind: Kind.Send, bootNs: 8n, source: 6, ...sender, targetPid: 0, signal: 9, ret: -3n }),
+      record({ kind: Kind.Kernel, bootNs: 9n, flags: Flag.Delivered, ...sender, targetPid: 99, signal: 17, siCode: 1, ...reached(1) }),
+    ]);
+    assert.equal(writer.ingest(batch, OFFSET_NS).rows, 10);
+    assert.deepEqual(db.prepare('SELECT target_pid, target_tid FROM signals_hot ORDER BY id').raw().all(), [
+      [null, null], [null, null], [303, null], [null, null], [300, 309], [-50, null], [-50, null], [null, null], [null, null], [null, null],
+    ]);
+    assert.deepEqual(db.prepare('SELECT source, target_pid, target_tid, delivered_pid, delivered_tid FROM signals ORDER BY id').raw().all(), [
+      ['kill', 200, null, 200, 200], ['tgkill', 300, 302, 300, 302], ['tkill', 303, 303, 300, 303], ['rt_tgsigqueueinfo', 300, 300, 300, 300],
+      ['tgkill', 300, 309, null, null], ['kill', -50, null, 50, 50], ['kill', -50, null, 51, 51], ['pidfd_send_signal', 401, null, 401, 401],
+      ['pidfd_send_signal', null, null, null, null], ['kernel', null, null, 1, 1],
+    ]);
+    db.close();
+  });
+
   it('joins fan-out records to their SEND across batches, and writes the rest as orphans', () => {
     const db = openForWriting(tempDbPath());
     const writer = new SignalWriter(db);

@@ -35,6 +35,8 @@ function rows(count: number): SignalRow[] {
   return Array.from({ length: count }, (_, i) => {
     const delivered = i % 3 !== 0;
     const kernel = i % 11 === 0;
+    // tkill, tgkill and rt_tgsigqueueinfo name a thread (often the one reached); the other paths none.
+    const toThread = !kernel && [1, 2, 4].includes(i % 6);
     return {
       tsNs: 1_795_307_200_000_000_000n + BigInt(i) * 1_234_567_891n,
       fanout: i % 13 === 1 ? 1 : 0,
@@ -48,7 +50,7 @@ function rows(count: number): SignalRow[] {
       senderPpid: 1,
       senderCgroup: BigInt(1 + (i % 3)),
       targetPid: kernel ? null : 2000 + (i % 23),
-      targetTid: i % 3 === 1 ? 2001 : null,
+      targetTid: toThread ? (i % 3 === 1 ? 2001 : 2000 + (i % 29)) : null,
       deliveredPid: delivered ? 2000 + (i % 23) : null,
       deliveredTid: delivered ? (i % 5 === 0 ? 2000 + (i % 23) : 2000 + (i % 29)) : null,
       deliveredComm: delivered ? comms[(i + 2) % 6] : null,

@@ -9,6 +9,7 @@ import { isoTime } from '../export/columns';
 import { SOURCES } from '../names';
 import { openForReading } from '../store/database';
 import { loadExtension } from '../store/extension';
+import { PID_HOUR_BOUND, PID_HOUR_ORIGIN } from '../store/writer';
 import {
   HOUR_NS, MINUTE_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, probesIncluded, spanOf, windowOf,
   type DropWindow, type Filters, type Window,
@@ -149,36 +150,44 @@ function rollupPart(dialect: Dialect, options: TopSendersQuery, fromHour: bigint
 /**
  * The pid rollup part (the local database's): whole hours, each named
  * (`hour IN`), so that looking up given pids seeks the primary key
- * (hour, sender_pid) once per hour.
+ * (hour, sender_pid) once per hour. A pid is labelled with the greatest
+ * of its comms by name, looked up once per group: the group's distinct
+ * names ids (an aggregate of this query, which SQLite allows as a
+ * table-valued function's argument in a subquery) joined to names.
  */
-function pidRollupPart(options: TopSendersQuery, hours: string): Part {
+function pidRollupPart(options: TopSendersQuery, hours: bigint[]): Part {
   const probes = probesIncluded(options.filters);
   const count = options.filters.perTarget ? 'deliveries' : 'sends';
   return {
     from: 'sender_pid_hours AS r',
     terms: ['r.hour IN (SELECT value FROM json_each(@hours))'],
-    params: { hours },
+    // Its hours counted from PID_HOUR_ORIGIN (migrations/0150-compact-targets.sql).
+    params: { hours: `[${hours.map((hour) => hour - PID_HOUR_ORIGIN).join(',')}]` },
     measure: probes ? `sum(r.${count} + r.probe_${count})` : `sum(r.${count})`,
-    minute: 'r.hour * 60',
+    minute: `(r.hour + ${PID_HOUR_ORIGIN}) * 60`,
     key: 'r.sender_pid',
-    label: 'max(r.sender_comm)',
+    label: `coalesce((SELECT max(n.name) FROM json_each(json_group_array(DISTINCT r.sender_comm_id)) AS j JOIN names AS n ON n.id = j.value), '')`,
   };
 }
 
 /**
- * The pids with at least 10 rows in some hour of the pid rollup part, and a
- * bound on the total of every other pid: the sum over the hours of each
- * hour's largest row count below 10 (1 when the partial index, which
- * leaves out one-row pairs, has none). Both are seeks in that index, one
- * per hour, never a scan of the short-lived processes that make up most of
- * the rollup. (Each repeats the index's `rows >= 2`, as SQLite uses a
- * partial index only for a query that says so; without statistics it would
- * rather take the primary key, hence INDEXED BY.)
+ * The pids with a count of at least 10 in some hour of the pid rollup part,
+ * and a bound on the total of every other pid: the sum over the hours of
+ * each hour's largest count below 10 (1 when the partial index, which
+ * leaves out the entries of one row, has none). The count is an entry's
+ * larger sum (PID_HOUR_BOUND), which bounds whichever the report sums.
+ * Both are seeks in that index, one per hour, never a scan of the
+ * short-lived processes that make up most of the rollup. (Each repeats the
+ * index's `>= 2`, as SQLite uses a partial index only for a query that says
+ * so; without statistics it would rather take the primary key, hence
+ * INDEXED BY. SQLite seeks by the first of two lower bounds on the
+ * expression: `>= 10` comes first, or it reads every entry from 2 up.)
  */
-export const BUSY_PIDS_SQL = `SELECT DISTINCT sender_pid FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_rows
-  WHERE hour IN (SELECT value FROM json_each(@hours)) AND rows >= 2 AND rows >= 10`;
+export const BUSY_PIDS_SQL = `SELECT DISTINCT sender_pid FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_bound
+  WHERE hour IN (SELECT value FROM json_each(@hours)) AND ${PID_HOUR_BOUND} >= 10 AND ${PID_HOUR_BOUND} >= 2`;
 export const TAIL_BOUND_SQL = `SELECT coalesce(sum(coalesce(
-    (SELECT max(rows) FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_rows WHERE hour = h.value AND rows >= 2 AND rows < 10), 1)), 0) AS bound
+    (SELECT max(${PID_HOUR_BOUND}) FROM sender_pid_hours INDEXED BY sender_pid_hours_hour_bound
+      WHERE hour = h.value AND ${PID_HOUR_BOUND} >= 2 AND ${PID_HOUR_BOUND} < 10), 1)), 0) AS bound
   FROM json_each(@hours) AS h`;
 
 function* busyPids(part: Part): Steps<{ pids: number[]; bound: number }> {
@@ -208,13 +217,15 @@ function viewRowPart(dialect: Dialect, options: TopSendersQuery, window: Window,
 }
 
 /**
- * The signals columns the filters read that a stored table
- * (migrations/0110-compact-signals.sql) holds as codes: the others have
- * the same name and value there.
+ * The signals columns the filters read that a stored table holds encoded:
+ * as codes (migrations/0110-compact-signals.sql), a target as nothing where
+ * it is the pid reached (0150-compact-targets.sql). The others have the
+ * same name and value there.
  */
 const STORED_COLUMNS = {
   sender_comm: '(SELECT name FROM names WHERE id = sender_comm_id)',
   source: `'${JSON.stringify(SOURCES)}' ->> source_code`,
+  target_pid: 'CASE WHEN source_code = 0 THEN target_pid ELSE coalesce(target_pid, delivered_pid) END',
 };
 
 type TalliedColumn = 'sender_pid' | 'sender_comm_id' | 'sender_uid' | 'sender_cgroup';
@@ -368,10 +379,10 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
       if (fromHour !== undefined) ranges.push([window.fromNs!, fromHour * HOUR_NS]);
       if (toHour !== undefined) ranges.push([toHour * HOUR_NS, window.toNs! + 1n]);
       if (options.by === 'pid') {
-        const hours: string[] = [];
+        const hours: bigint[] = [];
         const last = toHour ?? (span ? span.toNs / HOUR_NS + 1n : 0n);
-        for (let hour = fromHour ?? (span ? span.fromNs / HOUR_NS : 0n); hour < last; hour++) hours.push(hour.toString());
-        parts.push(pidRollupPart(options, `[${hours.join(',')}]`));
+        for (let hour = fromHour ?? (span ? span.fromNs / HOUR_NS : 0n); hour < last; hour++) hours.push(hour);
+        parts.push(pidRollupPart(options, hours));
         totalPart = rollupPart(dialect, options, fromHour, toHour);
       } else parts.push(rollupPart(dialect, options, fromHour, toHour));
     }

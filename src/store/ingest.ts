@@ -63,15 +63,16 @@ const targetOf = (target: string, delivered: string) => `CASE WHEN kind = ${Kind
  * that is its uid as nothing, names as their codes). A syscall's target is
  * the pid it was given, except pidfd_send_signal without a pid behind the
  * pidfd, where it is the task reached; only the thread-directed paths have
- * a target tid. The *_ns_pid columns (the pids the recorder's pid namespace
- * sees) are NULL where they equal the pid beside them, so a recorder in the
- * initial namespace stores nothing there; 0 stays 0: the task has no pid in
- * that namespace.
+ * a target tid; a target that is the pid or tid reached is stored as
+ * nothing (0150-compact-targets.sql). The *_ns_pid columns (the pids the
+ * recorder's pid namespace sees) are NULL where they equal the pid beside
+ * them, so a recorder in the initial namespace stores nothing there; 0
+ * stays 0: the task has no pid in that namespace.
  */
 const STORED_COLUMNS = `ts_ns, fanout, CASE WHEN source BETWEEN 1 AND ${SOURCES.length - 1} THEN source ELSE 0 END,
     sender_pid, nullif(sender_tid, sender_pid), sender_comm_id, sender_uid, sender_auid - sender_uid, sender_ppid, sender_cgroup,
-    ${targetOf('target_pid', 'delivered_pid')},
-    CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN target_tid END,
+    nullif(${targetOf('target_pid', 'delivered_pid')}, delivered_pid),
+    CASE WHEN kind != ${Kind.Kernel} AND source IN (${list(TARGETS_THREAD.map(sourceNumber))}) THEN nullif(target_tid, delivered_tid) END,
     delivered_pid, nullif(delivered_tid, delivered_pid), delivered_comm_id, delivered_cgroup, signal, ret,
     CASE WHEN result BETWEEN 0 AND ${RESULTS.length - 1} THEN result END, si_code, ${ORIGIN_SQL},
     nullif(sender_ns_pid, sender_pid),

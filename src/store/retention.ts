@@ -13,7 +13,7 @@ import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../parse';
 import { ARCHIVE_FIRST_TS_SQL } from './minutes';
-import { PID_HOUR_COUNTS, type SignalWriter } from './writer';
+import { PID_HOUR_COUNTS, PID_HOUR_ORIGIN, type SignalWriter } from './writer';
 
 export interface RetentionPolicy {
   /** Rows older than this many ns are deleted; undefined keeps them. */
@@ -137,16 +137,16 @@ export class Retention {
       emptyHours: db.prepare('DELETE FROM sender_hours WHERE hour BETWEEN @fromHour AND @toHour AND sends <= 0 AND deliveries <= 0'),
       pidRollupArchive: db.prepare(`
         WITH gone AS (
-          SELECT ts_ns / 3600000000000 AS hour, coalesce(sender_pid, -1) AS pid, ${PID_HOUR_COUNTS}
-          FROM archived_signals WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
+          SELECT ts_ns / 3600000000000 - ${PID_HOUR_ORIGIN} AS hour, coalesce(sender_pid, -1) AS pid, ${PID_HOUR_COUNTS}
+          FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff GROUP BY 1, 2)
         UPDATE sender_pid_hours SET sends = sender_pid_hours.sends - gone.sends,
           deliveries = sender_pid_hours.deliveries - gone.deliveries,
           probe_sends = sender_pid_hours.probe_sends - gone.probe_sends,
-          probe_deliveries = sender_pid_hours.probe_deliveries - gone.probe_deliveries,
-          rows = sender_pid_hours.rows - gone.rows
+          probe_deliveries = sender_pid_hours.probe_deliveries - gone.probe_deliveries
         FROM gone
         WHERE sender_pid_hours.hour = gone.hour AND sender_pid_hours.sender_pid = gone.pid`),
-      emptyPidHours: db.prepare('DELETE FROM sender_pid_hours WHERE hour BETWEEN @fromHour AND @toHour AND rows <= 0'),
+      emptyPidHours: db.prepare(`DELETE FROM sender_pid_hours WHERE hour BETWEEN @fromHour - ${PID_HOUR_ORIGIN} AND @toHour - ${PID_HOUR_ORIGIN}
+        AND sends + probe_sends <= 0 AND deliveries + probe_deliveries <= 0`),
       // Whole hours only: an hour the archive still holds keeps its entries (migrations/0130-comm-pid-hours.sql).
       commPidHours: db.prepare('DELETE FROM delivered_comm_hours WHERE hour < coalesce((SELECT minute / 60 FROM archive_minutes ORDER BY minute LIMIT 1), 4611686018427387904)'),
       // The minutes that lost rows (all between the deleted rows' first and last minute, and with first_id <= @bound):

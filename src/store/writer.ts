@@ -55,13 +55,15 @@ export const SIGNAL_COLUMNS = [
 ] as const satisfies readonly (readonly [string, keyof SignalRow])[];
 
 /**
- * A group of rows as sender_pid_hours counts them (its columns after hour
- * and sender_pid, in order): what the mover adds and retention takes away.
+ * A group of stored rows as sender_pid_hours counts them (its columns after
+ * sender_comm_id, in order): what the mover adds and retention takes away.
  */
-export const PID_HOUR_COUNTS = `max(coalesce(sender_comm, '')) AS sender_comm,
-  sum(fanout = 0 AND signal != 0) AS sends, sum(delivered_pid IS NOT NULL AND signal != 0) AS deliveries,
-  sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries,
-  count(*) AS rows`;
+export const PID_HOUR_COUNTS = `sum(fanout = 0 AND signal != 0) AS sends, sum(delivered_pid IS NOT NULL AND signal != 0) AS deliveries,
+  sum(fanout = 0 AND signal = 0) AS probe_sends, sum(delivered_pid IS NOT NULL AND signal = 0) AS probe_deliveries`;
+/** sender_pid_hours.hour: the hour (ts_ns / 3600000000000) less this, two bytes instead of three (migrations/0150-compact-targets.sql). */
+export const PID_HOUR_ORIGIN = 500_000n;
+/** An entry's larger count, which bounds each count top-senders sums: the key of sender_pid_hours_hour_bound after the hour. */
+export const PID_HOUR_BOUND = 'max(sends + probe_sends, deliveries + probe_deliveries)';
 
 export interface CgroupName {
   id: bigint;
@@ -365,14 +367,19 @@ export class SignalWriter {
         FROM hot_signals ${where} GROUP BY 1, 2, 3, 4, 5, 6
         ON CONFLICT DO UPDATE SET sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries`)
       .run(bound === undefined ? {} : { bound });
+    // The greatest comm by name (0050-sender-pid-rollups.sql), kept as its
+    // names id (0150-compact-targets.sql), 0 for none: the id comes from the
+    // row max() picked, as SQLite takes a bare column beside a lone max().
+    const name = (id: string) => `coalesce((SELECT name FROM names WHERE id = ${id}), '')`;
     this.db
       .prepare(`INSERT INTO sender_pid_hours
-        SELECT ts_ns / 3600000000000, coalesce(sender_pid, -1), ${PID_HOUR_COUNTS}
-        FROM hot_signals ${where} GROUP BY 1, 2
-        ON CONFLICT DO UPDATE SET sender_comm = max(sender_comm, excluded.sender_comm),
+        SELECT ts_ns / 3600000000000 - ${PID_HOUR_ORIGIN}, coalesce(sender_pid, -1),
+          CASE WHEN max(coalesce(n.name, '')) = '' THEN 0 ELSE s.sender_comm_id END, ${PID_HOUR_COUNTS}
+        FROM signals_hot AS s LEFT JOIN names AS n ON n.id = s.sender_comm_id ${limit === '' ? 'WHERE true' : 'WHERE s.id <= @bound'} GROUP BY 1, 2
+        ON CONFLICT DO UPDATE SET sender_comm_id = CASE WHEN ${name('excluded.sender_comm_id')} > ${name('sender_comm_id')}
+            THEN excluded.sender_comm_id ELSE sender_comm_id END,
           sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
-          probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries,
-          rows = rows + excluded.rows`)
+          probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries`)
       .run(bound === undefined ? {} : { bound });
     this.db
       .prepare(`INSERT OR IGNORE INTO delivered_comm_hours
