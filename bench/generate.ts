@@ -2,7 +2,11 @@
 // over 7 days) through the recorder's own writer: batches into the hot
 // table, then SignalWriter.archive() moves them into the indexed archive,
 // as the recorder does between bursts. Prints the mover's rows/s, which is
-// what the query indexes and rollups cost the recorder.
+// what the query indexes and rollups cost the recorder. As on a real
+// recorder, a few rows (SLIPPED_SHARE) have a time before a row with a
+// smaller id (different CPUs' ring-buffer reservations, fan-out rows after
+// their send), so that reports' id windows are exercised where ids are out
+// of time order.
 //
 //   node dist/bench/generate.js [--rows 10000000] [--days 7] [--db /tmp/sigaudit-bench/10m.db]
 import { SingleBar, Presets } from 'cli-progress';
@@ -67,9 +71,14 @@ const UNITS: [bigint, string, string | null][] = [
 ];
 
 const PID_MAX = 4_194_304;
+/** Rows slipped before the row written just before them, and by how much at most (a recorder's database: 0.35 %, ≤ 487 µs). */
+const SLIPPED_SHARE = 0.0035;
+const MAX_SLIP_NS = 500_000;
 
 export function generate(options: GenerateOptions): GenerateResult {
   const rnd = random(options.seed ?? 42);
+  // Its own stream, so that the rows are the same as without slips but for their times.
+  const slipRnd = random((options.seed ?? 42) + 1);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)];
   if (existsSync(options.dbPath)) for (const suffix of ['', '-wal', '-shm']) rmSync(options.dbPath + suffix, { force: true });
   const db = openForWriting(options.dbPath);
@@ -109,6 +118,8 @@ export function generate(options: GenerateOptions): GenerateResult {
   const fromNs = toNs - spanNs;
   const meanGapNs = Number(spanNs) / options.rows;
   let ts = fromNs;
+  /** The time of the row written last, which a slipped row comes before. */
+  let lastTs = fromNs;
 
   const base = (sender: Proc | null, source: SignalRow['source'], signal: number): SignalRow => ({
     tsNs: ts,
@@ -265,7 +276,11 @@ export function generate(options: GenerateOptions): GenerateResult {
     if (burstLeft === 0 && rnd() < 1 / 50_000) burstLeft = 2000 + Math.floor(rnd() * 8000);
     const gap = burstLeft > 0 ? (burstLeft--, 50_000) : (-Math.log(1 - rnd()) * meanGapNs) / load;
     ts += BigInt(Math.max(1, Math.round(gap)));
-    for (const row of event()) batch.push({ ...row, tsNs: ts });
+    for (const row of event()) {
+      const slip = slipRnd() < SLIPPED_SHARE ? BigInt(1 + Math.floor(slipRnd() * MAX_SLIP_NS)) : 0n;
+      batch.push({ ...row, tsNs: slip === 0n ? ts : lastTs - slip });
+      lastTs = ts;
+    }
     if (batch.length >= 10_000) flush();
   }
   flush();

@@ -7,7 +7,9 @@
 // - before 0110 (0100's 25 columns a row by a positional INSERT into the hot
 //   table, moved into the archive by id), migrated to the compact tables;
 // - before 0130 (who-killed --comm by an index), migrated to the rollup of
-//   the pids each name reached an hour.
+//   the pids each name reached an hour;
+// - before 0140 (time windows by the ts_ns index), migrated to the map of
+//   each minute's first and last id, rows out of id order included.
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -16,7 +18,7 @@ import { exportSignals } from '../src/export';
 import { whoKilled } from '../src/query/who-killed';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
-import { SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
+import { SignalWriter, SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
 
 /** The last migration of the schema the first test starts from. */
@@ -25,6 +27,8 @@ const BEFORE = 70;
 const BEFORE_COMPACT = 100;
 /** The schema before delivered_comm_hours. */
 const BEFORE_COMM_PID_HOURS = 120;
+/** The schema before archive_minutes. */
+const BEFORE_ID_WINDOWS = 130;
 
 function rows(count: number): SignalRow[] {
   const comms = ['bash', 'kill', 'systemd', 'a,b "c"', 'naïve', null];
@@ -224,5 +228,68 @@ describe('migrating a database written before 0130 to the name-pid rollup', () =
     assert.deepEqual(found('bash'), expected.bash);
     assert.deepEqual(found('naïve'), expected.naive);
     assert.deepEqual(found('no-such-name'), []);
+  });
+});
+
+describe('migrating a database written before 0140 to the per-minute id map', () => {
+  it('keeps rows, rollups and export bytes, drops the time index for archive_minutes holding each minute\'s true first and last id', async () => {
+    const path = tempDbPath();
+    const old = databaseAt(path, BEFORE_ID_WINDOWS);
+    // Out of id order as on a recorder: every 40th row 0.3 ms before the row written before it (rows are
+    // 1.23 s apart, so some cross a minute), and a replayed spill's rows, old times with new ids.
+    const signals = rows(3000).map((row, i, all) => (i % 40 === 39 ? { ...row, tsNs: all[i - 1].tsNs - 300_000n } : row));
+    signals.push(...rows(3).map((row, i) => ({ ...row, tsNs: signals[100 * (i + 1)].tsNs + 1_000n })));
+    signals.push({ ...rows(1)[0], tsNs: signals[0].tsNs - 3_600_000_000_000n });
+    signals.push(...rows(200).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })));
+    // 0130's mover is this writer's without the map: it runs on a scratch archive_minutes, gone before the migration.
+    old.exec('CREATE TABLE archive_minutes (minute INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL) STRICT');
+    const writer = new SignalWriter(old);
+    for (let i = 0; i < signals.length; i += 500) writer.write(signals.slice(i, i + 500));
+    while (writer.hotRows > 150) writer.archive(Math.min(700, writer.hotRows - 150));
+    old.exec('DROP TABLE archive_minutes');
+    old.close();
+    const rollups = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        // Each in its primary key's order.
+        return [['sender_hours', 6], ['sender_pid_hours', 2], ['delivered_comm_hours', 3]].map(([table, keys]) =>
+          db.prepare(`SELECT * FROM ${table} ORDER BY ${Array.from({ length: keys as number }, (_, i) => i + 1).join(', ')}`).safeIntegers(true).all());
+      } finally {
+        db.close();
+      }
+    };
+
+    // What this sigaudit's export writes from the unmigrated file: a copy that only claims the new version.
+    const unmigrated = tempDbPath();
+    copyFileSync(path, unmigrated);
+    const claim = new Database(unmigrated);
+    claim.pragma(`user_version = ${latestVersion()}`);
+    claim.close();
+    const before = { rows: allRows(unmigrated), rollups: rollups(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
+    assert.equal(before.rows.length, signals.length);
+    assert.ok(before.rollups.every((table) => table.length > 0), 'the rollups hold rows');
+
+    closeWriting(openForWriting(path));
+    const migrated = new Database(path, { readonly: true });
+    assert.equal(migrated.pragma('user_version', { simple: true }), latestVersion());
+    const indexes = (migrated.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'signals_archive' ORDER BY 1").pluck().all() as string[]);
+    const mapped = migrated.prepare('SELECT minute, first_id, last_id FROM archive_minutes ORDER BY minute').safeIntegers(true).all();
+    const truth = migrated
+      .prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id FROM signals_archive GROUP BY 1 ORDER BY 1')
+      .safeIntegers(true)
+      .all() as { minute: bigint; first_id: bigint; last_id: bigint }[];
+    const counts = migrated.prepare('SELECT (SELECT count(*) FROM signals_archive) AS archive, (SELECT count(*) FROM signals_hot) AS hot').get();
+    migrated.close();
+    assert.deepEqual(indexes, [
+      'signals_archive_child_exit_sender_pid', 'signals_archive_delivered_ns_pid', 'signals_archive_delivered_pid',
+      'signals_archive_failed_ts_ns', 'signals_archive_target_ns_pid', 'signals_archive_target_pid',
+    ]);
+    assert.deepEqual(counts, { archive: signals.length - 150, hot: 150 }, 'the rows stay where they were');
+    assert.deepEqual(mapped, truth);
+    assert.ok(truth.some((minute, i) => i > 0 && minute.first_id < truth[i - 1].last_id), 'minutes overlap in ids: rows out of id order');
+    assert.deepEqual(allRows(path), before.rows);
+    assert.deepEqual(rollups(path), before.rollups);
+    assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
+    assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
   });
 });

@@ -6,6 +6,7 @@
 // synchronously on better-sqlite3; remotely on node-postgres.
 import type Database from 'better-sqlite3';
 import { SELECT_ROWS } from '../export/columns';
+import { ARCHIVE_FIRST_TS_SQL, ARCHIVE_LAST_TS_SQL } from '../store/minutes';
 import { bindIdWindows, idWindowTerm } from './id-windows';
 
 export type Param = string | number | bigint;
@@ -115,9 +116,9 @@ export const SQLITE: Dialect = {
   distinctList: (expression) => `group_concat(DISTINCT ${expression})`,
   signals: 'signals',
   idWindow: idWindowTerm,
-  // From the ts_ns index and the hot table's ends.
+  // The archive's from its first and last minutes' id ranges (src/store/minutes.ts), and the hot table's ends.
   spanSql: `SELECT
-        (SELECT min(ts_ns) FROM signals_archive) AS archive_from, (SELECT max(ts_ns) FROM signals_archive) AS archive_to,
+        (${ARCHIVE_FIRST_TS_SQL}) AS archive_from, (${ARCHIVE_LAST_TS_SQL}) AS archive_to,
         (SELECT ts_ns FROM signals_hot ORDER BY id LIMIT 1) AS hot_from, (SELECT ts_ns FROM signals_hot ORDER BY id DESC LIMIT 1) AS hot_to`,
   // The archive's through the rollup, the hot table's (not yet rolled up) by a scan.
   commPidsSql: `SELECT delivered_pid FROM delivered_comm_hours

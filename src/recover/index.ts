@@ -11,6 +11,7 @@ import { count, renderTable, type Rendered } from '../query/format';
 import { longTime } from '../query/time';
 import { hasSigauditHeader, isDamageError } from '../store/damage';
 import { closeWriting, openForWriting } from '../store/database';
+import { rebuildArchiveMinutes } from '../store/minutes';
 
 export interface RecoverOptions {
   damagedPath: string;
@@ -44,6 +45,8 @@ export interface RecoverReport {
 
 const PAGE_ROWS = 5_000;
 const SIGNAL_TABLES = ['signals_hot', 'signals_archive'];
+/** Derived from signals_archive (migrations/0140-id-windows.sql): made from the rows salvaged, not copied. */
+const MAP_TABLE = 'archive_minutes';
 
 function columnsOf(db: Database.Database, schema: string, table: string): string[] {
   return (db.prepare(`SELECT name FROM pragma_table_info(?, ?)`).all(table, schema) as { name: string }[]).map((column) => column.name);
@@ -163,6 +166,7 @@ export function recover(options: RecoverOptions): RecoverReport {
   const report: RecoverReport = { damagedPath, outputPath, tables: [], lost: [] };
   try {
     for (const table of tables) {
+      if (table === MAP_TABLE) continue; // made anew below from the rows salvaged
       const wanted = columnsOf(target, 'main', table);
       if (wanted.length === 0) continue; // not in this sigaudit's schema
       const columns = columnsOf(source, 'main', table).filter((column) => wanted.includes(column));
@@ -184,6 +188,7 @@ export function recover(options: RecoverOptions): RecoverReport {
       report.tables.push({ table, rows: copied.rows });
       report.lost.push(...copied.lost);
     }
+    report.tables.push({ table: MAP_TABLE, rows: rebuildArchiveMinutes(target) });
     dateLost(target, report.lost);
   } finally {
     source.close();

@@ -2,7 +2,9 @@
 // (bytes) while the recorder runs. Oldest rows go first, in small batches so
 // a batch of new signals never waits long; the hourly sender counts
 // (sender_hours, sender_pid_hours) lose exactly what the archive loses; freed pages are given
-// back to the file system with incremental_vacuum; and every deletion is
+// back to the file system with incremental_vacuum; archive_minutes (the
+// archive's first and last id per minute) stays exact, minutes without rows
+// leaving it; and every deletion is
 // recorded in `prunes`, so a query over pruned time can say so. The
 // summaries and drop windows of pruned time go with its signals: by age
 // when they end before the cutoff, by size when they end before the
@@ -10,6 +12,7 @@
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../parse';
+import { ARCHIVE_FIRST_TS_SQL } from './minutes';
 import { PID_HOUR_COUNTS, type SignalWriter } from './writer';
 
 export interface RetentionPolicy {
@@ -123,9 +126,9 @@ export class Retention {
       WHERE sender_hours.hour = gone.hour AND sender_hours.source = gone.source AND sender_hours.signal = gone.signal
         AND sender_hours.sender_comm = gone.comm AND sender_hours.sender_uid = gone.uid AND sender_hours.sender_cgroup = gone.cgroup`;
     this.statements = {
-      archiveOldest: db.prepare('SELECT min(ts_ns) AS ts FROM signals_archive'),
+      archiveOldest: db.prepare(`SELECT (${ARCHIVE_FIRST_TS_SQL}) AS ts`),
       hotOldest: db.prepare('SELECT ts_ns AS ts FROM signals_hot ORDER BY id LIMIT 1'),
-      // The last of the n oldest in id order (rows are written in time order): a rowid walk that stops after n.
+      // The last of the n oldest in id order (rows are written nearly in time order): a rowid walk that stops after n.
       archiveLast: db.prepare('SELECT max(id) AS id FROM (SELECT id FROM signals_archive NOT INDEXED WHERE ts_ns < @cutoff ORDER BY id LIMIT @n)'),
       hotLast: db.prepare('SELECT max(id) AS id FROM (SELECT id FROM signals_hot WHERE ts_ns < @cutoff ORDER BY id LIMIT @n)'),
       archiveSpan: db.prepare('SELECT count(*) AS n, min(ts_ns) AS from_ns, max(ts_ns) AS to_ns FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
@@ -145,7 +148,18 @@ export class Retention {
         WHERE sender_pid_hours.hour = gone.hour AND sender_pid_hours.sender_pid = gone.pid`),
       emptyPidHours: db.prepare('DELETE FROM sender_pid_hours WHERE hour BETWEEN @fromHour AND @toHour AND rows <= 0'),
       // Whole hours only: an hour the archive still holds keeps its entries (migrations/0130-comm-pid-hours.sql).
-      commPidHours: db.prepare('DELETE FROM delivered_comm_hours WHERE hour < coalesce((SELECT min(ts_ns) / 3600000000000 FROM signals_archive), 4611686018427387904)'),
+      commPidHours: db.prepare('DELETE FROM delivered_comm_hours WHERE hour < coalesce((SELECT minute / 60 FROM archive_minutes ORDER BY minute LIMIT 1), 4611686018427387904)'),
+      // The minutes that lost rows (all between the deleted rows' first and last minute, and with first_id <= @bound):
+      // those with none left go, the others narrow to the ids left, each found by a walk of its own id range.
+      emptyMinutes: db.prepare(`DELETE FROM archive_minutes WHERE minute BETWEEN @fromMinute AND @toMinute AND first_id <= @bound
+        AND NOT EXISTS (SELECT 1 FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
+          AND s.ts_ns / 60000000000 = archive_minutes.minute)`),
+      narrowMinutes: db.prepare(`UPDATE archive_minutes SET
+          first_id = (SELECT s.id FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
+            AND s.ts_ns / 60000000000 = archive_minutes.minute ORDER BY s.id LIMIT 1),
+          last_id = (SELECT s.id FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
+            AND s.ts_ns / 60000000000 = archive_minutes.minute ORDER BY s.id DESC LIMIT 1)
+        WHERE minute BETWEEN @fromMinute AND @toMinute AND first_id <= @bound`),
       deleteArchive: db.prepare('DELETE FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
       deleteHot: db.prepare('DELETE FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
       // Oldest first through their end-time indexes, at most @n a batch.
@@ -234,7 +248,12 @@ export class Retention {
           s.emptyPidHours.run(hours);
         }
         const deleted = (table === 'archive' ? s.deleteArchive : s.deleteHot).run(bound).changes;
-        if (table === 'archive') s.commPidHours.run();
+        if (table === 'archive') {
+          const minutes = { fromMinute: span.from_ns / 60_000_000_000n, toMinute: span.to_ns / 60_000_000_000n, bound: found.id };
+          s.emptyMinutes.run(minutes);
+          s.narrowMinutes.run(minutes);
+          s.commPidHours.run();
+        }
         this.deleteAccounts(span.to_ns + 1n);
         const pruned: Pruned = { reason, rows: deleted, fromNs: span.from_ns, toNs: span.to_ns };
         this.record(pruned);
