@@ -236,11 +236,12 @@ function hoursOf(window: Window, first: bigint, last: bigint): Window {
 }
 
 /**
- * The lookups of who-killed <pid>, each one index seek (by pid and the
- * window's ids locally, per hour on the fleet; test/query-plans.test.ts): the pid is the global one or the one the
- * recorder's pid namespace gave (users in a container type those), one
- * lookup each, as an OR would keep SQLite from seeking. A row matches at
- * most one of them: a namespace pid equal to the global one is NULL.
+ * The lookups of who-killed <pid>, each one index seek (locally by pid
+ * and the window's ids, on the fleet per hour; test/query-plans.test.ts):
+ * the pid is the global one or the one the recorder's pid namespace gave
+ * (users in a container type those), one lookup each, as an OR would keep
+ * SQLite from seeking. A row matches at most one of them: a namespace pid
+ * equal to the global one is NULL.
  */
 export const PID_LOOKUPS = {
   reached: ['s.delivered_pid = @pid'],
