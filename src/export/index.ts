@@ -53,7 +53,7 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
   }
 }
 
-/** Rows per page: each page is one SQLite call returning one blob. */
+/** Rows per page: in id order one SQLite call returning one blob; in time order the lines written at once. */
 const PAGE_ROWS = 5000;
 /** Threads formatting pages at most (one per CPU up to this). */
 const MAX_PAGE_THREADS = 8;
