@@ -114,7 +114,7 @@ describe('fault injection: damaged files at start', kernelTestOptions, () => {
   });
 
   it('a damaged index page: moved aside, a fresh database records, recover salvages every row', async (t) => {
-    const movedTo = await recordsAfreshAtStart(t, (path) => damageMiddlePage(path, 'signals_archive_ts_ns'));
+    const movedTo = await recordsAfreshAtStart(t, (path) => damageMiddlePage(path, 'signals_archive_delivered_pid'));
     assert.deepEqual(recovered(t, movedTo), { rows: OLD_ROWS, lost: 0 });
   });
 

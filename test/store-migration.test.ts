@@ -108,6 +108,20 @@ async function exported(path: string, format: 'csv' | 'jsonl'): Promise<Buffer> 
   return readFileSync(out);
 }
 
+/**
+ * What this sigaudit reads from the unmigrated file: a copy that only
+ * claims the new version (after `sql`, when given); its rows and export bytes.
+ */
+async function readUnmigrated(path: string, sql?: string): Promise<{ copy: string; rows: unknown[]; csv: Buffer; jsonl: Buffer }> {
+  const copy = tempDbPath();
+  copyFileSync(path, copy);
+  const claim = new Database(copy);
+  if (sql) claim.exec(sql);
+  claim.pragma(`user_version = ${latestVersion()}`);
+  claim.close();
+  return { copy, rows: allRows(copy), csv: await exported(copy, 'csv'), jsonl: await exported(copy, 'jsonl') };
+}
+
 function allRows(path: string): unknown[] {
   const db = new Database(path, { readonly: true });
   try {
@@ -130,16 +144,8 @@ describe('migrating a database written before 0080', () => {
     writeAsBefore(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
     old.close();
 
-    // What this sigaudit's export writes from the unmigrated file: a copy
-    // that only claims the new version, with the namespace pid columns
-    // (0100) and nothing else of the migrations after BEFORE.
-    const unmigrated = tempDbPath();
-    copyFileSync(path, unmigrated);
-    const claim = new Database(unmigrated);
-    claim.exec(loadMigrations().find((migration) => migration.name === '0100-namespace-pids.sql')!.sql);
-    claim.pragma(`user_version = ${latestVersion()}`);
-    claim.close();
-    const before = { rows: allRows(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
+    // The unmigrated file with the namespace pid columns (0100) and nothing else of the migrations after BEFORE.
+    const before = await readUnmigrated(path, loadMigrations().find((migration) => migration.name === '0100-namespace-pids.sql')!.sql);
     assert.equal(before.rows.length, 5700);
     assert.ok(
       (before.rows as Record<string, unknown>[]).every((row) => row.sender_ns_pid === null && row.target_ns_pid === null && row.delivered_ns_pid === null),
@@ -169,13 +175,7 @@ describe('migrating a database written before 0110 to the compact tables', () =>
     writeBeforeCompact(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
     old.close();
 
-    // What this sigaudit's export writes from the unmigrated file: a copy that only claims the new version.
-    const unmigrated = tempDbPath();
-    copyFileSync(path, unmigrated);
-    const claim = new Database(unmigrated);
-    claim.pragma(`user_version = ${latestVersion()}`);
-    claim.close();
-    const before = { rows: allRows(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
+    const before = await readUnmigrated(path);
     assert.equal(before.rows.length, 5700);
     assert.ok((before.rows as Record<string, unknown>[]).some((row) => row.sender_ns_pid === 0n), 'a namespace pid 0 is among the rows');
 
@@ -259,13 +259,8 @@ describe('migrating a database written before 0140 to the per-minute id map', ()
       }
     };
 
-    // What this sigaudit's export writes from the unmigrated file: a copy that only claims the new version.
-    const unmigrated = tempDbPath();
-    copyFileSync(path, unmigrated);
-    const claim = new Database(unmigrated);
-    claim.pragma(`user_version = ${latestVersion()}`);
-    claim.close();
-    const before = { rows: allRows(unmigrated), rollups: rollups(unmigrated), csv: await exported(unmigrated, 'csv'), jsonl: await exported(unmigrated, 'jsonl') };
+    const unmigrated = await readUnmigrated(path);
+    const before = { ...unmigrated, rollups: rollups(unmigrated.copy) };
     assert.equal(before.rows.length, signals.length);
     assert.ok(before.rollups.every((table) => table.length > 0), 'the rollups hold rows');
 
