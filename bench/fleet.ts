@@ -17,7 +17,7 @@ import { parseServerUrl } from '../src/fleet/connect';
 import { COPY_COLUMN_NAMES } from '../src/fleet/local';
 import { runRemote } from '../src/fleet/remote';
 import { failedPlan } from '../src/query/failed';
-import { listPlan } from '../src/query/list';
+import { listSteps } from '../src/query/list';
 import { whoKilledSteps } from '../src/query/who-killed';
 import { topSendersSteps } from '../src/query/top-senders';
 import { openForWriting } from '../src/store/database';
@@ -230,7 +230,7 @@ export async function measureFleet(rows: number, runs: number, log: (line: strin
     const cases: [string, () => Promise<unknown>][] = [
       [`who-killed ${busy} --since 1h --host`, () => runRemote(remote, (d) => whoKilledSteps(d, { pid: busy, filters: { since }, limit: 200 }))],
       ['failed --since 1h --host', () => runRemote(remote, (d) => failedPlan(d, { filters: { since } }))],
-      ['list --since 1h (newest 100) --host', () => runRemote(remote, (d) => listPlan(d, { filters: { since }, limit: 100 }))],
+      ['list --since 1h (newest 100) --host', () => runRemote(remote, (d) => listSteps(d, { filters: { since }, limit: 100 }))],
       ['failed --since 1h (fleet)', () => runRemote({ url }, (d) => failedPlan(d, { filters: { since } }))],
       ['top-senders over everything (fleet)', () => runRemote({ url }, (d) => topSendersSteps(d, { filters: {}, by: 'comm', limit: 10 }))],
       ['top-senders --since 1h (fleet)', () => runRemote({ url }, (d) => topSendersSteps(d, { filters: { since }, by: 'comm', limit: 10 }))],

@@ -1,12 +1,14 @@
 // Times each report on a generated database (bench/generate.ts), over one
 // hour in the middle of the data and over everything, and the CSV export's
-// rate and memory. Each time is the median of --runs runs.
+// rate and memory. Each time is the median of --runs runs, with the
+// fastest and slowest under it.
 //
 //   node dist/bench/queries.js [--db /tmp/sigaudit-bench/10m.db] [--runs 5] [--no-export | --export-only] [--storm-db PATH]
 import { rmSync, statSync } from 'node:fs';
 import { exportSignals } from '../src/export';
 import { failed } from '../src/query/failed';
 import { HOUR_NS, dataSpan, type Filters } from '../src/query/filters';
+import { bindIdWindows, idWindowTerm } from '../src/query/id-windows';
 import { list } from '../src/query/list';
 import { topSenders } from '../src/query/top-senders';
 import { whoKilled } from '../src/query/who-killed';
@@ -23,7 +25,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-function time(runs: number, fn: () => unknown): { ms: number; result: unknown } {
+function time(runs: number, fn: () => unknown): { ms: number; spread: string; result: unknown } {
   let result: unknown;
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -31,7 +33,7 @@ function time(runs: number, fn: () => unknown): { ms: number; result: unknown } 
     result = fn();
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
-  return { ms: median(times), result };
+  return { ms: median(times), spread: `${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)}`, result };
 }
 
 async function main(): Promise<void> {
@@ -43,12 +45,14 @@ async function main(): Promise<void> {
   const middle = (span.fromNs + span.toNs) / 2n;
   const hourFrom = (middle / HOUR_NS) * HOUR_NS + HOUR_NS / 4n; // not aligned to the rollup's hours
   const hourTo = hourFrom + HOUR_NS - 1n;
-  const busy = db
-    .prepare('SELECT delivered_pid AS pid, delivered_comm AS comm FROM archived_signals WHERE ts_ns BETWEEN ? AND ? AND delivered_pid > 1000 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1')
-    .safeIntegers(false)
-    .get(hourFrom, hourTo) as { pid: number; comm: string };
+  // The hour's rows through their ids (archive_minutes), as the reports read them.
+  const inHour = `ts_ns BETWEEN @fromNs AND @toNs AND ${idWindowTerm('id')}`;
+  const hourParams = (sql: string) => bindIdWindows(db, { sql, params: { fromNs: hourFrom, toNs: hourTo } });
+  const busySql = `SELECT delivered_pid AS pid, delivered_comm AS comm FROM archived_signals WHERE ${inHour} AND delivered_pid > 1000 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1`;
+  const busy = db.prepare(busySql).safeIntegers(false).get(hourParams(busySql)) as { pid: number; comm: string };
   const rows = (db.prepare('SELECT count(*) AS n FROM signals').get() as { n: number }).n;
-  const hourRows = (db.prepare('SELECT count(*) AS n FROM signals_archive WHERE ts_ns BETWEEN ? AND ?').get(hourFrom, hourTo) as { n: number }).n;
+  const hourSql = `SELECT count(*) AS n FROM signals_archive WHERE ${inHour}`;
+  const hourRows = (db.prepare(hourSql).get(hourParams(hourSql)) as { n: number }).n;
   db.close();
 
   const hour: Filters = { since: new Date(Number(hourFrom / 1_000_000n)), until: new Date(Number(hourTo / 1_000_000n)) };
@@ -72,16 +76,17 @@ async function main(): Promise<void> {
     const inHour = time(runs, () => run(hour));
     const overAll = time(name.includes('--by pid') ? 1 : runs, () => run(all));
     process.stdout.write(`${name.padEnd(40)} ${`${inHour.ms.toFixed(1)} ms`.padStart(10)} ${`${overAll.ms.toFixed(1)} ms`.padStart(10)}\n`);
+    process.stdout.write(`${''.padEnd(40)} (${inHour.spread}; ${overAll.spread})\n`);
   }
   const statusTime = time(runs, () => status({ dbPath }));
-  if (!process.argv.includes('--export-only')) process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n`);
+  if (!process.argv.includes('--export-only')) process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n${''.padEnd(40)} (${statusTime.spread})\n`);
 
   // A storm's database (1M kill(self, 0) rows within seconds: one partial hour, no rollup), when given.
   const stormDb = process.argv.includes('--storm-db') ? flag('--storm-db', '') : undefined;
   if (stormDb !== undefined) {
     for (const by of ['comm', 'pid'] as const) {
       const storm = time(runs, () => topSenders({ dbPath: stormDb, filters: { includeProbes: true }, by, limit: 10 }));
-      process.stdout.write(`${`top-senders --by ${by} --include-probes, storm`.padEnd(40)} ${''.padStart(10)} ${`${storm.ms.toFixed(1)} ms`.padStart(10)}\n`);
+      process.stdout.write(`${`top-senders --by ${by} --include-probes, storm`.padEnd(40)} ${''.padStart(10)} ${`${storm.ms.toFixed(1)} ms`.padStart(10)}\n${''.padEnd(40)} (${storm.spread})\n`);
     }
   }
 

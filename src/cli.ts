@@ -6,7 +6,7 @@ import { summaryColumnsOf, summarySteps } from './export/summaries';
 import { failedPlan, renderFailed } from './query/failed';
 import { commArgument, pidArgument, signalsArgument, sourceArgument, uidArgument, type Filters } from './query/filters';
 import { OUTPUT_FORMATS, type OutputOptions, type Rendered } from './query/format';
-import { listPlan, renderList } from './query/list';
+import { listSteps, renderList } from './query/list';
 import { SQLITE, runLocal, type Dialect, type Plan, type Steps } from './query/read';
 import { openRemote, remoteOf, runRemote } from './fleet/remote';
 import { fleetStatusPlan, renderFleetStatus } from './fleet/status';
@@ -298,7 +298,7 @@ recorder may write a database at a time (<db>.lock holds it).`,
     .option('--per-target', 'a row for every task a send reached (default: one per send)', false)
     .option('--details', "a line under each row with the sender's parent, login uid and unit", false);
   addRemote(addOutput(addFilters(listCommand, false))).action(async (flags) => {
-    print(renderList(await planned(flags, (dialect) => listPlan(dialect, { filters: filtersOf(flags), limit: flags.limit })), outputOf(flags), flags.details));
+    print(renderList(await planned(flags, (dialect) => listSteps(dialect, { filters: filtersOf(flags), limit: flags.limit })), outputOf(flags), flags.details));
   });
 
   addOutput(

@@ -1,9 +1,12 @@
-// Each index of migrations/0110-compact-signals.sql (with 0100's
-// namespace-pid ones and 0150's on the view's target_pid) and the rollups of
+// Each index of migrations/0110-compact-signals.sql, 0140-id-windows.sql
+// (the archive's per-minute id map and the pid-led indexes) and 0150's on
+// the view's target_pid, and the rollups of
 // 0030-sender-rollups.sql, 0050-sender-pid-rollups.sql and
-// 0130-comm-pid-hours.sql serve the
-// queries that depend on them, as EXPLAIN QUERY PLAN shows; and the rollups
-// the mover keeps equal the archive they were built from.
+// 0130-comm-pid-hours.sql serve the queries that depend on them, as
+// EXPLAIN QUERY PLAN shows (the reports' own queries, with the id bounds
+// runLocal binds: a window read is a rowid range, never a scan of the
+// archive); and the rollups the mover keeps equal the archive they were
+// built from.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { before, describe, it } from 'node:test';
@@ -11,11 +14,14 @@ import { SELECT_ROWS } from '../src/export/columns';
 import { exportQuery } from '../src/export';
 import { loadLineFunctions } from '../src/export/sql-format';
 import { failedGroupsSql } from '../src/query/failed';
-import { HOUR_TERM, filterTerms, type Filters } from '../src/query/filters';
-import { listSql } from '../src/query/list';
-import { SQLITE } from '../src/query/read';
-import { COMM_PIDS_TERM, PID_LOOKUPS } from '../src/query/who-killed';
-import { BUSY_PIDS_SQL, TAIL_BOUND_SQL, topSenders } from '../src/query/top-senders';
+import { filterTerms, type Filters } from '../src/query/filters';
+import { failedPlan } from '../src/query/failed';
+import { bindIdWindows } from '../src/query/id-windows';
+import { listSteps } from '../src/query/list';
+import { SQLITE, type Query, type Row, type Steps } from '../src/query/read';
+import { COMM_PIDS_TERM, PID_LOOKUPS, childExitSql, lookupTerms, whoKilledSteps } from '../src/query/who-killed';
+import { BUSY_PIDS_SQL, TAIL_BOUND_SQL, topSenders, topSendersSteps } from '../src/query/top-senders';
+import { loadExtension } from '../src/store/extension';
 import { openForWriting } from '../src/store/database';
 import { PID_HOUR_ORIGIN, SignalWriter, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
@@ -24,7 +30,25 @@ function plan(db: Database.Database, sql: string, params: Record<string, unknown
   return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((row) => row.detail).join('\n');
 }
 
+/** Runs a report's steps as runLocal does, and gives the plan of each query it ran, with the query. */
+function plansOf<R>(db: Database.Database, steps: Steps<R>): { sql: string; plan: string }[] {
+  const plans: { sql: string; plan: string }[] = [];
+  const run = (query: Query) => {
+    const params = bindIdWindows(db, query);
+    plans.push({ sql: query.sql, plan: plan(db, query.sql, params) });
+    return db.prepare(query.sql).safeIntegers(true).all(params) as Row[];
+  };
+  for (let step = steps.next(undefined as unknown as Row[]); !step.done; step = steps.next(run(step.value)));
+  return plans;
+}
+
 const HOURS = { hours: '[500000,500001]' };
+/** Id bounds as bindIdWindows gives them (the plan does not depend on their values). */
+const IDS = { fromId: 1, toId: 100, archivedToId: 3400 };
+/** A window read through its ids: two rowid ranges (the window's, and past the archive), never a scan; once for each table of the signals view. */
+const ID_RANGES = /MULTI-INDEX OR\n\s*INDEX 1\n\s*SEARCH s USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)\n\s*INDEX 2\n\s*SEARCH s USING INTEGER PRIMARY KEY \(rowid>\?\)/g;
+/** A window of a stored hour (test rows start at hour 500000). */
+const HOUR_WINDOW = { since: new Date(Number(500_000n * 3_600_000_000_000n / 1_000_000n) + 600_000), until: new Date(Number(500_000n * 3_600_000_000_000n / 1_000_000n) + 4_200_000) };
 
 function row(i: number, overrides: Partial<SignalRow> = {}): SignalRow {
   return {
@@ -53,40 +77,47 @@ describe('query plans', () => {
     writer.write(Array.from({ length: 50 }, (_, i) => row(3400 + i)));
   });
 
-  it('who-killed <pid> seeks signals_archive_hour_delivered_pid per hour', () => {
-    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid = @pid AND s.signal != 0`;
-    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /SEARCH s USING INDEX signals_archive_hour_delivered_pid \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
+  it('who-killed <pid> seeks signals_archive_delivered_pid by pid and the window\'s ids', () => {
+    const sql = `${SELECT_ROWS} WHERE ${lookupTerms(SQLITE, ['s.delivered_pid = @pid', 's.signal != 0']).join(' AND ')}`;
+    const text = plan(db, sql, { ...IDS, pid: 2001 });
+    assert.match(text, /SEARCH s USING INDEX signals_archive_delivered_pid \(delivered_pid=\? AND rowid>\? AND rowid<\?\)/);
+    assert.match(text, /SEARCH s USING INDEX signals_archive_delivered_pid \(delivered_pid=\? AND rowid>\?\)/);
+    assert.doesNotMatch(text, /SCAN s/);
   });
 
-  it('who-killed <pid> finds signals that reached nothing with signals_archive_hour_target_pid (keyed by the view\'s target_pid), probes left out', () => {
-    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_pid IS NULL AND s.target_pid = @pid AND s.signal != 0`;
-    assert.match(plan(db, sql, { ...HOURS, pid: 2001 }), /USING INDEX signals_archive_hour_target_pid \((?:<expr>=\?|ANY\(<expr>\)) AND <expr>=\?\)/);
-  });
-
-  it('who-killed <pid> seeks one index per hour for each of its lookups, global and namespace pids', () => {
+  it('who-killed <pid> seeks one index by pid and id range for each of its lookups, global and namespace pids, probes left out', () => {
     const indexes = {
-      reached: 'signals_archive_hour_delivered_pid', reachedInNamespace: 'signals_archive_hour_delivered_ns_pid_ts_ns',
-      unreached: 'signals_archive_hour_target_pid', unreachedInNamespace: 'signals_archive_hour_target_ns_pid_ts_ns',
+      reached: 'signals_archive_delivered_pid', reachedInNamespace: 'signals_archive_delivered_ns_pid',
+      unreached: 'signals_archive_target_pid', unreachedInNamespace: 'signals_archive_target_ns_pid',
     };
     for (const [lookup, terms] of Object.entries(PID_LOOKUPS)) {
-      const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND ${terms.join(' AND ')} AND s.signal != 0`;
+      const sql = `${SELECT_ROWS} WHERE ${lookupTerms(SQLITE, [...terms, 's.signal != 0']).join(' AND ')}`;
       // The view's target_pid is decoded (migrations/0150-compact-targets.sql): its index is on that expression.
       const column = lookup === 'unreached' ? '<expr>' : terms[terms.length - 1].replace(/^s\.(\w+) = @pid$/, '$1');
-      assert.match(plan(db, sql, { ...HOURS, pid: 86 }), new RegExp(`SEARCH s USING INDEX ${indexes[lookup as keyof typeof indexes]} \\((?:<expr>=\\?|ANY\\(<expr>\\)) AND ${column}=\\?\\)`), lookup);
+      const text = plan(db, sql, { ...IDS, pid: 86 });
+      assert.match(text, new RegExp(`SEARCH s USING INDEX ${indexes[lookup as keyof typeof indexes]} \\(${column}=\\? AND rowid>\\? AND rowid<\\?\\)`), lookup);
+      assert.doesNotMatch(text, /SCAN s/, lookup);
     }
   });
 
-  it('who-killed --comm finds the pids the name reached in delivered_comm_hours, then seeks signals_archive_hour_delivered_pid by them', () => {
-    const pids = plan(db, SQLITE.commPidsSql!, { ...HOURS, comm: 'sleep' });
-    assert.match(pids, /SEARCH delivered_comm_hours USING PRIMARY KEY \(hour=\? AND comm_id=\?\)/);
-    const sql = `${SELECT_ROWS} WHERE s.${HOUR_TERM} AND s.delivered_comm = @comm AND ${COMM_PIDS_TERM}`;
-    const text = plan(db, sql, { ...HOURS, comm: 'sleep', pids: '[86]' });
-    assert.match(text, /USING INDEX signals_archive_hour_delivered_pid \((?:<expr>=\?|ANY\(<expr>\)) AND delivered_pid=\?\)/);
+  it('who-killed runs only those seeks, and exits by signals_archive_child_exit_sender_pid', () => {
+    const plans = plansOf(db, whoKilledSteps(SQLITE, { pid: 2001, filters: HOUR_WINDOW, limit: 10 }));
+    const rows = plans.filter((query) => query.sql.includes('@pid'));
+    assert.ok(rows.length >= 5);
+    for (const { plan: text } of rows) {
+      assert.match(text, /SEARCH s USING INDEX signals_archive_\w+ \(\w+=\? AND rowid>\? AND rowid<\?\)/);
+      assert.doesNotMatch(text, /SCAN s/);
+    }
+    assert.match(plan(db, childExitSql(SQLITE), { ...IDS, hours: '[]', pid: 101, fromNs: 0, toNs: 1 }), /SEARCH s USING INDEX signals_archive_child_exit_sender_pid \(sender_pid=\? AND rowid>\? AND rowid<\?\)/);
   });
 
-  it("who-killed finds a pid's exits with signals_archive_hour_child_exit_sender_pid", () => {
-    const sql = `SELECT ts_ns FROM signals WHERE ${HOUR_TERM} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child' AND ts_ns >= @fromNs AND ts_ns <= @toNs`;
-    assert.match(plan(db, sql, { ...HOURS, pid: 101, fromNs: 0, toNs: 1 }), /USING INDEX signals_archive_hour_child_exit_sender_pid \((?:<expr>=\?|ANY\(<expr>\)) AND sender_pid=\?\)/);
+  it('who-killed --comm finds the pids the name reached in delivered_comm_hours, then seeks signals_archive_delivered_pid by them and the ids', () => {
+    const pids = plan(db, SQLITE.commPidsSql!, { ...HOURS, comm: 'sleep' });
+    assert.match(pids, /SEARCH delivered_comm_hours USING PRIMARY KEY \(hour=\? AND comm_id=\?\)/);
+    const sql = `${SELECT_ROWS} WHERE ${lookupTerms(SQLITE, [COMM_PIDS_TERM]).join(' AND ')} AND s.delivered_comm = @comm`;
+    const text = plan(db, sql, { ...IDS, comm: 'sleep', pids: '[86]' });
+    assert.match(text, /USING INDEX signals_archive_delivered_pid \(delivered_pid=\? AND rowid>\? AND rowid<\?\)/);
+    assert.doesNotMatch(text, /SCAN s/);
   });
 
   it('failed groups read only signals_archive_failed_ts_ns (covering)', () => {
@@ -96,18 +127,42 @@ describe('query plans', () => {
     assert.match(plan(db, failedGroupsSql(all.terms, 50), all.params), /SCAN s USING COVERING INDEX signals_archive_failed_ts_ns/);
   });
 
-  it('list walks signals_archive_ts_ns newest first without sorting the archive', () => {
-    const where = filterTerms({}, { fromNs: 1n }, { alias: 's' });
-    const text = plan(db, listSql(where.terms, 100), where.params);
-    assert.match(text, /SEARCH s USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
-    assert.match(text, /MERGE \(UNION ALL\)/);
+  it('failed --raw walks signals_archive_failed_ts_ns', () => {
+    const { rows } = failedPlan(SQLITE, { filters: HOUR_WINDOW, raw: true }).queries;
+    assert.match(plan(db, rows.sql, rows.params), /SEARCH s USING INDEX signals_archive_failed_ts_ns \(ts_ns>\? AND ts_ns<\?\)/);
   });
 
-  it('export streams in id order, or time order through signals_archive_ts_ns in a window', () => {
+  it('list reads chunks of the window newest first, each through its ids from archive_minutes, never a scan', () => {
+    for (const filters of [HOUR_WINDOW, {}]) {
+      const plans = plansOf(db, listSteps(SQLITE, { filters, limit: 3 }));
+      const chunks = plans.filter((query) => query.sql.includes('ORDER BY s.ts_ns DESC'));
+      const minutes = plans.filter((query) => query.sql.includes('FROM archive_minutes'));
+      assert.ok(chunks.length >= 1 && minutes.length >= 1);
+      for (const { plan: text } of minutes) assert.match(text, /SEARCH archive_minutes USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
+      // The last chunk of an open window is open at its start: past the archive's ids, and up to its ids.
+      for (const { plan: text } of chunks) assert.equal(text.match(ID_RANGES)?.length, 2);
+    }
+  });
+
+  it('export streams in id order, or in time order by chunks through their ids', () => {
     const all = exportQuery(undefined);
     assert.match(plan(db, all.rangeSql, { ...all.params, fromId: 0, toId: 5000 }), /SEARCH s USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
     const windowed = exportQuery({ since: new Date(0) });
-    assert.match(plan(db, windowed.pageSql, { ...windowed.params, afterTs: 0, afterId: 0 }), /SEARCH s USING INDEX signals_archive_ts_ns \(ts_ns>\?\)/);
+    const chunk = windowed.chunkSql({ fromNs: 1n, toNs: 2n });
+    assert.equal(plan(db, chunk.sql, bindIdWindows(db, chunk)).match(ID_RANGES)?.length, 2);
+  });
+
+  it('top-senders reads the partial hours of signals_archive through their ids', () => {
+    loadExtension(db);
+    for (const bucketMinutes of [60, 10]) {
+      const plans = plansOf(db, topSendersSteps(SQLITE, { filters: HOUR_WINDOW, by: 'comm', limit: 10, bucketMinutes }));
+      const archive = plans.filter((query) => query.sql.includes('sigaudit_tally') && query.sql.includes('FROM signals_archive'));
+      assert.ok(archive.length >= 1);
+      for (const { plan: text } of archive) {
+        assert.match(text, /MULTI-INDEX OR\n\s*INDEX 1\n\s*SEARCH signals_archive USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
+        assert.doesNotMatch(text, /SCAN signals_archive/);
+      }
+    }
   });
 
   it('reading on by id (the fleet forwarder: WHERE id > ? ORDER BY id LIMIT n) seeks both tables by rowid, without sorting', () => {

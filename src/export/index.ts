@@ -1,6 +1,7 @@
 // sigaudit export: every recorded row as CSV or JSON Lines, streamed from
 // SQLite in id order (time order with --since/--until) with constant memory.
-// In id order, pages of ids are formatted by a thread per CPU at once.
+// In id order, pages of ids are formatted by a thread per CPU at once; in
+// time order, the window is read in chunks of time, each sorted on its own.
 import type Database from 'better-sqlite3';
 import { SingleBar } from 'cli-progress';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -8,11 +9,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SigauditError } from '../errors';
-import { filterTerms, whereSql, windowOf, type Filters } from '../query/filters';
+import { filterTerms, whereSql, windowOf, type Filters, type Window } from '../query/filters';
+import { bindIdWindows, nextChunk, type Chunk } from '../query/id-windows';
+import { SQLITE, runLocal, type Dialect, type Param, type Query, type Steps } from '../query/read';
 import { openForReading } from '../store/database';
 import { stringify } from 'csv-stringify/sync';
 import { COLUMNS, SELECT_ROWS, columnsOf, withHost, type StoredRow } from './columns';
-import type { Dialect, Steps } from '../query/read';
 import type { PageFailure, PageReply, PageRequest, PageWorkerData } from './page-worker';
 import { csvLineSql, jsonLineSql, loadLineFunctions } from './sql-format';
 
@@ -51,7 +53,7 @@ export function writeAll(fd: number, data: string | Uint8Array): void {
   }
 }
 
-/** Rows per page: each page is one SQLite call returning one blob. */
+/** Rows per page: in id order one SQLite call returning one blob; in time order the lines written at once. */
 const PAGE_ROWS = 5000;
 /** Threads formatting pages at most (one per CPU up to this). */
 const MAX_PAGE_THREADS = 8;
@@ -63,46 +65,41 @@ const ID_SPAN_SQL = `SELECT min(id) AS first, max(id) AS last FROM (
   UNION ALL SELECT min(id) FROM signals_hot UNION ALL SELECT max(id) FROM signals_hot)`;
 
 export interface ExportQuery {
-  /** In time order, one page: lines (UTF-8, a blob), n (rows), last_ts and last_id (where the next page starts). */
-  pageSql: string;
+  /** In time order: the rows of a chunk of the window in time order, each a line (its id bounds bound by bindIdWindows). */
+  chunkSql(chunk: Chunk): Query;
   /** In id order: the page of ids [@fromId, @toId), as lines (UTF-8, a blob) and n. */
   rangeSql: string;
   countSql: string;
-  params: Record<string, unknown>;
+  params: Record<string, Param>;
   /** Time order (a window was given), else id order. */
   byTime: boolean;
-  /** Where the window starts, for the first page. */
-  fromNs?: bigint;
+  window: Window;
 }
 
 /**
- * The export query, a page at a time: pages of ids (any page on its own),
- * or, within a window, pages in time order (served by signals_archive_ts_ns),
- * each continuing after the last row of the one before, so no page rescans
- * what was written.
+ * The export query: pages of ids (any page on its own), or, within a
+ * window, its chunks of time (nextChunk: whole minutes of the archive's
+ * id map), each read through its ids and sorted on its own, oldest first.
  */
 export function exportQuery(filters: Filters | undefined, format: ExportFormat = 'csv'): ExportQuery {
   const effective = exportFilters(filters);
   const window = windowOf(effective);
   const byTime = window.fromNs !== undefined || window.toNs !== undefined;
-  // The page's own lower bound replaces the window's start (one bound for the index to seek).
-  const where = filterTerms(effective, { ...window, fromNs: undefined }, { alias: 's' });
   const from = SELECT_ROWS.slice(SELECT_ROWS.indexOf('FROM signals AS s'));
   const line = format === 'csv' ? csvLineSql() : jsonLineSql();
-  const after = ['s.ts_ns >= @afterTs', '(s.ts_ns > @afterTs OR s.id > @afterId)'];
+  const where = filterTerms(effective, {}, { alias: 's' });
+  const counted = filterTerms(effective, window, { alias: 's', dialect: SQLITE });
   return {
-    pageSql: `WITH page AS MATERIALIZED (
-        SELECT ${line} AS line, s.ts_ns AS ts, s.id AS id ${from} ${whereSql([...where.terms, ...after])} ORDER BY s.ts_ns, s.id LIMIT ${PAGE_ROWS})
-      SELECT CAST(group_concat(line, '' ORDER BY ts, id) AS BLOB) AS lines, count(*) AS n,
-        (SELECT ts FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_ts,
-        (SELECT id FROM page ORDER BY ts DESC, id DESC LIMIT 1) AS last_id
-      FROM page`,
+    chunkSql(chunk) {
+      const within = filterTerms(effective, chunk, { alias: 's', dialect: SQLITE });
+      return { sql: `SELECT ${line} AS line ${from} ${whereSql(within.terms)} ORDER BY s.ts_ns, s.id`, params: within.params };
+    },
     rangeSql: `SELECT sigaudit_lines(s.id, ${line}) AS lines, count(*) AS n
       ${from} ${whereSql([...where.terms, 's.id >= @fromId', 's.id < @toId'])}`,
-    countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql([...filterTerms(effective, window, { alias: 's' }).terms])}`,
-    params: { ...where.params, ...(window.fromNs === undefined ? {} : { fromNs: window.fromNs }) },
+    countSql: `SELECT count(*) AS n FROM signals AS s ${whereSql(counted.terms)}`,
+    params: byTime ? counted.params : where.params,
     byTime,
-    fromNs: window.fromNs,
+    window,
   };
 }
 
@@ -145,19 +142,26 @@ class PageThread {
   }
 }
 
-/** In time order: one page after another, each continuing after the last row of the one before. */
+/** Archived ids per chunk of an export in time order (a chunk's rows are sorted together; SQLite spills a large sort to disk). */
+const CHUNK_IDS = 65_536;
+
+/** In time order: the window's chunks oldest first, their lines written PAGE_ROWS at a time. */
 function exportInTimeOrder(db: Database.Database, query: ExportQuery, write: (lines: Uint8Array, rows: number) => void): void {
-  const page = db.prepare(query.pageSql).safeIntegers(true);
-  let afterTs = query.fromNs ?? -(2n ** 62n);
-  let afterId = -1n;
-  for (;;) {
-    const result = page.get({ ...query.params, afterTs, afterId }) as { lines: Buffer | null; n: bigint; last_ts: bigint | null; last_id: bigint | null };
-    if (result.n === 0n || result.lines === null) return;
-    write(result.lines, Number(result.n));
-    afterTs = result.last_ts!;
-    afterId = result.last_id!;
-    if (result.n < BigInt(PAGE_ROWS)) return;
+  let lines: string[] = [];
+  const flush = () => {
+    if (lines.length > 0) write(Buffer.from(lines.join('')), lines.length);
+    lines = [];
+  };
+  for (let rest: Chunk | undefined = query.window; rest !== undefined; ) {
+    const next: { chunk: Chunk; rest: Chunk | undefined } = runLocal(db, nextChunk(rest, 'oldest', CHUNK_IDS));
+    const chunk = query.chunkSql(next.chunk);
+    for (const line of db.prepare(chunk.sql).pluck().iterate(bindIdWindows(db, chunk)) as IterableIterator<string>) {
+      lines.push(line);
+      if (lines.length === PAGE_ROWS) flush();
+    }
+    rest = next.rest;
   }
+  flush();
 }
 
 /**
@@ -206,7 +210,7 @@ export async function exportSignals(options: ExportOptions): Promise<number> {
     loadLineFunctions(db);
     fd = options.output === undefined ? 1 : openSync(options.output, 'w', 0o640);
     if (options.progress && options.output !== undefined && process.stderr.isTTY) {
-      const total = (db.prepare(query.countSql).get(query.params) as { n: number }).n;
+      const total = (db.prepare(query.countSql).get(bindIdWindows(db, { sql: query.countSql, params: query.params })) as { n: number }).n;
       bar = new SingleBar({ format: 'export |{bar}| {percentage}% {value}/{total} rows {eta_formatted} left', stream: process.stderr, fps: 5 });
       bar.start(total, 0);
     }

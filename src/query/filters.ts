@@ -69,8 +69,9 @@ export function dataSpan(db: Database.Database): Span | null {
 }
 
 /**
- * The hours a window spans, clipped to the data, as the JSON array the
- * hour-led indexes are searched with (`ts_ns / 3600000000000 IN (...)`).
+ * The hours a window spans, clipped to the data, as a JSON array: for the
+ * hour-keyed rollups, and the hour terms of a dialect kept by hour
+ * (Dialect.hourTerm).
  */
 export function hoursJson(window: Window, span: Span | null): string {
   if (span === null) return '[]';
@@ -80,8 +81,6 @@ export function hoursJson(window: Window, span: Span | null): string {
   for (let hour = from / HOUR_NS; hour <= to / HOUR_NS; hour++) hours.push(hour.toString());
   return `[${hours.join(',')}]`;
 }
-
-export const HOUR_TERM = SQLITE.hourTerm;
 
 export interface Where {
   /** Terms to AND together (no leading WHERE). */
@@ -93,12 +92,14 @@ export interface Where {
  * The filters as SQL terms over the signals view (column names without a
  * table alias unless `alias` is given). `options.skip` leaves out filters a
  * report applies in its own way; `options.columns` gives an expression for
- * a view column, for terms over a stored table's own columns.
+ * a view column, for terms over a stored table's own columns. With
+ * `options.dialect`, a window (either end) is also narrowed by its id term
+ * (Dialect.idWindow) where the dialect has one.
  */
 export function filterTerms(
   filters: Filters,
   window: Window,
-  options: { alias?: string; skip?: (keyof Filters)[]; columns?: Record<string, string> } = {},
+  options: { alias?: string; skip?: (keyof Filters)[]; columns?: Record<string, string>; dialect?: Dialect } = {},
 ): Where {
   const c = (column: string) => options.columns?.[column] ?? (options.alias ? `${options.alias}.${column}` : column);
   const skip = new Set(options.skip ?? []);
@@ -112,6 +113,7 @@ export function filterTerms(
     terms.push(`${c('ts_ns')} <= @toNs`);
     params.toNs = window.toNs;
   }
+  if (options.dialect?.idWindow && (window.fromNs !== undefined || window.toNs !== undefined)) terms.push(options.dialect.idWindow(c('id')));
   // A pid is the global one or the one the recorder's pid namespace gave
   // (the *_ns_pid columns): users in a container type the pids they see.
   if (filters.senderPid !== undefined && !skip.has('senderPid')) {

@@ -3,7 +3,8 @@ import { columnsOf, hostCell, hostHeader, withHost, type StoredRow } from '../ex
 import { openForReading } from '../store/database';
 import { detailLine, resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from './describe';
 import { dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, whereSql, windowOf, type DropWindow, type Filters, type Window } from './filters';
-import { SQLITE, runLocal, type Dialect, type Plan } from './read';
+import { nextChunk, type Chunk } from './id-windows';
+import { SQLITE, runLocal, type Dialect, type Steps } from './read';
 import { csv, json, jsonl, renderTable, wrap, type Note, type OutputOptions, type Rendered } from './format';
 import { shortTime } from './time';
 
@@ -25,28 +26,51 @@ export interface ListReport {
   fleet: boolean;
 }
 
-/** Newest first: the archive side walks signals_archive_ts_ns backwards, the hot side is small. */
+/** Newest first, `limit` rows and one more (to tell there are more); 0 for all. */
 export function listSql(terms: string[], limit: number, dialect: Dialect = SQLITE): string {
   return `${dialect.selectRows} ${whereSql(terms)} ORDER BY s.ts_ns DESC, s.id DESC${limit > 0 ? ` LIMIT ${limit + 1}` : ''}`;
 }
 
-export function listPlan(dialect: Dialect, options: ListOptions): Plan<ListReport> {
+/** Archived ids in list's first chunk per row asked (the newest rows are usually in the last minute or two); each next chunk twice as many, up to the last. */
+const FIRST_CHUNK_IDS_PER_ROW = 8;
+const FIRST_CHUNK_IDS_ALL = 65_536;
+const LAST_CHUNK_IDS = 1_048_576;
+
+/**
+ * Where the dialect maps times to ids (Dialect.idWindow), the window is
+ * read in chunks of time newest first, each sorted on its own, until the
+ * limit is reached: sorting a whole window (or database) for its newest
+ * rows grows with its rows. Elsewhere one query.
+ */
+export function* listSteps(dialect: Dialect, options: ListOptions): Steps<ListReport> {
   const window = windowOf(options.filters);
-  const where = filterTerms(options.filters, window, { alias: 's' });
-  return {
-    queries: { rows: { sql: listSql(where.terms, options.limit, dialect), params: where.params }, ...dropsQueries(dialect, window) },
-    shape(results) {
-      const rows = results.rows as unknown as StoredRow[];
-      const more = options.limit > 0 && rows.length > options.limit;
-      return { window, rows: more ? rows.slice(0, options.limit) : rows, more, drops: dropWindows(results), fleet: dialect.hosts };
-    },
+  const { limit } = options;
+  const chunkQuery = (chunk: Chunk, rowsLeft: number) => {
+    const where = filterTerms(options.filters, chunk, { alias: 's', dialect });
+    return { sql: listSql(where.terms, rowsLeft, dialect), params: where.params };
   };
+  let rows: StoredRow[] = [];
+  if (dialect.idWindow === undefined) rows = (yield chunkQuery(window, limit)) as unknown as StoredRow[];
+  else {
+    let rest: Chunk | undefined = window;
+    let ids = limit > 0 ? (limit + 1) * FIRST_CHUNK_IDS_PER_ROW : FIRST_CHUNK_IDS_ALL;
+    while (rest !== undefined && (limit === 0 || rows.length <= limit)) {
+      const next: { chunk: Chunk; rest: Chunk | undefined } = yield* nextChunk(rest, 'newest', ids);
+      rows = rows.concat((yield chunkQuery(next.chunk, limit === 0 ? 0 : limit - rows.length)) as unknown as StoredRow[]);
+      rest = next.rest;
+      ids = Math.min(ids * 2, LAST_CHUNK_IDS);
+    }
+  }
+  const drops = dropsQueries(dialect, window);
+  const dropRows = { drops: yield drops.drops, summaries: yield drops.summaries };
+  const more = limit > 0 && rows.length > limit;
+  return { window, rows: more ? rows.slice(0, limit) : rows, more, drops: dropWindows(dropRows), fleet: dialect.hosts };
 }
 
 export function list(options: ListOptions & { dbPath: string }): ListReport {
   const db = openForReading(options.dbPath);
   try {
-    return runLocal(db, listPlan(SQLITE, options));
+    return runLocal(db, listSteps(SQLITE, options));
   } finally {
     db.close();
   }

@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 import { SELECT_ROWS } from '../export/columns';
 import { ARCHIVE_FIRST_TS_SQL, ARCHIVE_LAST_TS_SQL } from '../store/minutes';
+import { bindIdWindows, idWindowTerm } from './id-windows';
 
 export type Param = string | number | bigint;
 /** Rows as better-sqlite3 gives them with safeIntegers: every integer a bigint. */
@@ -37,8 +38,20 @@ export interface Dialect {
   distinctList(expression: string): string;
   /** The signals (every column of the local view, by name), for queries that need no names of cgroups. */
   signals: string;
-  /** A term keeping rows of the hours in @hours, a JSON array (the local indexes lead with the hour). */
-  hourTerm: string;
+  /**
+   * A term keeping rows of the hours in @hours, a JSON array, where the
+   * store is kept by hour (the fleet's partitions and indexes lead with
+   * the time); absent where idWindow narrows a lookup instead.
+   */
+  hourTerm?: string;
+  /**
+   * A term narrowing a time window by row id where the store maps its
+   * times to ids (locally the archive's per-minute map, src/query/id-windows.ts
+   * idWindowTerm; runLocal binds its ids), beside the ts_ns terms. Where
+   * there is one, list walks the map's minutes in chunks (nextChunk)
+   * instead of sorting the window. Absent: the ts_ns terms do alone.
+   */
+  idWindow?: typeof idWindowTerm;
   /** The first and last stored ts_ns, as archive_from/archive_to and hot_from/hot_to. */
   spanSql: string;
   /**
@@ -102,7 +115,7 @@ export const SQLITE: Dialect = {
   table: (name) => name,
   distinctList: (expression) => `group_concat(DISTINCT ${expression})`,
   signals: 'signals',
-  hourTerm: 'ts_ns / 3600000000000 IN (SELECT value FROM json_each(@hours))',
+  idWindow: idWindowTerm,
   // The archive's from its first and last minutes' id ranges (src/store/minutes.ts), and the hot table's ends.
   spanSql: `SELECT
         (${ARCHIVE_FIRST_TS_SQL}) AS archive_from, (${ARCHIVE_LAST_TS_SQL}) AS archive_to,
@@ -131,9 +144,9 @@ export function isSteps<R>(plan: Plan<R> | Steps<R>): plan is Steps<R> {
   return typeof (plan as Steps<R>).next === 'function';
 }
 
-/** Runs a plan on an open SQLite database. */
+/** Runs a plan on an open SQLite database, each query with the id bounds of its windows. */
 export function runLocal<R>(db: Database.Database, plan: Plan<R> | Steps<R>): R {
-  const all = (query: Query) => db.prepare(query.sql).safeIntegers(true).all(query.params) as Row[];
+  const all = (query: Query) => db.prepare(query.sql).safeIntegers(true).all(bindIdWindows(db, query)) as Row[];
   if (isSteps(plan)) {
     for (let step = plan.next(undefined as unknown as Row[]); ; step = plan.next(all(step.value))) if (step.done) return step.value;
   }

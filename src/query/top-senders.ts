@@ -262,10 +262,14 @@ function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Wind
     FROM sigaudit_tallied((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS})
       FROM ${table} ${whereOf([...terms, ...stored.terms, counted])})) AS g
     ${at('sender_comm_id') < 0 ? '' : `LEFT JOIN names AS n ON n.id = ${value('sender_comm_id')}`}`;
+  // Each range of a window a window of its own, through its ids (the
+  // archive's map); without a window, every row (ids would only cost).
+  const byIds = dialect.idWindow && (window.fromNs !== undefined || window.toNs !== undefined);
   const ranges = archiveRanges.map(([from, to], i) => {
-    params[`rangeFrom${i}`] = from;
-    params[`rangeTo${i}`] = to;
-    return grouped('signals_archive', [`ts_ns >= @rangeFrom${i}`, `ts_ns < @rangeTo${i}`]);
+    params[`range${i}_fromNs`] = from;
+    params[`range${i}_toNs`] = to - 1n;
+    const terms = [`ts_ns >= @range${i}_fromNs`, `ts_ns <= @range${i}_toNs`];
+    return grouped('signals_archive', byIds ? [...terms, dialect.idWindow!('id', [], `range${i}_`)] : terms);
   });
   const summarised = filterTerms(options.filters, window, { skip: ['perTarget'] });
   const summaries = `SELECT sender_pid, sender_comm, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS}, weight

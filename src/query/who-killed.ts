@@ -9,7 +9,7 @@ import {
   CLD_EXITED, FATAL_BY_DEFAULT, detailLine, exitWord, resultLabel, senderLabel, senderPhrase, signalLabel, taskLabel, viaLabel,
 } from './describe';
 import {
-  HOUR_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, hoursJson, spanOf, whereSql, windowOf,
+  HOUR_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, hoursJson, probesIncluded, spanOf, whereSql, windowOf,
   type DropWindow, type Filters, type Window,
 } from './filters';
 import { SQLITE, runLocal, type Dialect, type Param, type Steps } from './read';
@@ -71,11 +71,24 @@ export interface WhoKilledReport {
   fleet: boolean;
 }
 
-function childExitSql(dialect: Dialect): string {
+/** The terms of a pid's exits: the index of exits (signal = 17) by sender pid. */
+const EXIT_KEYS = ['s.sender_pid = @pid', 's.signal = 17'];
+
+export function childExitSql(dialect: Dialect): string {
   return `SELECT ts_ns, sender_pid, sender_comm, si_code, delivered_pid, delivered_ns_pid, delivered_comm FROM ${dialect.signals} AS s
-  WHERE ${dialect.hourTerm} AND sender_pid = @pid AND signal = 17 AND source = 'kernel' AND origin = 'child'
+  WHERE ${lookupTerms(dialect, EXIT_KEYS).join(' AND ')} AND source = 'kernel' AND origin = 'child'
     AND ts_ns >= @fromNs AND ts_ns <= @toNs
   ORDER BY ts_ns`;
+}
+
+/**
+ * A lookup's terms (what an index leads with) narrowed to the window: by
+ * its ids where the dialect has them (the index's key and id range in one
+ * seek), else by its hours.
+ */
+export function lookupTerms(dialect: Dialect, keys: readonly string[]): string[] {
+  if (dialect.idWindow) return [...keys, dialect.idWindow('s.id', keys)];
+  return [`s.${dialect.hourTerm!}`, ...keys];
 }
 
 function* exitsOf(dialect: Dialect, pid: number, fromNs: bigint, toNs: bigint): Steps<ExitRecord[]> {
@@ -192,31 +205,43 @@ const byTime = (a: StoredRow, b: StoredRow) => (a.ts_ns < b.ts_ns ? -1 : a.ts_ns
 
 
 /**
- * Runs fetch (rows for a JSON list of hours) newest hours first until
- * `limit` rows are found; returns them oldest first, and whether older
- * rows were left out.
+ * Runs fetch (rows for a JSON list of hours, and the part of the window
+ * they cover) newest hours first until `limit` rows are found; returns
+ * them oldest first, and whether older rows were left out.
  */
-function* newestRows(hours: string, limit: number, fetch: (hours: string) => Steps<StoredRow[]>): Steps<{ rows: StoredRow[]; more: boolean }> {
+function* newestRows(window: Window, hours: string, limit: number, fetch: (hours: string, chunk: Window) => Steps<StoredRow[]>): Steps<{ rows: StoredRow[]; more: boolean }> {
   const all = JSON.parse(hours) as number[];
-  if (limit === 0) return { rows: (yield* fetch(hours)).sort(byTime), more: false };
+  const part = (from: number, to: number): [string, Window] => [`[${all.slice(from, to).join(',')}]`, hoursOf(window, BigInt(all[from]), BigInt(all[to - 1]))];
+  if (limit === 0) return { rows: all.length === 0 ? [] : (yield* fetch(...part(0, all.length))).sort(byTime), more: false };
   let found: StoredRow[] = [];
   let end = all.length;
   // One hour, then two, four...: a busy target is answered from its last hours alone.
   for (let step = 1; end > 0 && found.length <= limit; step *= 2) {
     const start = Math.max(0, end - step);
-    found = found.concat(yield* fetch(`[${all.slice(start, end).join(',')}]`));
+    found = found.concat(yield* fetch(...part(start, end)));
     end = start;
   }
   found.sort(byTime);
   return { rows: found.slice(Math.max(0, found.length - limit)), more: found.length > limit };
 }
 
+/** The part of a window in the hours from first to last. */
+function hoursOf(window: Window, first: bigint, last: bigint): Window {
+  const fromNs = first * HOUR_NS;
+  const toNs = (last + 1n) * HOUR_NS - 1n;
+  return {
+    fromNs: window.fromNs !== undefined && window.fromNs > fromNs ? window.fromNs : fromNs,
+    toNs: window.toNs !== undefined && window.toNs < toNs ? window.toNs : toNs,
+  };
+}
+
 /**
- * The lookups of who-killed <pid>, each one index seek per hour
- * (test/query-plans.test.ts): the pid is the global one or the one the
- * recorder's pid namespace gave (users in a container type those), one
- * lookup each, as an OR would keep SQLite from seeking. A row matches at
- * most one of them: a namespace pid equal to the global one is NULL.
+ * The lookups of who-killed <pid>, each one index seek (locally by pid
+ * and the window's ids, on the fleet per hour; test/query-plans.test.ts):
+ * the pid is the global one or the one the recorder's pid namespace gave
+ * (users in a container type those), one lookup each, as an OR would keep
+ * SQLite from seeking. A row matches at most one of them: a namespace pid
+ * equal to the global one is NULL.
  */
 export const PID_LOOKUPS = {
   reached: ['s.delivered_pid = @pid'],
@@ -242,8 +267,10 @@ function* rowsForPid(dialect: Dialect, pid: number, options: WhoKilledOptions, w
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget', 'targetPid'] });
   const comm = options.comm === undefined ? '' : ' AND s.delivered_comm = @comm';
   const params = { ...where.params, hours, pid, ...(options.comm === undefined ? {} : { comm: options.comm }) };
+  // The partial index of sends that reached nothing leaves out probes, as the filters do unless asked.
+  const probes = probesIncluded(options.filters) ? [] : ['s.signal != 0'];
   function* select(terms: readonly string[]): Steps<StoredRow[]> {
-    const rows = yield { sql: `${dialect.selectRows} ${whereSql([`s.${dialect.hourTerm}`, ...terms, ...where.terms])}${comm}${newestOf(options)}`, params };
+    const rows = yield { sql: `${dialect.selectRows} ${whereSql([...lookupTerms(dialect, [...terms, ...probes]), ...where.terms])}${comm}${newestOf(options)}`, params };
     return rows as unknown as StoredRow[];
   }
   const reached = [...(yield* select(PID_LOOKUPS.reached)), ...(yield* select(PID_LOOKUPS.reachedInNamespace))];
@@ -252,18 +279,18 @@ function* rowsForPid(dialect: Dialect, pid: number, options: WhoKilledOptions, w
   return [...reached, ...(yield* select(PID_LOOKUPS.unreached)), ...(yield* select(PID_LOOKUPS.unreachedInNamespace))];
 }
 
-/** Rows that reached a task of that name: by the pids it reached where the dialect lists them (one seek per hour and pid), else by the name. */
+/** Rows that reached a task of that name: by the pids it reached where the dialect lists them (one seek per pid), else by the name. */
 function* rowsForComm(dialect: Dialect, comm: string, options: WhoKilledOptions, window: Window, hours: string): Steps<StoredRow[]> {
   const where = filterTerms(options.filters, window, { alias: 's', skip: ['perTarget'] });
-  const terms = [`s.${dialect.hourTerm}`, 's.delivered_comm = @comm', ...where.terms];
   const params: Record<string, Param> = { ...where.params, hours, comm };
+  let keys: string[] = [];
   if (dialect.commPidsSql !== undefined) {
     const pids = yield { sql: dialect.commPidsSql, params: { hours, comm } };
     if (pids.length === 0) return [];
-    terms.push(COMM_PIDS_TERM);
+    keys = [COMM_PIDS_TERM];
     params.pids = JSON.stringify(pids.map((row) => Number(row.delivered_pid)));
   }
-  const rows = yield { sql: `${dialect.selectRows} ${whereSql(terms)}${newestOf(options)}`, params };
+  const rows = yield { sql: `${dialect.selectRows} ${whereSql([...lookupTerms(dialect, keys), 's.delivered_comm = @comm', ...where.terms])}${newestOf(options)}`, params };
   return rows as unknown as StoredRow[];
 }
 
@@ -276,8 +303,8 @@ export function* whoKilledSteps(dialect: Dialect, options: WhoKilledOptions): St
   const window = windowOf(options.filters);
   const span = spanOf((yield { sql: dialect.spanSql, params: {} })[0]);
   const hours = hoursJson(window, span);
-  const { rows, more } = yield* newestRows(hours, options.limit ?? 0, (chunk) =>
-    options.pid !== undefined ? rowsForPid(dialect, options.pid, options, window, chunk) : rowsForComm(dialect, options.comm!, options, window, chunk),
+  const { rows, more } = yield* newestRows(window, hours, options.limit ?? 0, (chunkHours, chunk) =>
+    options.pid !== undefined ? rowsForPid(dialect, options.pid, options, chunk, chunkHours) : rowsForComm(dialect, options.comm!, options, chunk, chunkHours),
   );
   const byPid = new Map<number, StoredRow[]>();
   for (const row of rows) {
