@@ -14,7 +14,9 @@
 -- keep their ts_ns terms for the rows of other minutes the range also holds.
 
 -- Each minute (ts_ns / 60000000000) of the archived rows: the smallest and
--- largest id of the rows whose ts_ns falls in it. The mover
+-- largest id of the rows whose ts_ns falls in it, and their earliest and
+-- latest ts_ns (the data span without reading a busy minute's rows: a
+-- storm's minute holds hundreds of thousands). The mover
 -- (SignalWriter.archive) adds the rows it moves, in its transaction;
 -- retention (src/store/retention.ts) drops or narrows the minutes whose rows
 -- it deletes. The hot table's rows are not in it: every id there is above
@@ -23,12 +25,14 @@
 CREATE TABLE archive_minutes (
   minute INTEGER PRIMARY KEY,
   first_id INTEGER NOT NULL,
-  last_id INTEGER NOT NULL
+  last_id INTEGER NOT NULL,
+  first_ns INTEGER NOT NULL,
+  last_ns INTEGER NOT NULL
 ) STRICT;
 
 -- Before the ts_ns index goes: the GROUP BY reads it (covering) in time order.
 INSERT INTO archive_minutes
-  SELECT ts_ns / 60000000000, min(id), max(id) FROM signals_archive GROUP BY 1;
+  SELECT ts_ns / 60000000000, min(id), max(id), min(ts_ns), max(ts_ns) FROM signals_archive GROUP BY 1;
 
 -- Replaced by archive_minutes: time windows of every report, list newest
 -- first, export in time order, the data span, retention's oldest row.

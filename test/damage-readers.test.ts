@@ -73,9 +73,9 @@ describe('readers on a damaged database', () => {
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
     assert.equal((db.prepare('SELECT count(*) AS n FROM signals').get() as { n: number }).n, recovered);
     // The per-minute id map (migrations/0140-id-windows.sql) is made from the rows salvaged.
-    const truth = db.prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id FROM signals_archive GROUP BY 1 ORDER BY 1').all();
+    const truth = db.prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns FROM signals_archive GROUP BY 1 ORDER BY 1').all();
     assert.ok(truth.length > 0);
-    assert.deepEqual(db.prepare('SELECT minute, first_id, last_id FROM archive_minutes ORDER BY minute').all(), truth);
+    assert.deepEqual(db.prepare('SELECT minute, first_id, last_id, first_ns, last_ns FROM archive_minutes ORDER BY minute').all(), truth);
     db.close();
     const listed = runCli(['query', 'sql', 'SELECT count(*) AS n FROM signals WHERE sender_pid = 4242', '--db', output, '--format', 'csv']);
     assert.equal(listed.code, 0, listed.stderr);

@@ -105,7 +105,7 @@ describe('query plans', () => {
     const rows = plans.filter((query) => query.sql.includes('@pid'));
     assert.ok(rows.length >= 5);
     for (const { plan: text } of rows) {
-      assert.match(text, /SEARCH s USING INDEX signals_archive_\w+ \(\w+=\? AND rowid>\? AND rowid<\?\)/);
+      assert.match(text, /SEARCH s USING INDEX signals_archive_\w+ \((?:\w+|<expr>)=\? AND rowid>\? AND rowid<\?\)/);
       assert.doesNotMatch(text, /SCAN s/);
     }
     assert.match(plan(db, childExitSql(SQLITE), { ...IDS, hours: '[]', pid: 101, fromNs: 0, toNs: 1 }), /SEARCH s USING INDEX signals_archive_child_exit_sender_pid \(sender_pid=\? AND rowid>\? AND rowid<\?\)/);

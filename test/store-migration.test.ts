@@ -18,7 +18,7 @@ import { exportSignals } from '../src/export';
 import { whoKilled } from '../src/query/who-killed';
 import { closeWriting, openForWriting } from '../src/store/database';
 import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
-import { SignalWriter, SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
+import { PID_HOUR_ORIGIN, SignalWriter, SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
 import { tempDbPath } from './helpers/recorder';
 
 /** The last migration of the schema the first test starts from. */
@@ -243,19 +243,29 @@ describe('migrating a database written before 0140 to the per-minute id map', ()
     signals.push(...rows(3).map((row, i) => ({ ...row, tsNs: signals[100 * (i + 1)].tsNs + 1_000n })));
     signals.push({ ...rows(1)[0], tsNs: signals[0].tsNs - 3_600_000_000_000n });
     signals.push(...rows(200).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })));
-    // 0130's mover is this writer's without the map: it runs on a scratch archive_minutes, gone before the migration.
-    old.exec('CREATE TABLE archive_minutes (minute INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL) STRICT');
     const writer = new SignalWriter(old);
     for (let i = 0; i < signals.length; i += 500) writer.write(signals.slice(i, i + 500));
-    while (writer.hotRows > 150) writer.archive(Math.min(700, writer.hotRows - 150));
-    old.exec('DROP TABLE archive_minutes');
+    // 0130's mover: the rollups of the rows it moves, then the rows (all but the newest 150).
+    const bound = signals.length - 150;
+    old.exec(`INSERT INTO sender_hours SELECT ts_ns / 3600000000000, source, signal, coalesce(sender_comm, ''), coalesce(sender_uid, -1),
+        coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL) FROM hot_signals WHERE id <= ${bound} GROUP BY 1, 2, 3, 4, 5, 6;
+      INSERT INTO sender_pid_hours SELECT ts_ns / 3600000000000, coalesce(sender_pid, -1), max(coalesce(sender_comm, '')),
+        sum(fanout = 0 AND signal != 0), sum(delivered_pid IS NOT NULL AND signal != 0), sum(fanout = 0 AND signal = 0),
+        sum(delivered_pid IS NOT NULL AND signal = 0), count(*) FROM hot_signals WHERE id <= ${bound} GROUP BY 1, 2;
+      INSERT INTO delivered_comm_hours SELECT DISTINCT ts_ns / 3600000000000, delivered_comm_id, delivered_pid FROM signals_hot
+        WHERE id <= ${bound} AND delivered_comm_id IS NOT NULL AND delivered_pid IS NOT NULL;
+      INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= ${bound} ORDER BY id;
+      DELETE FROM signals_hot WHERE id <= ${bound};`);
     old.close();
-    const rollups = (file: string) => {
+    // Each in its primary key's order; sender_pid_hours as 0130 kept it (0150 stores its hour and comm otherwise).
+    const rollups = (file: string, pidHours = 'SELECT hour, sender_pid, sender_comm, sends, deliveries, probe_sends, probe_deliveries FROM sender_pid_hours') => {
       const db = new Database(file, { readonly: true });
       try {
-        // Each in its primary key's order.
-        return [['sender_hours', 6], ['sender_pid_hours', 2], ['delivered_comm_hours', 3]].map(([table, keys]) =>
-          db.prepare(`SELECT * FROM ${table} ORDER BY ${Array.from({ length: keys as number }, (_, i) => i + 1).join(', ')}`).safeIntegers(true).all());
+        return [
+          'SELECT * FROM sender_hours ORDER BY 1, 2, 3, 4, 5, 6',
+          `${pidHours} ORDER BY 1, 2`,
+          'SELECT * FROM delivered_comm_hours ORDER BY 1, 2, 3',
+        ].map((sql) => db.prepare(sql).safeIntegers(true).all());
       } finally {
         db.close();
       }
@@ -270,11 +280,11 @@ describe('migrating a database written before 0140 to the per-minute id map', ()
     const migrated = new Database(path, { readonly: true });
     assert.equal(migrated.pragma('user_version', { simple: true }), latestVersion());
     const indexes = (migrated.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'signals_archive' ORDER BY 1").pluck().all() as string[]);
-    const mapped = migrated.prepare('SELECT minute, first_id, last_id FROM archive_minutes ORDER BY minute').safeIntegers(true).all();
+    const mapped = migrated.prepare('SELECT minute, first_id, last_id, first_ns, last_ns FROM archive_minutes ORDER BY minute').safeIntegers(true).all();
     const truth = migrated
-      .prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id FROM signals_archive GROUP BY 1 ORDER BY 1')
+      .prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns FROM signals_archive GROUP BY 1 ORDER BY 1')
       .safeIntegers(true)
-      .all() as { minute: bigint; first_id: bigint; last_id: bigint }[];
+      .all() as { minute: bigint; first_id: bigint; last_id: bigint; first_ns: bigint; last_ns: bigint }[];
     const counts = migrated.prepare('SELECT (SELECT count(*) FROM signals_archive) AS archive, (SELECT count(*) FROM signals_hot) AS hot').get();
     migrated.close();
     assert.deepEqual(indexes, [
@@ -285,7 +295,9 @@ describe('migrating a database written before 0140 to the per-minute id map', ()
     assert.deepEqual(mapped, truth);
     assert.ok(truth.some((minute, i) => i > 0 && minute.first_id < truth[i - 1].last_id), 'minutes overlap in ids: rows out of id order');
     assert.deepEqual(allRows(path), before.rows);
-    assert.deepEqual(rollups(path), before.rollups);
+    const pidHoursNow = `SELECT r.hour + ${PID_HOUR_ORIGIN} AS hour, r.sender_pid, coalesce(n.name, '') AS sender_comm, r.sends, r.deliveries,
+      r.probe_sends, r.probe_deliveries FROM sender_pid_hours AS r LEFT JOIN names AS n ON n.id = r.sender_comm_id`;
+    assert.deepEqual(rollups(path, pidHoursNow), before.rollups);
     assert.ok((await exported(path, 'csv')).equals(before.csv), 'CSV export is byte-identical');
     assert.ok((await exported(path, 'jsonl')).equals(before.jsonl), 'JSON Lines export is byte-identical');
   });

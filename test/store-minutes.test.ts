@@ -45,16 +45,16 @@ function times(): bigint[] {
   return out;
 }
 
-interface MinuteRow { minute: bigint; first_id: bigint; last_id: bigint }
+interface MinuteRow { minute: bigint; first_id: bigint; last_id: bigint; first_ns: bigint; last_ns: bigint }
 
 function map(db: Database.Database): MinuteRow[] {
-  return db.prepare('SELECT minute, first_id, last_id FROM archive_minutes ORDER BY minute').safeIntegers(true).all() as MinuteRow[];
+  return db.prepare('SELECT minute, first_id, last_id, first_ns, last_ns FROM archive_minutes ORDER BY minute').safeIntegers(true).all() as MinuteRow[];
 }
 
 /** The map's bounds equal the archive's rows' true ones, and the data span read through it equals the rows' own. */
 function assertExact(db: Database.Database, when: string): void {
   const truth = db
-    .prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id FROM signals_archive GROUP BY 1 ORDER BY 1')
+    .prepare('SELECT ts_ns / 60000000000 AS minute, min(id) AS first_id, max(id) AS last_id, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns FROM signals_archive GROUP BY 1 ORDER BY 1')
     .safeIntegers(true)
     .all();
   assert.deepEqual(map(db), truth, `archive_minutes is exact ${when}`);
@@ -86,7 +86,8 @@ describe('archive_minutes', () => {
     }
     const minute3 = START / MINUTE + 3n;
     assert.deepEqual(map(db).find((entry) => entry.minute === minute3)?.last_id, replayedIds[1], 'the replayed rows widen their minute');
-    assert.deepEqual(map(db)[0], { minute: START / MINUTE - 5n, first_id: replayedIds[2], last_id: replayedIds[2] });
+    const { first_ns: replayedNs, ...replayedMinute } = map(db)[0];
+    assert.deepEqual(replayedMinute, { minute: START / MINUTE - 5n, first_id: replayedIds[2], last_id: replayedIds[2], last_ns: replayedNs });
 
     // Retention to a cutoff in the middle of minute 10, a batch (20,000 rows) per run.
     const cutoff = START + 10n * MINUTE + 30_000_000_123n;

@@ -1,20 +1,17 @@
-// The archive's oldest and newest times from archive_minutes
-// (migrations/0140-id-windows.sql): there is no index on ts_ns to take them
-// from; and the map made anew from the archive.
+// archive_minutes (migrations/0140-id-windows.sql): what a minute of the
+// archive's rows says of itself, the archive's oldest and newest times
+// from it (there is no index on ts_ns to take them from), and the map made
+// anew from the archive.
 import type Database from 'better-sqlite3';
 
-/**
- * The smallest archived ts_ns: the smallest within the first minute's id
- * range, a rowid range seek. Exact however rows slip out of id order: the
- * map's bounds are that minute's true first and last ids, and no row is
- * in an earlier minute. NULL when the archive is empty.
- */
-export const ARCHIVE_FIRST_TS_SQL = `SELECT min(ts_ns) FROM signals_archive
-  WHERE id BETWEEN (SELECT first_id FROM archive_minutes ORDER BY minute LIMIT 1) AND (SELECT last_id FROM archive_minutes ORDER BY minute LIMIT 1)`;
+/** A minute's columns, in the table's order, over rows grouped by their minute. */
+export const MINUTE_OF_ROWS = 'ts_ns / 60000000000, min(id), max(id), min(ts_ns), max(ts_ns)';
 
-/** The largest archived ts_ns, from the last minute's id range in the same way. */
-export const ARCHIVE_LAST_TS_SQL = `SELECT max(ts_ns) FROM signals_archive
-  WHERE id BETWEEN (SELECT first_id FROM archive_minutes ORDER BY minute DESC LIMIT 1) AND (SELECT last_id FROM archive_minutes ORDER BY minute DESC LIMIT 1)`;
+/** The smallest archived ts_ns: the first minute's own (NULL when the archive is empty). */
+export const ARCHIVE_FIRST_TS_SQL = 'SELECT first_ns FROM archive_minutes ORDER BY minute LIMIT 1';
+
+/** The largest archived ts_ns: the last minute's own. */
+export const ARCHIVE_LAST_TS_SQL = 'SELECT last_ns FROM archive_minutes ORDER BY minute DESC LIMIT 1';
 
 /**
  * Fills archive_minutes anew from the archive's rows, as migration 0140
@@ -25,6 +22,6 @@ export const ARCHIVE_LAST_TS_SQL = `SELECT max(ts_ns) FROM signals_archive
 export function rebuildArchiveMinutes(db: Database.Database): number {
   return db.transaction(() => {
     db.exec('DELETE FROM archive_minutes');
-    return db.prepare('INSERT INTO archive_minutes SELECT ts_ns / 60000000000, min(id), max(id) FROM signals_archive GROUP BY 1').run().changes;
+    return db.prepare(`INSERT INTO archive_minutes SELECT ${MINUTE_OF_ROWS} FROM signals_archive GROUP BY 1`).run().changes;
   })();
 }

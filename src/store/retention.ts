@@ -150,16 +150,15 @@ export class Retention {
       // Whole hours only: an hour the archive still holds keeps its entries (migrations/0130-comm-pid-hours.sql).
       commPidHours: db.prepare('DELETE FROM delivered_comm_hours WHERE hour < coalesce((SELECT minute / 60 FROM archive_minutes ORDER BY minute LIMIT 1), 4611686018427387904)'),
       // The minutes that lost rows (all between the deleted rows' first and last minute, and with first_id <= @bound):
-      // those with none left go, the others narrow to the ids left, each found by a walk of its own id range.
+      // those with none left go, the others narrow to the ids and times left, each found by a walk of its own id range.
       emptyMinutes: db.prepare(`DELETE FROM archive_minutes WHERE minute BETWEEN @fromMinute AND @toMinute AND first_id <= @bound
         AND NOT EXISTS (SELECT 1 FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
           AND s.ts_ns / 60000000000 = archive_minutes.minute)`),
-      narrowMinutes: db.prepare(`UPDATE archive_minutes SET
-          first_id = (SELECT s.id FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
-            AND s.ts_ns / 60000000000 = archive_minutes.minute ORDER BY s.id LIMIT 1),
-          last_id = (SELECT s.id FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
-            AND s.ts_ns / 60000000000 = archive_minutes.minute ORDER BY s.id DESC LIMIT 1)
-        WHERE minute BETWEEN @fromMinute AND @toMinute AND first_id <= @bound`),
+      narrowMinutes: db.prepare(`UPDATE archive_minutes SET first_id = kept.first_id, last_id = kept.last_id, first_ns = kept.first_ns, last_ns = kept.last_ns
+        FROM (SELECT m.minute, min(s.id) AS first_id, max(s.id) AS last_id, min(s.ts_ns) AS first_ns, max(s.ts_ns) AS last_ns
+          FROM archive_minutes AS m JOIN signals_archive AS s ON s.id BETWEEN m.first_id AND m.last_id AND s.ts_ns / 60000000000 = m.minute
+          WHERE m.minute BETWEEN @fromMinute AND @toMinute AND m.first_id <= @bound GROUP BY m.minute) AS kept
+        WHERE archive_minutes.minute = kept.minute`),
       deleteArchive: db.prepare('DELETE FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
       deleteHot: db.prepare('DELETE FROM signals_hot WHERE id <= @bound AND ts_ns < @cutoff'),
       // Oldest first through their end-time indexes, at most @n a batch.
