@@ -3,9 +3,9 @@
 // bound as parameters before a query runs, and cuts a long window into
 // chunks of time for the reads in time order (list newest first, export).
 import type Database from 'better-sqlite3';
+import { ARCHIVE_MINUTE_NS } from '../store/minutes';
 import type { Param, Query, Steps } from './read';
 
-const MINUTE_NS = 60_000_000_000n;
 /** Beyond any stored time: an open end of a window. */
 const OPEN = 2n ** 62n;
 
@@ -48,7 +48,7 @@ function statements(db: Database.Database): Statements {
   return found;
 }
 
-const minuteOf = (ns: Param | undefined, open: bigint) => (ns === undefined ? open / MINUTE_NS : BigInt(ns) / MINUTE_NS);
+const minuteOf = (ns: Param | undefined, open: bigint) => (ns === undefined ? open / ARCHIVE_MINUTE_NS : BigInt(ns) / ARCHIVE_MINUTE_NS);
 
 /**
  * The parameters of a query with the id bounds its idWindowTerm terms name,
@@ -106,7 +106,7 @@ export function* nextChunk(rest: Chunk, direction: 'newest' | 'oldest', ids: num
       const minute = row.minute as bigint;
       // The minute is the chunk's last: the rest starts past it, unless the window ends in it.
       if (counted < ids || minute === stop) continue;
-      const cut = newest ? minute * MINUTE_NS : (minute + 1n) * MINUTE_NS;
+      const cut = newest ? minute * ARCHIVE_MINUTE_NS : (minute + 1n) * ARCHIVE_MINUTE_NS;
       return newest
         ? { chunk: { fromNs: cut, toNs: rest.toNs }, rest: { fromNs: rest.fromNs, toNs: cut - 1n } }
         : { chunk: { fromNs: rest.fromNs, toNs: cut - 1n }, rest: { fromNs: cut, toNs: rest.toNs } };

@@ -4,8 +4,11 @@
 // anew from the archive.
 import type Database from 'better-sqlite3';
 
+/** The map's minute: a row is in minute ts_ns / ARCHIVE_MINUTE_NS (the literal in 0140-id-windows.sql). */
+export const ARCHIVE_MINUTE_NS = 60_000_000_000n;
+
 /** A minute's columns, in the table's order, over rows grouped by their minute. */
-export const MINUTE_OF_ROWS = 'ts_ns / 60000000000, min(id), max(id), min(ts_ns), max(ts_ns)';
+export const MINUTE_OF_ROWS = `ts_ns / ${ARCHIVE_MINUTE_NS}, min(id), max(id), min(ts_ns), max(ts_ns)`;
 
 /** The smallest archived ts_ns: the first minute's own (NULL when the archive is empty). */
 export const ARCHIVE_FIRST_TS_SQL = 'SELECT first_ns FROM archive_minutes ORDER BY minute LIMIT 1';

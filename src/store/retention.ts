@@ -12,7 +12,7 @@
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../parse';
-import { ARCHIVE_FIRST_TS_SQL } from './minutes';
+import { ARCHIVE_FIRST_TS_SQL, ARCHIVE_MINUTE_NS } from './minutes';
 import { PID_HOUR_COUNTS, PID_HOUR_ORIGIN, type SignalWriter } from './writer';
 
 export interface RetentionPolicy {
@@ -153,10 +153,10 @@ export class Retention {
       // those with none left go, the others narrow to the ids and times left, each found by a walk of its own id range.
       emptyMinutes: db.prepare(`DELETE FROM archive_minutes WHERE minute BETWEEN @fromMinute AND @toMinute AND first_id <= @bound
         AND NOT EXISTS (SELECT 1 FROM signals_archive AS s WHERE s.id BETWEEN archive_minutes.first_id AND archive_minutes.last_id
-          AND s.ts_ns / 60000000000 = archive_minutes.minute)`),
+          AND s.ts_ns / ${ARCHIVE_MINUTE_NS} = archive_minutes.minute)`),
       narrowMinutes: db.prepare(`UPDATE archive_minutes SET first_id = kept.first_id, last_id = kept.last_id, first_ns = kept.first_ns, last_ns = kept.last_ns
         FROM (SELECT m.minute, min(s.id) AS first_id, max(s.id) AS last_id, min(s.ts_ns) AS first_ns, max(s.ts_ns) AS last_ns
-          FROM archive_minutes AS m JOIN signals_archive AS s ON s.id BETWEEN m.first_id AND m.last_id AND s.ts_ns / 60000000000 = m.minute
+          FROM archive_minutes AS m JOIN signals_archive AS s ON s.id BETWEEN m.first_id AND m.last_id AND s.ts_ns / ${ARCHIVE_MINUTE_NS} = m.minute
           WHERE m.minute BETWEEN @fromMinute AND @toMinute AND m.first_id <= @bound GROUP BY m.minute) AS kept
         WHERE archive_minutes.minute = kept.minute`),
       deleteArchive: db.prepare('DELETE FROM signals_archive WHERE id <= @bound AND ts_ns < @cutoff'),
@@ -248,7 +248,7 @@ export class Retention {
         }
         const deleted = (table === 'archive' ? s.deleteArchive : s.deleteHot).run(bound).changes;
         if (table === 'archive') {
-          const minutes = { fromMinute: span.from_ns / 60_000_000_000n, toMinute: span.to_ns / 60_000_000_000n, bound: found.id };
+          const minutes = { fromMinute: span.from_ns / ARCHIVE_MINUTE_NS, toMinute: span.to_ns / ARCHIVE_MINUTE_NS, bound: found.id };
           s.emptyMinutes.run(minutes);
           s.narrowMinutes.run(minutes);
           s.commPidHours.run();
