@@ -5,7 +5,7 @@ import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, mkd
 import { dirname } from 'node:path';
 import { SigauditError, usageError } from '../errors';
 import { damagedDatabase, hasSigauditHeader, isDamageError } from './damage';
-import { checkNotNewer, latestVersion, migrate } from './migrations';
+import { checkNotNewer, latestVersion, migrate, type Migration } from './migrations';
 
 export const DEFAULT_DB_PATH = '/var/lib/sigaudit/sigaudit.db';
 /** PRAGMA application_id of every sigaudit database: 'SIGA'. */
@@ -140,6 +140,8 @@ export interface WriteOptions {
   lock?: boolean;
   /** Told what could not be set up (file modes), without failing. */
   warn?: (line: string) => void;
+  /** The migrations a new file gets (default: all); fewer make a file at an earlier schema, which recover salvages into. */
+  migrations?: Migration[];
 }
 
 export interface WritableDatabase extends Database.Database {
@@ -244,7 +246,7 @@ export function openForWriting(path: string, options: WriteOptions = {}): Writab
     // A checkpoint truncates the WAL back to this, so a storm's WAL does not
     // stay on disk for months.
     db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
-    migrate(db, path);
+    migrate(db, path, options.migrations);
     // Files left by an older sigaudit, or by a crash, get the same mode and group.
     for (const file of [path, `${path}-wal`, `${path}-shm`]) {
       const failure = secureFile(file, options.gid);

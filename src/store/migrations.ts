@@ -33,6 +33,17 @@ export function latestVersion(migrations = loadMigrations()): number {
   return migrations.length === 0 ? 0 : migrations[migrations.length - 1].version;
 }
 
+/**
+ * The migrations that made schema `version` (those up to it, 0: none), for
+ * a file to be created at an earlier version than this sigaudit's and
+ * migrated from there (sigaudit recover); undefined if no migration here
+ * has that number.
+ */
+export function migrationsThrough(version: number, migrations = loadMigrations()): Migration[] | undefined {
+  if (version !== 0 && !migrations.some((migration) => migration.version === version)) return undefined;
+  return migrations.filter((migration) => migration.version <= version);
+}
+
 /** Refuses a database written by a newer sigaudit: it is never altered. */
 export function checkNotNewer(db: Database.Database, path: string, migrations = loadMigrations()): number {
   const version = db.pragma('user_version', { simple: true }) as number;

@@ -325,7 +325,7 @@ export class SignalWriter {
         .safeIntegers(true)
         .get(maxRows - 1) as { id: bigint } | undefined;
       const limit = bound ? 'WHERE id <= @bound' : '';
-      this.rollUp(limit, bound?.id);
+      rollUp(this.db, 'signals_hot', bound?.id);
       this.mapMinutes(limit, bound?.id);
       const moved = this.db
         .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
@@ -352,41 +352,51 @@ export class SignalWriter {
           first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)`)
       .run(bound === undefined ? {} : { bound });
   }
+}
 
-  /**
-   * Adds the hot rows about to move (id <= bound, or all) to the hourly
-   * sender counts (migrations/0030-sender-rollups.sql and
-   * 0050-sender-pid-rollups.sql), in the mover's transaction, so the counts
-   * always equal the archive, and to the pids each name reached an hour
-   * (0130-comm-pid-hours.sql).
-   */
-  private rollUp(limit: string, bound: bigint | undefined): void {
-    const where = limit === '' ? 'WHERE true' : limit; // WHERE keeps the upsert's ON parseable
-    this.db
-      .prepare(`INSERT INTO sender_hours
-        SELECT ts_ns / 3600000000000, source, signal, coalesce(sender_comm, ''), coalesce(sender_uid, -1),
-          coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL)
-        FROM hot_signals ${where} GROUP BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT DO UPDATE SET sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries`)
-      .run(bound === undefined ? {} : { bound });
-    // The greatest comm by name (0050-sender-pid-rollups.sql), kept as its
-    // names id (0150-compact-targets.sql), 0 for none: the id comes from the
-    // row max() picked, as SQLite takes a bare column beside a lone max().
-    const name = (id: string) => `coalesce((SELECT name FROM names WHERE id = ${id}), '')`;
-    this.db
-      .prepare(`INSERT INTO sender_pid_hours
-        SELECT ts_ns / 3600000000000 - ${PID_HOUR_ORIGIN}, coalesce(sender_pid, -1),
-          CASE WHEN max(coalesce(n.name, '')) = '' THEN 0 ELSE s.sender_comm_id END, ${PID_HOUR_COUNTS}
-        FROM signals_hot AS s LEFT JOIN names AS n ON n.id = s.sender_comm_id ${limit === '' ? 'WHERE true' : 'WHERE s.id <= @bound'} GROUP BY 1, 2
-        ON CONFLICT DO UPDATE SET sender_comm_id = CASE WHEN ${name('excluded.sender_comm_id')} > ${name('sender_comm_id')}
-            THEN excluded.sender_comm_id ELSE sender_comm_id END,
-          sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
-          probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries`)
-      .run(bound === undefined ? {} : { bound });
-    this.db
-      .prepare(`INSERT OR IGNORE INTO delivered_comm_hours
-        SELECT DISTINCT ts_ns / 3600000000000, delivered_comm_id, delivered_pid
-        FROM signals_hot ${where} AND delivered_comm_id IS NOT NULL AND delivered_pid IS NOT NULL`)
-      .run(bound === undefined ? {} : { bound });
-  }
+/** Each signals table and its view, which spells out the names and codes sender_hours keys by. */
+const VIEW_OF = { signals_hot: 'hot_signals', signals_archive: 'archived_signals' } as const;
+
+/**
+ * Adds rows of a signals table (id <= bound, or all) to the hourly sender
+ * counts (migrations/0030-sender-rollups.sql and 0050-sender-pid-rollups.sql)
+ * and to the pids each name reached an hour (0130-comm-pid-hours.sql): the
+ * hot rows about to move, in the mover's transaction, so the counts always
+ * equal the archive; or the whole archive, to make them anew.
+ */
+export function rollUp(db: Database.Database, table: keyof typeof VIEW_OF, bound?: bigint): void {
+  const where = bound === undefined ? 'WHERE true' : 'WHERE id <= @bound'; // WHERE keeps the upsert's ON parseable
+  const params = bound === undefined ? {} : { bound };
+  db.prepare(`INSERT INTO sender_hours
+      SELECT ts_ns / 3600000000000, source, signal, coalesce(sender_comm, ''), coalesce(sender_uid, -1),
+        coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL)
+      FROM ${VIEW_OF[table]} ${where} GROUP BY 1, 2, 3, 4, 5, 6
+      ON CONFLICT DO UPDATE SET sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries`).run(params);
+  // The greatest comm by name (0050-sender-pid-rollups.sql), kept as its
+  // names id (0150-compact-targets.sql), 0 for none: the id comes from the
+  // row max() picked, as SQLite takes a bare column beside a lone max().
+  const name = (id: string) => `coalesce((SELECT name FROM names WHERE id = ${id}), '')`;
+  db.prepare(`INSERT INTO sender_pid_hours
+      SELECT ts_ns / 3600000000000 - ${PID_HOUR_ORIGIN}, coalesce(sender_pid, -1),
+        CASE WHEN max(coalesce(n.name, '')) = '' THEN 0 ELSE s.sender_comm_id END, ${PID_HOUR_COUNTS}
+      FROM ${table} AS s LEFT JOIN names AS n ON n.id = s.sender_comm_id ${bound === undefined ? 'WHERE true' : 'WHERE s.id <= @bound'} GROUP BY 1, 2
+      ON CONFLICT DO UPDATE SET sender_comm_id = CASE WHEN ${name('excluded.sender_comm_id')} > ${name('sender_comm_id')}
+          THEN excluded.sender_comm_id ELSE sender_comm_id END,
+        sends = sends + excluded.sends, deliveries = deliveries + excluded.deliveries,
+        probe_sends = probe_sends + excluded.probe_sends, probe_deliveries = probe_deliveries + excluded.probe_deliveries`).run(params);
+  db.prepare(`INSERT OR IGNORE INTO delivered_comm_hours
+      SELECT DISTINCT ts_ns / 3600000000000, delivered_comm_id, delivered_pid
+      FROM ${table} ${where} AND delivered_comm_id IS NOT NULL AND delivered_pid IS NOT NULL`).run(params);
+}
+
+/**
+ * Makes the rollups anew from the archive's rows, in one transaction. For
+ * `sigaudit recover`: a salvaged archive lacks the rows of damaged pages,
+ * and a damaged rollup page would lose a whole table's counts.
+ */
+export function rebuildRollups(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec('DELETE FROM sender_hours; DELETE FROM sender_pid_hours; DELETE FROM delivered_comm_hours;');
+    rollUp(db, 'signals_archive');
+  })();
 }
