@@ -17,8 +17,9 @@ import { describe, it } from 'node:test';
 import { exportSignals } from '../src/export';
 import { whoKilled } from '../src/query/who-killed';
 import { closeWriting, openForWriting } from '../src/store/database';
-import { latestVersion, loadMigrations, migrate } from '../src/store/migrations';
+import { latestVersion, loadMigrations } from '../src/store/migrations';
 import { PID_HOUR_ORIGIN, SignalWriter, SIGNAL_COLUMNS, type SignalRow } from '../src/store/writer';
+import { archiveAsBefore, BEFORE_ID_WINDOWS, databaseAt, signalsOfEveryShape } from './helpers/earlier-schemas';
 import { tempDbPath } from './helpers/recorder';
 
 /** The last migration of the schema the first test starts from. */
@@ -27,46 +28,6 @@ const BEFORE = 70;
 const BEFORE_COMPACT = 100;
 /** The schema before delivered_comm_hours. */
 const BEFORE_COMM_PID_HOURS = 120;
-/** The schema before archive_minutes. */
-const BEFORE_ID_WINDOWS = 130;
-
-function rows(count: number): SignalRow[] {
-  const comms = ['bash', 'kill', 'systemd', 'a,b "c"', 'naïve', null];
-  return Array.from({ length: count }, (_, i) => {
-    const delivered = i % 3 !== 0;
-    const kernel = i % 11 === 0;
-    // tkill, tgkill and rt_tgsigqueueinfo name a thread (often the one reached); the other paths none.
-    const toThread = !kernel && [1, 2, 4].includes(i % 6);
-    return {
-      tsNs: 1_795_307_200_000_000_000n + BigInt(i) * 1_234_567_891n,
-      fanout: i % 13 === 1 ? 1 : 0,
-      source: kernel ? 'kernel' : (['kill', 'tkill', 'tgkill', 'rt_sigqueueinfo', 'rt_tgsigqueueinfo', 'pidfd_send_signal'] as const)[i % 6],
-      senderPid: kernel && i % 2 === 0 ? null : 100 + (i % 17),
-      // Every fourth sender's tid is its pid, and its auid its uid: stored as nothing.
-      senderTid: kernel && i % 2 === 0 ? null : i % 4 === 1 ? 100 + (i % 17) : 100 + (i % 19),
-      senderComm: kernel && i % 2 === 0 ? null : comms[i % 5],
-      senderUid: i % 2,
-      senderAuid: i % 4 === 0 ? null : i % 4 === 1 ? i % 2 : 1000,
-      senderPpid: 1,
-      senderCgroup: BigInt(1 + (i % 3)),
-      targetPid: kernel ? null : 2000 + (i % 23),
-      targetTid: toThread ? (i % 3 === 1 ? 2001 : 2000 + (i % 29)) : null,
-      deliveredPid: delivered ? 2000 + (i % 23) : null,
-      deliveredTid: delivered ? (i % 5 === 0 ? 2000 + (i % 23) : 2000 + (i % 29)) : null,
-      deliveredComm: delivered ? comms[(i + 2) % 6] : null,
-      deliveredCgroup: delivered ? BigInt(1 + (i % 4)) : null,
-      signal: [15, 9, 0, 17, 37][i % 5],
-      ret: kernel ? null : delivered ? 0 : -3,
-      result: delivered ? (['delivered', 'ignored', 'already_pending', 'overflow', 'lose_info'] as const)[i % 5] : null,
-      siCode: kernel ? 128 : 0,
-      origin: kernel ? (['fault', 'child', 'pipe', 'timer', 'tty', 'oom', 'cgroup_kill', 'kernel'] as const)[i % 8] : null,
-      // A recorder in a container's pid namespace (0100): its own numbers where they differ, 0 for a task outside.
-      senderNsPid: i % 7 === 0 ? (i % 14 === 0 ? 0 : 40 + (i % 5)) : null,
-      targetNsPid: i % 9 === 0 ? 50 + (i % 3) : null,
-      deliveredNsPid: delivered && i % 8 === 0 ? 60 + (i % 4) : null,
-    };
-  });
-}
 
 /** The rows as that version's writer stored them: its 22 columns, in order; the hot table's oldest `archived` moved to the archive. */
 function writeAsBefore(db: Database.Database, signals: SignalRow[], firstId: number, archived: number): void {
@@ -92,16 +53,6 @@ function writeBeforeCompact(db: Database.Database, signals: SignalRow[], firstId
     db.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id < ? ORDER BY id').run(firstId + archived);
     db.prepare('DELETE FROM signals_hot WHERE id < ?').run(firstId + archived);
   })();
-}
-
-/** A new database file at `version`, as sigaudit created databases then. */
-function databaseAt(path: string, version: number): Database.Database {
-  const db = new Database(path);
-  db.pragma('auto_vacuum = INCREMENTAL');
-  db.pragma('application_id = 1397311297');
-  migrate(db, path, loadMigrations().filter((migration) => migration.version <= version));
-  assert.equal(db.pragma('user_version', { simple: true }), version);
-  return db;
 }
 
 async function exported(path: string, format: 'csv' | 'jsonl'): Promise<Buffer> {
@@ -142,8 +93,8 @@ describe('migrating a database written before 0080', () => {
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
     cgroups.run(2, '/user.slice/"quoted"', null);
     cgroups.run(3, '/init.scope', 'init.scope');
-    writeAsBefore(old, rows(5000), 1, 4500);
-    writeAsBefore(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
+    writeAsBefore(old, signalsOfEveryShape(5000), 1, 4500);
+    writeAsBefore(old, signalsOfEveryShape(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
     old.close();
 
     // The unmigrated file with the namespace pid columns (0100) and nothing else of the migrations after BEFORE.
@@ -173,8 +124,8 @@ describe('migrating a database written before 0110 to the compact tables', () =>
     const cgroups = old.prepare('INSERT INTO cgroups (id, path, unit) VALUES (?, ?, ?)');
     cgroups.run(1, '/system.slice/x,y.service', 'x,y.service');
     cgroups.run(2, '/user.slice/"quoted"', null);
-    writeBeforeCompact(old, rows(5000), 1, 4500);
-    writeBeforeCompact(old, rows(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
+    writeBeforeCompact(old, signalsOfEveryShape(5000), 1, 4500);
+    writeBeforeCompact(old, signalsOfEveryShape(700).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })), 5001, 0);
     old.close();
 
     const before = await readUnmigrated(path);
@@ -202,7 +153,7 @@ describe('migrating a database written before 0130 to the name-pid rollup', () =
     // That version's writer: rows through the view's trigger, moved into the archive by id.
     const insert = old.prepare(`INSERT INTO hot_signals (${SIGNAL_COLUMNS.map(([column]) => column).join(', ')}) VALUES (${SIGNAL_COLUMNS.map(() => '?').join(', ')})`);
     old.transaction(() => {
-      rows(3000).forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? i + 1 : row[field] ?? null))));
+      signalsOfEveryShape(3000).forEach((row, i) => insert.run(SIGNAL_COLUMNS.map(([, field]) => (field === 'id' ? i + 1 : row[field] ?? null))));
       old.prepare('INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= 2500 ORDER BY id').run();
       old.prepare('DELETE FROM signals_hot WHERE id <= 2500').run();
     })();
@@ -239,23 +190,14 @@ describe('migrating a database written before 0140 to the per-minute id map', ()
     const old = databaseAt(path, BEFORE_ID_WINDOWS);
     // Out of id order as on a recorder: every 40th row 0.3 ms before the row written before it (rows are
     // 1.23 s apart, so some cross a minute), and a replayed spill's rows, old times with new ids.
-    const signals = rows(3000).map((row, i, all) => (i % 40 === 39 ? { ...row, tsNs: all[i - 1].tsNs - 300_000n } : row));
-    signals.push(...rows(3).map((row, i) => ({ ...row, tsNs: signals[100 * (i + 1)].tsNs + 1_000n })));
-    signals.push({ ...rows(1)[0], tsNs: signals[0].tsNs - 3_600_000_000_000n });
-    signals.push(...rows(200).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })));
+    const signals = signalsOfEveryShape(3000).map((row, i, all) => (i % 40 === 39 ? { ...row, tsNs: all[i - 1].tsNs - 300_000n } : row));
+    signals.push(...signalsOfEveryShape(3).map((row, i) => ({ ...row, tsNs: signals[100 * (i + 1)].tsNs + 1_000n })));
+    signals.push({ ...signalsOfEveryShape(1)[0], tsNs: signals[0].tsNs - 3_600_000_000_000n });
+    signals.push(...signalsOfEveryShape(200).map((row) => ({ ...row, tsNs: row.tsNs + 10n ** 13n })));
     const writer = new SignalWriter(old);
     for (let i = 0; i < signals.length; i += 500) writer.write(signals.slice(i, i + 500));
     // 0130's mover: the rollups of the rows it moves, then the rows (all but the newest 150).
-    const bound = signals.length - 150;
-    old.exec(`INSERT INTO sender_hours SELECT ts_ns / 3600000000000, source, signal, coalesce(sender_comm, ''), coalesce(sender_uid, -1),
-        coalesce(sender_cgroup, 0), sum(fanout = 0), sum(delivered_pid IS NOT NULL) FROM hot_signals WHERE id <= ${bound} GROUP BY 1, 2, 3, 4, 5, 6;
-      INSERT INTO sender_pid_hours SELECT ts_ns / 3600000000000, coalesce(sender_pid, -1), max(coalesce(sender_comm, '')),
-        sum(fanout = 0 AND signal != 0), sum(delivered_pid IS NOT NULL AND signal != 0), sum(fanout = 0 AND signal = 0),
-        sum(delivered_pid IS NOT NULL AND signal = 0), count(*) FROM hot_signals WHERE id <= ${bound} GROUP BY 1, 2;
-      INSERT INTO delivered_comm_hours SELECT DISTINCT ts_ns / 3600000000000, delivered_comm_id, delivered_pid FROM signals_hot
-        WHERE id <= ${bound} AND delivered_comm_id IS NOT NULL AND delivered_pid IS NOT NULL;
-      INSERT INTO signals_archive SELECT * FROM signals_hot WHERE id <= ${bound} ORDER BY id;
-      DELETE FROM signals_hot WHERE id <= ${bound};`);
+    archiveAsBefore(old, signals.length - 150, BEFORE_ID_WINDOWS);
     old.close();
     // Each in its primary key's order; sender_pid_hours as 0130 kept it (0150 stores its hour and comm otherwise).
     const rollups = (file: string, pidHours = 'SELECT hour, sender_pid, sender_comm, sends, deliveries, probe_sends, probe_deliveries FROM sender_pid_hours') => {
