@@ -5,13 +5,15 @@
 // is read in rowid order and a damaged page is stepped over: a binary search
 // finds the first rowid after it that reads, and the rows between are lost.
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { SigauditError } from '../errors';
 import { count, renderTable, type Rendered } from '../query/format';
 import { longTime } from '../query/time';
 import { hasSigauditHeader, isDamageError } from '../store/damage';
 import { closeWriting, openForWriting } from '../store/database';
+import { latestVersion, loadMigrations, migrate, migrationsThrough } from '../store/migrations';
 import { rebuildArchiveMinutes } from '../store/minutes';
+import { rebuildRollups } from '../store/writer';
 
 export interface RecoverOptions {
   damagedPath: string;
@@ -34,6 +36,8 @@ export interface TableRecovery {
   rows: number;
   /** The table could not be read at all (its root page, or the whole of a WITHOUT ROWID table). */
   unreadable?: string;
+  /** Not copied: made anew from the signals salvaged (DERIVED_TABLES). */
+  derived?: boolean;
 }
 
 export interface RecoverReport {
@@ -47,6 +51,13 @@ const PAGE_ROWS = 5_000;
 const SIGNAL_TABLES = ['signals_hot', 'signals_archive'];
 /** Derived from signals_archive (migrations/0140-id-windows.sql): made from the rows salvaged, not copied. */
 const MAP_TABLE = 'archive_minutes';
+/**
+ * The map and the rollups the mover keeps of the archive (src/store/writer.ts
+ * rollUp): made anew from the rows salvaged, so they count exactly the rows
+ * the file holds, and a damaged rollup page costs nothing.
+ */
+const ROLLUPS = ['sender_hours', 'sender_pid_hours', 'delivered_comm_hours'];
+const DERIVED_TABLES = [MAP_TABLE, ...ROLLUPS];
 
 function columnsOf(db: Database.Database, schema: string, table: string): string[] {
   return (db.prepare(`SELECT name FROM pragma_table_info(?, ?)`).all(table, schema) as { name: string }[]).map((column) => column.name);
@@ -150,8 +161,10 @@ export function recover(options: RecoverOptions): RecoverReport {
     throw new SigauditError('EDBFOREIGN', `${damagedPath} is not a sigaudit database (its first 100 bytes are not sigaudit's)`, 'name a file sigaudit recorded; another program\'s file needs that program\'s tools');
   if (existsSync(outputPath)) throw new SigauditError('EEXIST', `${outputPath} already exists`, 'name a new file with --output; recover never overwrites');
   const source = new Database(damagedPath, { readonly: true, fileMustExist: true });
+  let version: number;
   let tables: string[];
   try {
+    version = source.pragma('user_version', { simple: true }) as number;
     tables = (source.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rootpage").all() as { name: string }[]).map((row) => row.name);
   } catch (error) {
     source.close();
@@ -162,17 +175,37 @@ export function recover(options: RecoverOptions): RecoverReport {
       'keep the file; a page-level tool (sqlite3 .recover built with SQLITE_ENABLE_DBPAGE_VTAB) may still read its pages',
     );
   }
-  const target = openForWriting(outputPath);
+  // The rows are copied into a file at the damaged one's own schema, where
+  // every column means what it meant when written; the migrations then
+  // bring them to this sigaudit's schema as they do any older file.
+  const migrations = loadMigrations();
+  const earlier = migrationsThrough(version, migrations);
+  if (earlier === undefined) {
+    source.close();
+    if (version > latestVersion(migrations))
+      throw new SigauditError(
+        'EDBNEWER',
+        `${damagedPath} has schema version ${version}, newer than this sigaudit knows (${latestVersion(migrations)}): it cannot tell what its columns mean`,
+        'upgrade sigaudit, then run sigaudit recover again; the damaged file is untouched',
+      );
+    throw new SigauditError(
+      'EDBVERSION',
+      `${damagedPath} has schema version ${version}, which none of this sigaudit's migrations makes`,
+      'recover it with the sigaudit build that wrote it; the damaged file is untouched',
+    );
+  }
   const report: RecoverReport = { damagedPath, outputPath, tables: [], lost: [] };
+  let target: Database.Database | undefined;
   try {
+    target = openForWriting(outputPath, { migrations: earlier });
     for (const table of tables) {
-      if (table === MAP_TABLE) continue; // made anew below from the rows salvaged
+      if (DERIVED_TABLES.includes(table)) continue; // made anew below from the rows salvaged
       const wanted = columnsOf(target, 'main', table);
-      if (wanted.length === 0) continue; // not in this sigaudit's schema
+      if (wanted.length === 0) continue; // not in sigaudit's schema of that version
       const columns = columnsOf(source, 'main', table).filter((column) => wanted.includes(column));
       const withoutRowid = /WITHOUT ROWID/i.test((source.prepare("SELECT sql FROM sqlite_schema WHERE name = ?").pluck().get(table) as string) ?? '');
       if (withoutRowid) {
-        // The rollups: all or nothing (they are keyed by hour, not by a rowid to step over).
+        // All or nothing (keyed otherwise than by a rowid to step over).
         try {
           const rows = source.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${quote(table)}`).safeIntegers(true).raw().all() as unknown[][];
           const insert = target.prepare(`INSERT INTO main.${quote(table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
@@ -188,12 +221,20 @@ export function recover(options: RecoverOptions): RecoverReport {
       report.tables.push({ table, rows: copied.rows });
       report.lost.push(...copied.lost);
     }
-    report.tables.push({ table: MAP_TABLE, rows: rebuildArchiveMinutes(target) });
+    migrate(target, outputPath, migrations);
+    rebuildRollups(target);
+    for (const table of ROLLUPS) report.tables.push({ table, rows: target.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number, derived: true });
+    report.tables.push({ table: MAP_TABLE, rows: rebuildArchiveMinutes(target), derived: true });
     dateLost(target, report.lost);
-  } finally {
+  } catch (error) {
+    // Half a salvage is no sound database: nothing is left behind.
     source.close();
-    closeWriting(target);
+    target?.close();
+    for (const file of [outputPath, `${outputPath}-wal`, `${outputPath}-shm`]) rmSync(file, { force: true });
+    throw error;
   }
+  source.close();
+  closeWriting(target);
   return report;
 }
 
@@ -205,7 +246,11 @@ export function renderRecover(report: RecoverReport, utc: boolean): Rendered {
     report.tables.map((table) => [
       table.table,
       count(table.rows),
-      table.unreadable ? `unreadable (${table.unreadable})` : lostIn(table.table).length === 0 ? '' : `${lostIn(table.table).length} damaged range(s) stepped over`,
+      table.derived
+        ? 'made anew from the signals salvaged'
+        : table.unreadable
+          ? `unreadable (${table.unreadable})`
+          : lostIn(table.table).length === 0 ? '' : `${lostIn(table.table).length} damaged range(s) stepped over`,
     ]),
   );
   const dated = report.lost.filter((range) => SIGNAL_TABLES.includes(range.table));
