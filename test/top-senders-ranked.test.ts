@@ -1,10 +1,12 @@
-// top-senders by pid and by uid over a window the hourly rollups do not
-// serve: the extension chooses the senders (sigaudit_tally_top over one
-// tally of the archive, the hot table and the summarised sends), and the
-// report must say what plain SQL over the signals view and the summaries
-// says: the same senders in the same order (ties by key, the kernel's -1
-// first), totals, labels (a pid's greatest comm, from the summaries too),
-// counts per minute and the grand total, at every limit.
+// top-senders by pid and by uid, where the extension chooses the senders
+// of the rows (sigaudit_tally_top over one tally of the archive, the hot
+// table and the summarised sends): over a window the hourly rollups do
+// not serve, and over one whose whole hours come from the pid rollup and
+// whose partial hours from the rows. The report must say what plain SQL
+// over the signals view and the summaries says: the same senders in the
+// same order (ties by key, the kernel's -1 first), totals, labels (a pid's
+// greatest comm, from the summaries too), counts per bucket and the grand
+// total, at every limit.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
@@ -48,6 +50,15 @@ function fixture(path: string): void {
       // Short-lived senders, one send each: most of an hour's groups.
       ...Array.from({ length: 400 }, (_, i) => spread(1, { senderPid: 10_000 + i, senderTid: 10_000 + i, senderComm: `job${i % 9}`, senderUid: 2000 + (i % 3) }, i)[0]),
     ];
+    // Earlier hours, for the rollup: pid 900 busy only there, 700 busy there too, short-lived senders.
+    const earlier = (hoursBefore: number, rows: SignalRow[]) => rows.map((row) => ({ ...row, tsNs: row.tsNs - BigInt(hoursBefore) * 3_600_000_000_000n }));
+    archived.unshift(
+      ...earlier(3, spread(25, { senderPid: 900, senderTid: 900, senderComm: 'hourly' }, 11)),
+      ...earlier(2, spread(25, { senderPid: 900, senderTid: 900, senderComm: 'hourly' }, 12)),
+      ...earlier(2, spread(9, { senderPid: 700, senderTid: 700, senderComm: 'alpha' }, 13)),
+      ...earlier(1, spread(15, { senderPid: 703, senderTid: 703, senderComm: 'delta' }, 14)),
+      ...Array.from({ length: 300 }, (_, i) => earlier(1 + (i % 3), spread(1, { senderPid: 20_000 + i, senderTid: 20_000 + i, senderComm: 'short' }, i))[0]),
+    );
     writer.write(archived);
     while (writer.archive(500) > 0);
     // Not yet archived: the hot table's.
@@ -76,18 +87,18 @@ interface Expected {
   minutes: Map<number, number>;
 }
 
-/** The report by plain SQL: every send row and summarised send in the window, grouped and ranked. */
-function expected(db: Database.Database, by: SenderKey, filters: Filters, limit: number): { senders: Expected[]; total: number } {
+/** The report by plain SQL: every send row and summarised send in the window, grouped and ranked, counted in the report's buckets. */
+function expected(db: Database.Database, by: SenderKey, filters: Filters, limit: number, firstMinute: bigint, bucketMinutes: number): { senders: Expected[]; total: number } {
   const column = by === 'pid' ? 'sender_pid' : 'sender_uid';
   const kept = `${filters.includeProbes ? '1' : 'signal != 0'} AND ${filters.perTarget ? 'delivered_pid IS NOT NULL' : 'fanout = 0'}`;
   const rows = db
     .prepare(
-      `SELECT coalesce(${column}, -1) AS key, coalesce(sender_comm, '') AS comm, (ts_ns - @since) / ${MINUTE_NS} AS minute, weight FROM (
+      `SELECT coalesce(${column}, -1) AS key, coalesce(sender_comm, '') AS comm, (ts_ns / ${MINUTE_NS} - @firstMinute) / @bucketMinutes AS minute, weight FROM (
         SELECT ts_ns, sender_pid, sender_uid, sender_comm, signal, fanout, delivered_pid, 1 AS weight FROM signals
         UNION ALL SELECT first_ns, sender_pid, sender_uid, sender_comm, signal, 0, NULL, count FROM summaries WHERE outcome = 'summarised')
       WHERE ts_ns >= @since AND ts_ns <= @until AND ${kept}`,
     )
-    .all({ since: SINCE_NS - (SINCE_NS % MINUTE_NS), until: UNTIL_NS }) as { key: number; comm: string; minute: number; weight: number }[];
+    .all({ since: BigInt(filters.since!.getTime()) * 1_000_000n, until: BigInt(filters.until!.getTime()) * 1_000_000n, firstMinute, bucketMinutes: BigInt(bucketMinutes) }) as { key: number; comm: string; minute: number; weight: number }[];
   const senders = new Map<number, Expected>();
   for (const row of rows) {
     const sender = senders.get(row.key) ?? { key: row.key, label: '', total: 0, minutes: new Map() };
@@ -112,22 +123,26 @@ describe('top-senders ranked by the extension', () => {
 
   after(() => db.close());
 
-  it('chooses the senders plain SQL chooses, with their totals, labels, minutes and the grand total', () => {
+  it('chooses the senders plain SQL chooses, with their totals, labels, buckets and the grand total', () => {
     const filters: Filters = { since: new Date(Number(SINCE_NS / 1_000_000n)), until: new Date(Number(UNTIL_NS / 1_000_000n)) };
-    const cases: { by: SenderKey; filters: Filters }[] = [
-      { by: 'pid', filters },
-      { by: 'pid', filters: { ...filters, includeProbes: true } },
-      { by: 'pid', filters: { ...filters, perTarget: true } },
-      { by: 'uid', filters },
+    // From 10 minutes into the hour three hours earlier: whole hours from the pid rollup, 50 minutes before them from the rows.
+    const hours: Filters = { ...filters, since: new Date(Number((START_NS - 3n * 3_600_000_000_000n) / 1_000_000n) - 300_000 + 600_000) };
+    const cases: { by: SenderKey; filters: Filters; rollup: boolean }[] = [
+      { by: 'pid', filters, rollup: false },
+      { by: 'pid', filters: { ...filters, includeProbes: true }, rollup: false },
+      { by: 'pid', filters: { ...filters, perTarget: true }, rollup: false },
+      { by: 'uid', filters, rollup: false },
+      { by: 'pid', filters: hours, rollup: true },
+      { by: 'pid', filters: { ...hours, includeProbes: true, perTarget: true }, rollup: true },
     ];
     let tiesCut = 0;
-    for (const { by, filters: caseFilters } of cases) {
+    for (const { by, filters: caseFilters, rollup } of cases) {
       for (const limit of [1, 2, 3, 4, 5, 6, 8, 1000]) {
         const report = topSenders({ dbPath: path, filters: caseFilters, by, limit });
-        const want = expected(db, by, caseFilters, limit);
+        const want = expected(db, by, caseFilters, limit, report.firstMinute, report.bucketMinutes);
         const what = `${by} ${JSON.stringify(caseFilters)} --limit ${limit}`;
-        assert.equal(report.usedRollup, false, what);
-        assert.equal(report.bucketMinutes, 1, what);
+        assert.equal(report.usedRollup, rollup, what);
+        assert.equal(report.bucketMinutes, rollup ? 60 : 1, what);
         assert.deepEqual(report.senders.map((sender) => sender.key), want.senders.map((sender) => sender.key), what);
         assert.deepEqual(report.senders.map((sender) => sender.total), want.senders.map((sender) => sender.total), what);
         assert.equal(report.total, want.total, what);
@@ -135,9 +150,9 @@ describe('top-senders ranked by the extension', () => {
           assert.deepEqual(report.senders.map((sender) => sender.label), want.senders.map((sender) => (sender.key === -1 ? '(kernel, no task)' : `${sender.label || '?'}[${sender.key}]`)), what);
         report.senders.forEach((sender, i) => {
           const minutes = new Map(sender.buckets.flatMap((n, bucket) => (n === 0 ? [] : [[bucket, n] as [number, number]])));
-          assert.deepEqual(minutes, want.senders[i].minutes, `${what}: ${sender.key}'s minutes`);
+          assert.deepEqual(minutes, want.senders[i].minutes, `${what}: ${sender.key}'s buckets`);
         });
-        const next = expected(db, by, caseFilters, limit + 1).senders[limit];
+        const next = expected(db, by, caseFilters, limit + 1, report.firstMinute, report.bucketMinutes).senders[limit];
         if (next && next.total === want.senders[limit - 1].total) tiesCut++;
       }
     }

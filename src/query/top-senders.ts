@@ -314,15 +314,20 @@ function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Wind
 
 /**
  * topBucketCounts for a key the extension ranks (RANKED_IN_TALLY), on
- * this host's database: every source in one tally, its `limit` largest
- * keys chosen by sigaudit_tally_top, so that only their groups come back
- * to SQL. An hour of short-lived senders is ~40,000 (pid, comm, minute)
- * groups: grouping and ranking them in SQL took ~130 ms, twice the scan.
- * The summarised sends join the tally without a comm (they keep it as
- * text), and label their chosen pids afterwards.
+ * this host's database: every source in one tally, of which
+ * sigaudit_tally_top keeps the `ranked` largest keys' groups, so that only
+ * they come back to SQL, with every group of the `keep` keys; and the most
+ * any other key counts (the last ranked key's total; 0 when there are fewer).
+ * An hour of short-lived senders is ~40,000 (pid, comm, minute) groups:
+ * grouping and ranking them in SQL took ~130 ms, twice the scan. The
+ * summarised sends join the tally without a comm (they keep it as text),
+ * and label the keys that came back afterwards.
  */
-function* rankedBucketCounts(dialect: Dialect, options: TopSendersQuery, window: Window, firstMinute: bigint, bucketMinutes: number): Steps<{ rows: Counted[]; total: number }> {
-  const sources = talliedSources(dialect, options, window, [[window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]]);
+function* rankedBucketCounts(
+  dialect: Dialect, options: TopSendersQuery, window: Window, archiveRanges: [bigint, bigint][], firstMinute: bigint, bucketMinutes: number,
+  ranked: number, keep: Key[],
+): Steps<RowCounts> {
+  const sources = talliedSources(dialect, options, window, archiveRanges);
   const tallied = TALLIED[options.by];
   const commAt = tallied.indexOf('sender_comm_id');
   const summarisedColumns = tallied.map((column) => (column === 'sender_comm_id' ? 'NULL' : column));
@@ -330,16 +335,21 @@ function* rankedBucketCounts(dialect: Dialect, options: TopSendersQuery, window:
     ...sources.stored.map(({ table, where }) => `SELECT 1 AS weight, ${tallied.join(', ')}, ts_ns / ${MINUTE_NS} AS minute FROM ${table} ${where}`),
     `SELECT weight, ${summarisedColumns.join(', ')}, ts_ns / ${MINUTE_NS} FROM (${sources.summaries})`,
   ];
-  const label = commAt < 0 ? 'coalesce(top.v0, -1)' : `coalesce(n.name, '')`;
+  const kept = keep.length === 0 ? '' : `UNION ALL SELECT g.* FROM sigaudit_tallied((SELECT groups FROM tally)) AS g
+      WHERE coalesce(g.v0, -1) IN (SELECT value FROM json_each(@keep)) AND coalesce(g.v0, -1) NOT IN (SELECT coalesce(v0, -1) FROM top)`;
   const summaryLabels = commAt < 0 ? '' : `UNION ALL SELECT 0, coalesce(sender_pid, -1), sender_comm, NULL, 0 FROM (${sources.summaries})
-      WHERE sender_pid IN (SELECT v0 FROM top)`;
+      WHERE coalesce(sender_pid, -1) IN (SELECT coalesce(v0, -1) FROM chosen)`;
   const sql = `WITH tally AS MATERIALIZED (SELECT sigaudit_tally(weight, ${tallied.join(', ')}, minute) AS groups FROM (${rows.join(' UNION ALL ')})),
-    top AS MATERIALIZED (SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_top(groups, 1, ${options.limit}) FROM tally)))
-    SELECT 0 AS total_row, coalesce(top.v0, -1) AS key, ${label} AS label, (top.v${tallied.length} - @firstMinute) / @bucketMinutes AS bucket, top.count AS n
-      FROM top ${commAt < 0 ? '' : `LEFT JOIN names AS n ON n.id = top.v${commAt}`}
+    top AS MATERIALIZED (SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_top(groups, 1, ${ranked}) FROM tally))),
+    chosen AS MATERIALIZED (SELECT * FROM top ${kept})
+    SELECT ${ROW_KIND.count} AS kind, coalesce(c.v0, -1) AS key, ${commAt < 0 ? 'coalesce(c.v0, -1)' : `coalesce(n.name, '')`} AS label,
+        (c.v${tallied.length} - @firstMinute) / @bucketMinutes AS bucket, c.count AS n
+      FROM chosen AS c ${commAt < 0 ? '' : `LEFT JOIN names AS n ON n.id = c.v${commAt}`}
     ${summaryLabels}
-    UNION ALL SELECT 1, NULL, NULL, NULL, sum(count) FROM sigaudit_tallied((SELECT groups FROM tally))`;
-  return countedRows(yield { sql, params: { ...sources.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) } });
+    UNION ALL SELECT ${ROW_KIND.total}, NULL, NULL, NULL, sum(count) FROM sigaudit_tallied((SELECT groups FROM tally))
+    UNION ALL SELECT ${ROW_KIND.othersAtMost}, NULL, NULL, NULL, CASE WHEN count(*) < ${ranked} THEN 0 ELSE min(n) END
+      FROM (SELECT sum(count) AS n FROM top GROUP BY v0)`;
+  return countedRows(yield { sql, params: { ...sources.params, firstMinute, bucketMinutes: BigInt(bucketMinutes), keep: JSON.stringify(keep) } });
 }
 
 function rowPart(dialect: Dialect, options: TopSendersQuery, window: Window, ranges: [bigint, bigint][]): Part {
@@ -384,20 +394,46 @@ function* bucketCounts(dialect: Dialect, part: Part, keys: Key[] | undefined, fi
  * since an hour of short-lived senders has thousands with a row or two,
  * and handing each to JavaScript took about as long as counting them.
  */
-function* topBucketCounts(part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): Steps<{ rows: Counted[]; total: number }> {
+function* topBucketCounts(part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): Steps<RowCounts> {
   const sql = `WITH counts AS MATERIALIZED (
       SELECT ${part.key} AS key, ${part.label} AS label, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
       FROM ${part.from} ${whereOf(part.terms)} GROUP BY 1, 3),
     top AS (SELECT key FROM counts GROUP BY key ORDER BY sum(n) DESC, key LIMIT ${limit})
-    SELECT 0 AS total_row, key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
-    UNION ALL SELECT 1, NULL, NULL, NULL, sum(n) FROM counts`;
+    SELECT ${ROW_KIND.count} AS kind, key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
+    UNION ALL SELECT ${ROW_KIND.total}, NULL, NULL, NULL, sum(n) FROM counts`;
   return countedRows(yield { sql, params: { ...part.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) } });
 }
 
-/** The counts and the grand total (its row marked total_row) of topBucketCounts' queries. */
-function countedRows(rows: Row[]): { rows: Counted[]; total: number } {
-  const total = rows.find((row) => Number(row.total_row) === 1)?.n;
-  return { rows: rows.filter((row) => Number(row.total_row) === 0).map(countedOf), total: total === null || total === undefined ? 0 : Number(total) };
+/** The rows part's counts: per sender and bucket, with the grand total when not every sender's came back, and a bound on the others' totals. */
+interface RowCounts {
+  rows: Counted[];
+  total?: number;
+  othersAtMost?: number;
+}
+
+/** What each row of topBucketCounts' and rankedBucketCounts' queries holds (its `kind`). */
+const ROW_KIND = { count: 0, total: 1, othersAtMost: 2 } as const;
+
+function countedRows(rows: Row[]): RowCounts {
+  const valueOf = (kind: number) => {
+    const n = rows.find((row) => Number(row.kind) === kind)?.n;
+    return n === null || n === undefined ? 0 : Number(n);
+  };
+  return { rows: rows.filter((row) => Number(row.kind) === ROW_KIND.count).map(countedOf), total: valueOf(ROW_KIND.total), othersAtMost: valueOf(ROW_KIND.othersAtMost) };
+}
+
+/** Each sender's total and greatest label, and its counts per bucket. */
+function byKey(rows: Counted[]): { totals: Map<Key, { label: string; total: number }>; buckets: Map<Key, Counted[]> } {
+  const totals = new Map<Key, { label: string; total: number }>();
+  const buckets = new Map<Key, Counted[]>();
+  for (const row of rows) {
+    const seen = totals.get(row.key);
+    totals.set(row.key, { label: seen && seen.label > row.label ? seen.label : row.label, total: (seen?.total ?? 0) + row.n });
+    const counts = buckets.get(row.key);
+    if (counts) counts.push(row);
+    else buckets.set(row.key, [row]);
+  }
+  return { totals, buckets };
 }
 
 function* grandTotal(part: Part): Steps<number> {
@@ -410,6 +446,9 @@ function compareKeys(a: Key, b: Key): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
+
+/** Senders ranked past the limit where a rollup's totals are added: the ones just below it may yet rank. */
+const RANK_MARGIN = 100;
 
 const ceilDiv = (a: bigint, b: bigint) => (a >= 0n ? (a + b - 1n) / b : a / b);
 
@@ -435,10 +474,11 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
   const parts: Part[] = [];
   /** With the pid rollup: the sender rollup, which answers the grand total in far fewer rows. */
   let totalPart: Part | undefined;
+  /** The parts of the window the rows part reads from the archive. */
+  const ranges: [bigint, bigint][] = [];
   if (usedRollup) {
     const fromHour = window.fromNs === undefined ? undefined : ceilDiv(window.fromNs, HOUR_NS);
     const toHour = window.toNs === undefined ? undefined : (window.toNs + 1n) / HOUR_NS;
-    const ranges: [bigint, bigint][] = [];
     if (fromHour !== undefined && toHour !== undefined && fromHour >= toHour) ranges.push([window.fromNs!, window.toNs! + 1n]);
     else {
       if (fromHour !== undefined) ranges.push([window.fromNs!, fromHour * HOUR_NS]);
@@ -451,28 +491,25 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
         totalPart = rollupPart(dialect, options, fromHour, toHour);
       } else parts.push(rollupPart(dialect, options, fromHour, toHour));
     }
-    parts.push(rowPart(dialect, options, window, ranges));
-  } else parts.push(rowPart(dialect, options, window, [[window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]]));
+  } else ranges.push([window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]);
+  parts.push(rowPart(dialect, options, window, ranges));
 
   // The rows part in one pass: counts per sender and bucket, summed here.
   const rowsPart = parts[parts.length - 1];
-  const rowTotals = new Map<Key, { label: string; total: number }>();
-  const rowBuckets = new Map<Key, Counted[]>();
-  // With a rollup, every sender of the rows part may add to a rollup total; without, only the top ones count.
-  const counted = parts.length > 1
-    ? { rows: yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes), total: undefined }
-    : dialect.tallies && RANKED_IN_TALLY.includes(options.by)
-      ? yield* rankedBucketCounts(dialect, options, window, firstMinute, bucketMinutes)
+  const rollup = parts.length > 1 ? parts[0] : undefined;
+  // --by pid over whole hours: the rollup's busy pids, and a bound on any other pid's count there.
+  const busy = rollup && totalPart ? yield* busyPids(rollup) : undefined;
+  // The extension ranks the rows part's senders, keeping the busy pids' counts too (past the limit, so
+  // that the others' bound seldom reaches the floor); with the other rollup, every sender of the rows
+  // part may add to a rollup total.
+  const ranked = dialect.tallies && RANKED_IN_TALLY.includes(options.by) && (!rollup || busy);
+  const counted = ranked
+    ? yield* rankedBucketCounts(dialect, options, window, ranges, firstMinute, bucketMinutes, options.limit + (busy ? RANK_MARGIN : 0), busy?.pids ?? [])
+    : rollup
+      ? { rows: yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes) }
       : yield* topBucketCounts(rowsPart, options.limit, firstMinute, bucketMinutes);
-  let total = counted.total ?? 0;
-  for (const row of counted.rows) {
-    const seen = rowTotals.get(row.key);
-    rowTotals.set(row.key, { label: seen && seen.label > row.label ? seen.label : row.label, total: (seen?.total ?? 0) + row.n });
-    const buckets = rowBuckets.get(row.key);
-    if (buckets) buckets.push(row);
-    else rowBuckets.set(row.key, [row]);
-    if (counted.total === undefined) total += row.n;
-  }
+  let { totals: rowTotals, buckets: rowBuckets } = byKey(counted.rows);
+  let total = counted.total ?? counted.rows.reduce((sum, row) => sum + row.n, 0);
   let combined = new Map<Key, { label: string; total: number }>();
   const addAll = (map: Map<Key, { label: string; total: number }>) => {
     for (const [key, value] of map) {
@@ -480,32 +517,25 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
       combined.set(key, { label: seen && seen.label > value.label ? seen.label : value.label, total: (seen?.total ?? 0) + value.total });
     }
   };
-  const rollup = parts.length > 1 ? parts[0] : undefined;
   /** The limit-th largest total so far (-1 while there are fewer senders). */
   const rankFloor = () => [...combined.values()].map((value) => value.total).sort((a, b) => b - a)[options.limit - 1] ?? -1;
-  if (rollup && totalPart) {
-    // --by pid: exact totals for the busy pids and for the pids of the
-    // rows part that could rank (the others keep their rows' count, which
-    // stays below the floor); every other pid has at most `bound`, and if
-    // that could rank too, everything is counted.
-    const { pids, bound } = yield* busyPids(rollup);
-    addAll(yield* totals(dialect, rollup, undefined, pids));
-    const busy = new Set<Key>(pids);
-    addAll(new Map([...rowTotals].filter(([key]) => busy.has(key))));
-    const rowsOnly = new Map([...rowTotals].filter(([key]) => !busy.has(key)));
-    const floor = rankFloor();
-    const mayRank = [...rowsOnly].filter(([, value]) => value.total + bound >= floor).map(([key]) => key);
-    if (mayRank.length > 0) addAll(yield* totals(dialect, rollup, undefined, mayRank));
-    addAll(rowsOnly);
-    if (bound >= rankFloor()) {
+  if (rollup && busy) {
+    // --by pid: exact totals for the busy pids and the pids the rows part
+    // ranks first (all their rows' counts came back). Any other pid has at
+    // most `bound` in the rollup and othersAtMost in the rows; if that
+    // could rank too, everything is counted.
+    addAll(yield* totals(dialect, rollup, undefined, [...new Set<Key>([...busy.pids, ...rowTotals.keys()])]));
+    addAll(rowTotals);
+    if (busy.bound + (counted.othersAtMost ?? 0) >= rankFloor()) {
+      ({ totals: rowTotals, buckets: rowBuckets } = byKey(yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes)));
       combined = new Map();
       addAll(yield* totals(dialect, rollup));
       addAll(rowTotals);
     }
-    total += yield* grandTotal(totalPart);
+    total += yield* grandTotal(totalPart!);
   } else if (rollup) {
     // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
-    const margin = options.limit + 100;
+    const margin = options.limit + RANK_MARGIN;
     const top = yield* totals(dialect, rollup, margin);
     const missing = [...rowTotals.keys()].filter((key) => !top.has(key));
     addAll(top);
