@@ -67,7 +67,6 @@ async function main(): Promise<void> {
     ['top-senders --by uid --per-target', (filters) => topSenders({ dbPath, filters: { ...filters, perTarget: true }, by: 'uid', limit: 10 })],
     ['top-senders --by unit --signal KILL', (filters) => topSenders({ dbPath, filters: { ...filters, signals: [9] }, by: 'unit', limit: 10 })],
     ['top-senders --by pid', (filters) => topSenders({ dbPath, filters, by: 'pid', limit: 10 })],
-    ['top-senders --by pid --since 1 day', (filters) => topSenders({ dbPath, filters: filters.since ? filters : { since: new Date(Date.now() - 86_400_000) }, by: 'pid', limit: 10 })],
     ['list (newest 100)', (filters) => list({ dbPath, filters, limit: 100 })],
   ];
   process.stdout.write(`${dbPath}: ${rows.toLocaleString('en-US')} rows, ${(statSync(dbPath).size / 1024 ** 2).toFixed(0)} MiB; the hour: ${hourRows.toLocaleString('en-US')} rows\n`);
@@ -77,6 +76,12 @@ async function main(): Promise<void> {
     const overAll = time(name.includes('--by pid') ? 1 : runs, () => run(all));
     process.stdout.write(`${name.padEnd(40)} ${`${inHour.ms.toFixed(1)} ms`.padStart(10)} ${`${overAll.ms.toFixed(1)} ms`.padStart(10)}\n`);
     process.stdout.write(`${''.padEnd(40)} (${inHour.spread}; ${overAll.spread})\n`);
+  }
+  // A day around the hour, not on hours: 23 whole hours from the rollups, the two partial ones from rows.
+  const day: Filters = { since: new Date(Number((hourFrom - 12n * HOUR_NS) / 1_000_000n)), until: new Date(Number((hourTo + 12n * HOUR_NS) / 1_000_000n)) };
+  for (const by of process.argv.includes('--export-only') ? [] : (['comm', 'pid'] as const)) {
+    const overDay = time(runs, () => topSenders({ dbPath, filters: day, by, limit: 10 }));
+    process.stdout.write(`${`top-senders --by ${by}, a day`.padEnd(40)} ${''.padStart(10)} ${`${overDay.ms.toFixed(1)} ms`.padStart(10)}\n${''.padEnd(40)} (${overDay.spread})\n`);
   }
   const statusTime = time(runs, () => status({ dbPath }));
   if (!process.argv.includes('--export-only')) process.stdout.write(`${'status'.padEnd(40)} ${''.padStart(10)} ${`${statusTime.ms.toFixed(1)} ms`.padStart(10)}\n${''.padEnd(40)} (${statusTime.spread})\n`);

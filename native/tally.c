@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sigaudit_tally(v1, ..., vN): an aggregate that counts rows per distinct
- * tuple of integers (or NULLs) in a hash table, and sigaudit_tallied(t),
- * a table-valued function that yields its groups as rows (v0 ... v7,
- * count; NULL past N). A GROUP BY sorts every row before it counts:
- * top-senders over a storm's million rows of a few senders spent most of
- * its time in that sort, where the counts are a handful of tuples. The
- * tally passes between the two as a BLOB of struct tally_slot, read only
- * by sigaudit_tallied.
+ * sigaudit_tally(weight, v1, ..., vN): an aggregate that sums `weight` per
+ * distinct tuple of integers (or NULLs) in a hash table, and
+ * sigaudit_tallied(t), a table-valued function that yields its groups as
+ * rows (v0 ... v7, count; NULL past N). A GROUP BY sorts every row before
+ * it counts: top-senders over a storm's million rows of a few senders
+ * spent most of its time in that sort, where the counts are a handful of
+ * tuples. sigaudit_tally_top(t, width, limit) keeps the groups of the
+ * `limit` largest tuples of their first `width` values: an hour of
+ * short-lived senders is tens of thousands of groups, and ranking them in
+ * SQL cost three times what counting them did. The tally passes between
+ * them as a BLOB of struct tally_slot, read only by this file.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -23,15 +26,22 @@ struct tally_slot {
 	sqlite3_int64 values[TALLY_MAX_VALUES];
 	/* Bit i: value i is NULL. */
 	unsigned nulls;
-	sqlite3_int64 count; /* 0: the slot is free */
+	sqlite3_int64 count; /* the weights summed */
 };
 
 /* The aggregate's context: zeroed by SQLite on the first row. */
 struct tally {
 	int width;
-	sqlite3_int64 capacity; /* a power of two */
-	sqlite3_int64 used;
-	struct tally_slot *slots;
+	/* The groups in the order first seen: handed on as they are, as the tally BLOB. */
+	struct tally_slot *groups;
+	sqlite3_int64 used, room;
+	/*
+	 * Where each group is: 1 + its position in groups, 0 for none. A power
+	 * of two, at most half full so that a probe ends soon; small beside
+	 * the groups, so that a probe seldom leaves the cache.
+	 */
+	uint32_t *index;
+	sqlite3_int64 capacity;
 };
 
 static uint64_t hash_of(const struct tally_slot *key, int width)
@@ -50,35 +60,67 @@ static int same_key(const struct tally_slot *a, const struct tally_slot *b, int 
 	return a->nulls == b->nulls && memcmp(a->values, b->values, (size_t)width * sizeof(a->values[0])) == 0;
 }
 
-/* The slot for `key`: its own, or the free one where it goes. */
-static struct tally_slot *find(struct tally *tally, const struct tally_slot *key)
+/* The index entry for `key`: its group's, or the free one where it goes. */
+static uint32_t *find(const struct tally *tally, const struct tally_slot *key)
 {
-	sqlite3_int64 mask = tally->capacity - 1;
-	for (sqlite3_int64 at = (sqlite3_int64)(hash_of(key, tally->width) & (uint64_t)mask);; at = (at + 1) & mask) {
-		struct tally_slot *slot = &tally->slots[at];
-		if (slot->count == 0 || same_key(slot, key, tally->width))
-			return slot;
+	uint64_t mask = (uint64_t)tally->capacity - 1;
+	for (uint64_t at = hash_of(key, tally->width) & mask;; at = (at + 1) & mask) {
+		uint32_t *entry = &tally->index[at];
+		if (*entry == 0 || same_key(&tally->groups[*entry - 1], key, tally->width))
+			return entry;
 	}
 }
 
-/* Doubles the table (or makes the first one); kept at most half full, so a probe ends soon. */
-static int grow(struct tally *tally)
+static int holds(const struct tally *tally, const struct tally_slot *key)
+{
+	return tally->used != 0 && *find(tally, key) != 0;
+}
+
+/* Doubles the index (or makes the first one). */
+static int grow_index(struct tally *tally)
 {
 	sqlite3_int64 capacity = tally->capacity == 0 ? 64 : tally->capacity * 2;
-	struct tally_slot *slots = sqlite3_malloc64((sqlite3_uint64)capacity * sizeof(*slots));
-	if (!slots)
+	uint32_t *index = sqlite3_malloc64((sqlite3_uint64)capacity * sizeof(*index));
+	if (!index)
 		return SQLITE_NOMEM;
-	memset(slots, 0, (size_t)capacity * sizeof(*slots));
-	struct tally_slot *old = tally->slots;
-	sqlite3_int64 old_capacity = tally->capacity;
-	tally->slots = slots;
+	memset(index, 0, (size_t)capacity * sizeof(*index));
+	sqlite3_free(tally->index);
+	tally->index = index;
 	tally->capacity = capacity;
-	for (sqlite3_int64 i = 0; i < old_capacity; i++) {
-		if (old[i].count != 0)
-			*find(tally, &old[i]) = old[i];
-	}
-	sqlite3_free(old);
+	for (sqlite3_int64 i = 0; i < tally->used; i++)
+		*find(tally, &tally->groups[i]) = (uint32_t)(i + 1);
 	return SQLITE_OK;
+}
+
+/* Adds `weight` to the group of `key`, which `tally` holds from then on. */
+static int add(struct tally *tally, const struct tally_slot *key, sqlite3_int64 weight)
+{
+	if ((tally->used + 1) * 2 > tally->capacity && (tally->used >= UINT32_MAX || grow_index(tally) != SQLITE_OK))
+		return SQLITE_NOMEM;
+	uint32_t *entry = find(tally, key);
+	if (*entry == 0) {
+		if (tally->used == tally->room) {
+			sqlite3_int64 room = tally->room == 0 ? 64 : tally->room * 2;
+			struct tally_slot *groups = sqlite3_realloc64(tally->groups, (sqlite3_uint64)room * sizeof(*groups));
+			if (!groups)
+				return SQLITE_NOMEM;
+			tally->groups = groups;
+			tally->room = room;
+		}
+		struct tally_slot *group = &tally->groups[tally->used];
+		memset(group, 0, sizeof(*group));
+		memcpy(group->values, key->values, (size_t)tally->width * sizeof(key->values[0]));
+		group->nulls = key->nulls;
+		*entry = (uint32_t)++tally->used;
+	}
+	tally->groups[*entry - 1].count += weight;
+	return SQLITE_OK;
+}
+
+static void release(struct tally *tally)
+{
+	sqlite3_free(tally->groups);
+	sqlite3_free(tally->index);
 }
 
 static void tally_step(sqlite3_context *context, int argc, sqlite3_value **argv)
@@ -88,56 +130,183 @@ static void tally_step(sqlite3_context *context, int argc, sqlite3_value **argv)
 		sqlite3_result_error_nomem(context);
 		return;
 	}
+	if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_int64(argv[0]) < 1) {
+		sqlite3_result_error(context, "sigaudit_tally's weight is a count of 1 or more", -1);
+		return;
+	}
 	struct tally_slot key;
 	memset(&key, 0, sizeof(key));
-	for (int i = 0; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
 		int type = sqlite3_value_type(argv[i]);
 		if (type == SQLITE_NULL)
-			key.nulls |= 1u << i;
+			key.nulls |= 1u << (i - 1);
 		else if (type == SQLITE_INTEGER)
-			key.values[i] = sqlite3_value_int64(argv[i]);
+			key.values[i - 1] = sqlite3_value_int64(argv[i]);
 		else {
 			sqlite3_result_error(context, "sigaudit_tally counts integers and NULLs only", -1);
 			return;
 		}
 	}
-	tally->width = argc;
-	if ((tally->used + 1) * 2 > tally->capacity && grow(tally) != SQLITE_OK) {
+	tally->width = argc - 1;
+	if (add(tally, &key, sqlite3_value_int64(argv[0])) != SQLITE_OK)
 		sqlite3_result_error_nomem(context);
+}
+
+/* Hands SQLite the groups `tally` holds as a tally BLOB, values past its width NULL, and frees the rest. */
+static void result_groups(sqlite3_context *context, struct tally *tally)
+{
+	sqlite3_free(tally->index);
+	if (tally->used == 0) {
+		sqlite3_free(tally->groups);
+		sqlite3_result_zeroblob(context, 0);
 		return;
 	}
-	struct tally_slot *slot = find(tally, &key);
-	if (slot->count == 0) {
-		*slot = key;
-		tally->used++;
-	}
-	slot->count++;
+	for (sqlite3_int64 i = 0; i < tally->used; i++)
+		tally->groups[i].nulls |= ~0u << tally->width;
+	sqlite3_result_blob64(context, tally->groups, (sqlite3_uint64)tally->used * sizeof(*tally->groups), sqlite3_free);
 }
 
 static void tally_final(sqlite3_context *context)
 {
 	struct tally *tally = sqlite3_aggregate_context(context, 0);
-	if (!tally || tally->used == 0) {
+	if (!tally) {
 		sqlite3_result_zeroblob(context, 0);
 		return;
 	}
-	struct tally_slot *groups = sqlite3_malloc64((sqlite3_uint64)tally->used * sizeof(*groups));
-	if (!groups) {
-		sqlite3_free(tally->slots);
+	result_groups(context, tally);
+}
+
+/* The groups of a tally BLOB, or NULL with `*count` 0 for an empty one; -1 in `*count` for what is not a tally. */
+static const struct tally_slot *groups_of(sqlite3_value *value, sqlite3_int64 *count)
+{
+	*count = 0;
+	if (sqlite3_value_type(value) == SQLITE_NULL)
+		return NULL;
+	int bytes = sqlite3_value_bytes(value);
+	if (sqlite3_value_type(value) != SQLITE_BLOB || bytes % (int)sizeof(struct tally_slot) != 0) {
+		*count = -1;
+		return NULL;
+	}
+	*count = bytes / (int)sizeof(struct tally_slot);
+	return bytes == 0 ? NULL : sqlite3_value_blob(value);
+}
+
+/* The first `width` values of `group`: the key it is ranked by. */
+static void prefix_of(const struct tally_slot *group, int width, struct tally_slot *prefix)
+{
+	memset(prefix, 0, sizeof(*prefix));
+	memcpy(prefix->values, group->values, (size_t)width * sizeof(group->values[0]));
+	prefix->nulls = group->nulls & ~(~0u << width);
+}
+
+/* Largest count first; ties by the values in SQL's ascending order, NULL first (past a key's width, all are 0 and not NULL). */
+static int rank_order(const void *left, const void *right)
+{
+	const struct tally_slot *a = *(const struct tally_slot *const *)left, *b = *(const struct tally_slot *const *)right;
+	if (a->count != b->count)
+		return a->count > b->count ? -1 : 1;
+	for (int i = 0; i < TALLY_MAX_VALUES; i++) {
+		unsigned a_null = a->nulls & (1u << i), b_null = b->nulls & (1u << i);
+		if (a_null != b_null)
+			return a_null ? -1 : 1;
+		if (!a_null && a->values[i] != b->values[i])
+			return a->values[i] < b->values[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+/* Moves the heap's entry at `at` down to its place: each entry ranks at or after its children, the last-ranked at the root. */
+static void sift_down(const struct tally_slot **heap, sqlite3_int64 size, sqlite3_int64 at)
+{
+	for (;;) {
+		sqlite3_int64 later = at, left = 2 * at + 1, right = left + 1;
+		if (left < size && rank_order(&heap[left], &heap[later]) > 0)
+			later = left;
+		if (right < size && rank_order(&heap[right], &heap[later]) > 0)
+			later = right;
+		if (later == at)
+			return;
+		const struct tally_slot *moved = heap[at];
+		heap[at] = heap[later];
+		heap[later] = moved;
+		at = later;
+	}
+}
+
+/* The `limit` first-ranked tuples of `sums` into `chosen`: a heap of them, replaced at its root by each that ranks before it. */
+static int choose(const struct tally *sums, sqlite3_int64 limit, struct tally *chosen)
+{
+	const struct tally_slot **heap = sqlite3_malloc64((sqlite3_uint64)limit * sizeof(*heap));
+	if (!heap)
+		return SQLITE_NOMEM;
+	sqlite3_int64 size = 0;
+	for (sqlite3_int64 i = 0; i < sums->used; i++) {
+		const struct tally_slot *sum = &sums->groups[i];
+		if (size < limit) {
+			heap[size++] = sum;
+			if (size == limit)
+				for (sqlite3_int64 at = limit / 2; at-- > 0;)
+					sift_down(heap, size, at);
+		} else if (rank_order(&sum, &heap[0]) < 0) {
+			heap[0] = sum;
+			sift_down(heap, size, 0);
+		}
+	}
+	int rc = SQLITE_OK;
+	for (sqlite3_int64 i = 0; i < size && rc == SQLITE_OK; i++)
+		rc = add(chosen, heap[i], heap[i]->count);
+	sqlite3_free(heap);
+	return rc;
+}
+
+static void tally_top(sqlite3_context *context, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_int64 count;
+	const struct tally_slot *groups = groups_of(argv[0], &count);
+	sqlite3_int64 width = sqlite3_value_int64(argv[1]), limit = sqlite3_value_int64(argv[2]);
+	if (count < 0 || width < 1 || width > TALLY_MAX_VALUES || limit < 0) {
+		sqlite3_result_error(context, "sigaudit_tally_top takes a tally, a width of 1 to 8 values and a limit of 0 or more", -1);
+		return;
+	}
+	struct tally sums = { .width = (int)width }, chosen = { .width = (int)width };
+	struct tally_slot prefix;
+	int rc = SQLITE_OK;
+	for (sqlite3_int64 i = 0; i < count && rc == SQLITE_OK; i++) {
+		prefix_of(&groups[i], sums.width, &prefix);
+		rc = add(&sums, &prefix, groups[i].count);
+	}
+	if (rc != SQLITE_OK) {
+		release(&sums);
 		sqlite3_result_error_nomem(context);
 		return;
 	}
-	sqlite3_int64 count = 0;
-	for (sqlite3_int64 i = 0; i < tally->capacity; i++) {
-		if (tally->slots[i].count != 0) {
-			groups[count] = tally->slots[i];
-			/* Values past the tuple's width read as NULL. */
-			groups[count].nulls |= ~0u << tally->width;
-			count++;
-		}
+	if (sums.used <= limit) {
+		release(&sums);
+		sqlite3_result_value(context, argv[0]);
+		return;
 	}
-	sqlite3_free(tally->slots);
-	sqlite3_result_blob64(context, groups, (sqlite3_uint64)count * sizeof(*groups), sqlite3_free);
+	if (limit > 0)
+		rc = choose(&sums, limit, &chosen);
+	release(&sums);
+	struct tally_slot *kept = rc != SQLITE_OK || chosen.used == 0 ? NULL : sqlite3_malloc64((sqlite3_uint64)count * sizeof(*kept));
+	if (rc != SQLITE_OK || (chosen.used != 0 && !kept)) {
+		release(&chosen);
+		sqlite3_result_error_nomem(context);
+		return;
+	}
+	sqlite3_int64 kept_count = 0;
+	for (sqlite3_int64 i = 0; i < count && chosen.used != 0; i++) {
+		prefix_of(&groups[i], chosen.width, &prefix);
+		if (holds(&chosen, &prefix))
+			kept[kept_count++] = groups[i];
+	}
+	release(&chosen);
+	if (kept_count == 0) {
+		sqlite3_free(kept);
+		sqlite3_result_zeroblob(context, 0);
+	} else
+		sqlite3_result_blob64(context, kept, (sqlite3_uint64)kept_count * sizeof(*kept), sqlite3_free);
 }
 
 enum tallied_column {
@@ -223,21 +392,22 @@ static int tallied_filter(sqlite3_vtab_cursor *base, int idx_num, const char *id
 	sqlite3_free(cursor->groups);
 	cursor->groups = NULL;
 	cursor->count = cursor->at = 0;
-	if (argc < 1 || sqlite3_value_type(argv[0]) == SQLITE_NULL)
+	if (argc < 1)
 		return SQLITE_OK;
-	int bytes = sqlite3_value_bytes(argv[0]);
-	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || bytes % (int)sizeof(struct tally_slot) != 0) {
+	sqlite3_int64 count;
+	const struct tally_slot *groups = groups_of(argv[0], &count);
+	if (count < 0) {
 		sqlite3_free(base->pVtab->zErrMsg);
 		base->pVtab->zErrMsg = sqlite3_mprintf("sigaudit_tallied reads what sigaudit_tally returns");
 		return SQLITE_ERROR;
 	}
-	if (bytes == 0)
+	if (count == 0)
 		return SQLITE_OK;
-	cursor->groups = sqlite3_malloc(bytes);
+	cursor->groups = sqlite3_malloc64((sqlite3_uint64)count * sizeof(*groups));
 	if (!cursor->groups)
 		return SQLITE_NOMEM;
-	memcpy(cursor->groups, sqlite3_value_blob(argv[0]), (size_t)bytes);
-	cursor->count = bytes / (int)sizeof(struct tally_slot);
+	memcpy(cursor->groups, groups, (size_t)count * sizeof(*groups));
+	cursor->count = count;
 	return SQLITE_OK;
 }
 
@@ -287,10 +457,13 @@ static sqlite3_module tallied_module = {
 int register_tally(sqlite3 *db)
 {
 	for (int values = 1; values <= TALLY_MAX_VALUES; values++) {
-		int rc = sqlite3_create_function(db, "sigaudit_tally", values, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, NULL,
+		int rc = sqlite3_create_function(db, "sigaudit_tally", 1 + values, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, NULL,
 						 tally_step, tally_final);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
+	int rc = sqlite3_create_function(db, "sigaudit_tally_top", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, tally_top, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
 	return sqlite3_create_module(db, "sigaudit_tallied", &tallied_module, NULL);
 }

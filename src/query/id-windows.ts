@@ -26,6 +26,17 @@ export function idWindowTerm(id: string, keys: readonly string[] = [], prefix = 
   return `((${arm(`${id} BETWEEN @${prefix}fromId AND @${prefix}toId`)}) OR (${arm(`${id} > @archivedToId`)}))`;
 }
 
+/**
+ * The same window as idWindowTerm, as two terms that never share a row,
+ * for a query that reads each in an arm of its own (UNION ALL): SQLite
+ * runs an OR of id ranges by remembering each id of the first arm to skip
+ * it in the second, about a third of the cost of reading an hour's rows.
+ * The second arm starts past both the window's last id and the archive's.
+ */
+export function idWindowArms(id: string, prefix = ''): [string, string] {
+  return [`${id} BETWEEN @${prefix}fromId AND @${prefix}toId`, `${id} > max(@${prefix}toId, @archivedToId)`];
+}
+
 interface Statements {
   bounds: Database.Statement;
   archivedTo: Database.Statement;

@@ -14,6 +14,7 @@ import {
   HOUR_NS, MINUTE_NS, dropWarning, dropWindows, dropsJson, dropsQueries, filterTerms, probesIncluded, spanOf, windowOf,
   type DropWindow, type Filters, type Window,
 } from './filters';
+import { idWindowArms } from './id-windows';
 import { SQLITE, SUMMARISED_SENDER_ROWS, runLocal, type Dialect, type Param, type Row, type Steps } from './read';
 import { count, csv, json, jsonl, renderTable, sparkline, wrap, type OutputOptions, type Rendered } from './format';
 import { longTime } from './time';
@@ -238,51 +239,117 @@ const TALLIED: Record<SenderKey, readonly TalliedColumn[]> = {
 };
 
 /**
- * The row part on this host's database, as groups of (sender columns the
- * keys read, minute, weight): the archive's rows in [ranges], every hot
- * row in the window, and the summarised sends. Each stored table is
- * counted by its own columns, a comm by its names id, in sigaudit_tally
- * (native/tally.c: a hash, no sort; sigaudit_tallied yields its groups),
- * and names are looked up per group afterwards: a storm's million rows are
- * a handful of groups, where reading them through the views looked up a
- * name for every row and sorted them all to group them.
+ * The keys whose first tallied column is the key itself, which the
+ * extension can rank (sigaudit_tally_top): a comm ranks by its name, not
+ * its names id, and a unit is several cgroups.
  */
-function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Window, archiveRanges: [bigint, bigint][]): Part {
-  const { key, label, join } = keyExpressions(dialect, options.by, 's', false);
+const RANKED_IN_TALLY: readonly SenderKey[] = ['pid', 'uid'];
+
+/** What the tallied row part reads: each stored table's rows in the window, and the summarised sends. */
+interface TalliedSources {
+  stored: { table: string; where: string }[];
+  /** The summarised sends in the window, as SUMMARISED_SENDER_ROWS' columns. */
+  summaries: string;
+  params: Record<string, Param>;
+}
+
+/**
+ * The archive's rows in [ranges], every hot row in the window and the
+ * summarised sends, chosen by the filters on each table's stored columns.
+ */
+function talliedSources(dialect: Dialect, options: TopSendersQuery, window: Window, archiveRanges: [bigint, bigint][]): TalliedSources {
   const counted = options.filters.perTarget ? 'delivered_pid IS NOT NULL' : 'fanout = 0';
   const stored = filterTerms(options.filters, window, { skip: ['perTarget'], columns: STORED_COLUMNS });
   const params: Record<string, Param> = { ...stored.params };
+  // Each range of a window a window of its own, through its ids (the
+  // archive's map) in two arms; without a window, every row (ids would only cost).
+  const byIds = dialect.idWindow && (window.fromNs !== undefined || window.toNs !== undefined);
+  const ranges = archiveRanges.flatMap(([from, to], i) => {
+    params[`range${i}_fromNs`] = from;
+    params[`range${i}_toNs`] = to - 1n;
+    const terms = [`ts_ns >= @range${i}_fromNs`, `ts_ns <= @range${i}_toNs`, ...stored.terms, counted];
+    const arms = byIds ? idWindowArms('id', `range${i}_`).map((arm) => [arm, ...terms]) : [terms];
+    return arms.map((armTerms) => ({ table: 'signals_archive', where: whereOf(armTerms) }));
+  });
+  const summarised = filterTerms(options.filters, window, { skip: ['perTarget'] });
+  return {
+    stored: [...ranges, { table: 'signals_hot', where: whereOf([...stored.terms, counted]) }],
+    summaries: `SELECT * FROM (${SUMMARISED_SENDER_ROWS}) ${whereOf([...summarised.terms, counted])}`,
+    params,
+  };
+}
+
+/**
+ * The row part on this host's database, as groups of (sender columns the
+ * keys read, minute, weight): each stored table is counted by its own
+ * columns, a comm by its names id, in sigaudit_tally (native/tally.c: a
+ * hash, no sort; sigaudit_tallied yields its groups), and names are looked
+ * up per group afterwards: a storm's million rows are a handful of groups,
+ * where reading them through the views looked up a name for every row and
+ * sorted them all to group them.
+ */
+function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Window, archiveRanges: [bigint, bigint][]): Part {
+  const { key, label, join } = keyExpressions(dialect, options.by, 's', false);
+  const sources = talliedSources(dialect, options, window, archiveRanges);
   // Only the columns the key reads (keyExpressions), so that the groups are no more than the report's.
   const tallied: readonly TalliedColumn[] = TALLIED[options.by];
   const at = (column: TalliedColumn) => tallied.indexOf(column);
   const value = (column: TalliedColumn) => (at(column) < 0 ? 'NULL' : `g.v${at(column)}`);
-  const grouped = (table: string, terms: string[]) => `SELECT ${value('sender_pid')} AS sender_pid,
+  const grouped = ({ table, where }: { table: string; where: string }) => `SELECT ${value('sender_pid')} AS sender_pid,
       ${at('sender_comm_id') < 0 ? 'NULL' : 'n.name'} AS sender_comm, ${value('sender_uid')} AS sender_uid, ${value('sender_cgroup')} AS sender_cgroup,
       g.v${tallied.length} AS minute, g.count AS weight
-    FROM sigaudit_tallied((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS})
-      FROM ${table} ${whereOf([...terms, ...stored.terms, counted])})) AS g
+    FROM sigaudit_tallied((SELECT sigaudit_tally(1, ${tallied.join(', ')}, ts_ns / ${MINUTE_NS}) FROM ${table} ${where})) AS g
     ${at('sender_comm_id') < 0 ? '' : `LEFT JOIN names AS n ON n.id = ${value('sender_comm_id')}`}`;
-  // Each range of a window a window of its own, through its ids (the
-  // archive's map); without a window, every row (ids would only cost).
-  const byIds = dialect.idWindow && (window.fromNs !== undefined || window.toNs !== undefined);
-  const ranges = archiveRanges.map(([from, to], i) => {
-    params[`range${i}_fromNs`] = from;
-    params[`range${i}_toNs`] = to - 1n;
-    const terms = [`ts_ns >= @range${i}_fromNs`, `ts_ns <= @range${i}_toNs`];
-    return grouped('signals_archive', byIds ? [...terms, dialect.idWindow!('id', [], `range${i}_`)] : terms);
-  });
-  const summarised = filterTerms(options.filters, window, { skip: ['perTarget'] });
-  const summaries = `SELECT sender_pid, sender_comm, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS}, weight
-    FROM (${SUMMARISED_SENDER_ROWS}) ${whereOf([...summarised.terms, counted])}`;
+  const summaries = `SELECT sender_pid, sender_comm, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS}, weight FROM (${sources.summaries})`;
   return {
-    from: `(${[...ranges, grouped('signals_hot', []), summaries].join(' UNION ALL ')}) AS s ${join}`,
+    from: `(${[...sources.stored.map(grouped), summaries].join(' UNION ALL ')}) AS s ${join}`,
     terms: [],
-    params,
+    params: sources.params,
     measure: 'sum(s.weight)',
     minute: 's.minute',
     key,
     label,
   };
+}
+
+/**
+ * topBucketCounts for a key the extension ranks (RANKED_IN_TALLY), on
+ * this host's database: every source in one tally, of which
+ * sigaudit_tally_top keeps the `ranked` largest keys' groups, so that only
+ * they come back to SQL, with every group of the `keep` keys; and the most
+ * any other key counts (the last ranked key's total; 0 when there are fewer).
+ * An hour of short-lived senders is ~40,000 (pid, comm, minute) groups:
+ * grouping and ranking them in SQL took ~130 ms, twice the scan. The
+ * summarised sends join the tally without a comm (they keep it as text),
+ * and label the keys that came back afterwards.
+ */
+function* rankedBucketCounts(
+  dialect: Dialect, options: TopSendersQuery, window: Window, archiveRanges: [bigint, bigint][], firstMinute: bigint, bucketMinutes: number,
+  ranked: number, keep: Key[],
+): Steps<RowCounts> {
+  const sources = talliedSources(dialect, options, window, archiveRanges);
+  const tallied = TALLIED[options.by];
+  const commAt = tallied.indexOf('sender_comm_id');
+  const summarisedColumns = tallied.map((column) => (column === 'sender_comm_id' ? 'NULL' : column));
+  const rows = [
+    ...sources.stored.map(({ table, where }) => `SELECT 1 AS weight, ${tallied.join(', ')}, ts_ns / ${MINUTE_NS} AS minute FROM ${table} ${where}`),
+    `SELECT weight, ${summarisedColumns.join(', ')}, ts_ns / ${MINUTE_NS} FROM (${sources.summaries})`,
+  ];
+  const kept = keep.length === 0 ? '' : `UNION ALL SELECT g.* FROM sigaudit_tallied((SELECT groups FROM tally)) AS g
+      WHERE coalesce(g.v0, -1) IN (SELECT value FROM json_each(@keep)) AND coalesce(g.v0, -1) NOT IN (SELECT coalesce(v0, -1) FROM top)`;
+  const summaryLabels = commAt < 0 ? '' : `UNION ALL SELECT 0, coalesce(sender_pid, -1), sender_comm, NULL, 0 FROM (${sources.summaries})
+      WHERE coalesce(sender_pid, -1) IN (SELECT coalesce(v0, -1) FROM chosen)`;
+  const sql = `WITH tally AS MATERIALIZED (SELECT sigaudit_tally(weight, ${tallied.join(', ')}, minute) AS groups FROM (${rows.join(' UNION ALL ')})),
+    top AS MATERIALIZED (SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_top(groups, 1, ${ranked}) FROM tally))),
+    chosen AS MATERIALIZED (SELECT * FROM top ${kept})
+    SELECT ${ROW_KIND.count} AS kind, coalesce(c.v0, -1) AS key, ${commAt < 0 ? 'coalesce(c.v0, -1)' : `coalesce(n.name, '')`} AS label,
+        (c.v${tallied.length} - @firstMinute) / @bucketMinutes AS bucket, c.count AS n
+      FROM chosen AS c ${commAt < 0 ? '' : `LEFT JOIN names AS n ON n.id = c.v${commAt}`}
+    ${summaryLabels}
+    UNION ALL SELECT ${ROW_KIND.total}, NULL, NULL, NULL, sum(count) FROM sigaudit_tallied((SELECT groups FROM tally))
+    UNION ALL SELECT ${ROW_KIND.othersAtMost}, NULL, NULL, NULL, CASE WHEN count(*) < ${ranked} THEN 0 ELSE min(n) END
+      FROM (SELECT sum(count) AS n FROM top GROUP BY v0)`;
+  return countedRows(yield { sql, params: { ...sources.params, firstMinute, bucketMinutes: BigInt(bucketMinutes), keep: JSON.stringify(keep) } });
 }
 
 function rowPart(dialect: Dialect, options: TopSendersQuery, window: Window, ranges: [bigint, bigint][]): Part {
@@ -327,16 +394,46 @@ function* bucketCounts(dialect: Dialect, part: Part, keys: Key[] | undefined, fi
  * since an hour of short-lived senders has thousands with a row or two,
  * and handing each to JavaScript took about as long as counting them.
  */
-function* topBucketCounts(part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): Steps<{ rows: Counted[]; total: number }> {
+function* topBucketCounts(part: Part, limit: number, firstMinute: bigint, bucketMinutes: number): Steps<RowCounts> {
   const sql = `WITH counts AS MATERIALIZED (
       SELECT ${part.key} AS key, ${part.label} AS label, (${part.minute} - @firstMinute) / @bucketMinutes AS bucket, ${part.measure} AS n
       FROM ${part.from} ${whereOf(part.terms)} GROUP BY 1, 3),
     top AS (SELECT key FROM counts GROUP BY key ORDER BY sum(n) DESC, key LIMIT ${limit})
-    SELECT 0 AS total_row, key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
-    UNION ALL SELECT 1, NULL, NULL, NULL, sum(n) FROM counts`;
-  const rows = yield { sql, params: { ...part.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) } };
-  const total = rows.find((row) => Number(row.total_row) === 1)?.n;
-  return { rows: rows.filter((row) => Number(row.total_row) === 0).map(countedOf), total: total === null || total === undefined ? 0 : Number(total) };
+    SELECT ${ROW_KIND.count} AS kind, key, label, bucket, n FROM counts WHERE key IN (SELECT key FROM top)
+    UNION ALL SELECT ${ROW_KIND.total}, NULL, NULL, NULL, sum(n) FROM counts`;
+  return countedRows(yield { sql, params: { ...part.params, firstMinute, bucketMinutes: BigInt(bucketMinutes) } });
+}
+
+/** The rows part's counts: per sender and bucket, with the grand total when not every sender's came back, and a bound on the others' totals. */
+interface RowCounts {
+  rows: Counted[];
+  total?: number;
+  othersAtMost?: number;
+}
+
+/** What each row of topBucketCounts' and rankedBucketCounts' queries holds (its `kind`). */
+const ROW_KIND = { count: 0, total: 1, othersAtMost: 2 } as const;
+
+function countedRows(rows: Row[]): RowCounts {
+  const valueOf = (kind: number) => {
+    const n = rows.find((row) => Number(row.kind) === kind)?.n;
+    return n === null || n === undefined ? 0 : Number(n);
+  };
+  return { rows: rows.filter((row) => Number(row.kind) === ROW_KIND.count).map(countedOf), total: valueOf(ROW_KIND.total), othersAtMost: valueOf(ROW_KIND.othersAtMost) };
+}
+
+/** Each sender's total and greatest label, and its counts per bucket. */
+function byKey(rows: Counted[]): { totals: Map<Key, { label: string; total: number }>; buckets: Map<Key, Counted[]> } {
+  const totals = new Map<Key, { label: string; total: number }>();
+  const buckets = new Map<Key, Counted[]>();
+  for (const row of rows) {
+    const seen = totals.get(row.key);
+    totals.set(row.key, { label: seen && seen.label > row.label ? seen.label : row.label, total: (seen?.total ?? 0) + row.n });
+    const counts = buckets.get(row.key);
+    if (counts) counts.push(row);
+    else buckets.set(row.key, [row]);
+  }
+  return { totals, buckets };
 }
 
 function* grandTotal(part: Part): Steps<number> {
@@ -349,6 +446,9 @@ function compareKeys(a: Key, b: Key): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
+
+/** Senders ranked past the limit where a rollup's totals are added: the ones just below it may yet rank. */
+const RANK_MARGIN = 100;
 
 const ceilDiv = (a: bigint, b: bigint) => (a >= 0n ? (a + b - 1n) / b : a / b);
 
@@ -374,10 +474,11 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
   const parts: Part[] = [];
   /** With the pid rollup: the sender rollup, which answers the grand total in far fewer rows. */
   let totalPart: Part | undefined;
+  /** The parts of the window the rows part reads from the archive. */
+  const ranges: [bigint, bigint][] = [];
   if (usedRollup) {
     const fromHour = window.fromNs === undefined ? undefined : ceilDiv(window.fromNs, HOUR_NS);
     const toHour = window.toNs === undefined ? undefined : (window.toNs + 1n) / HOUR_NS;
-    const ranges: [bigint, bigint][] = [];
     if (fromHour !== undefined && toHour !== undefined && fromHour >= toHour) ranges.push([window.fromNs!, window.toNs! + 1n]);
     else {
       if (fromHour !== undefined) ranges.push([window.fromNs!, fromHour * HOUR_NS]);
@@ -390,26 +491,25 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
         totalPart = rollupPart(dialect, options, fromHour, toHour);
       } else parts.push(rollupPart(dialect, options, fromHour, toHour));
     }
-    parts.push(rowPart(dialect, options, window, ranges));
-  } else parts.push(rowPart(dialect, options, window, [[window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]]));
+  } else ranges.push([window.fromNs ?? -(2n ** 62n), (window.toNs ?? 2n ** 62n) + 1n]);
+  parts.push(rowPart(dialect, options, window, ranges));
 
   // The rows part in one pass: counts per sender and bucket, summed here.
   const rowsPart = parts[parts.length - 1];
-  const rowTotals = new Map<Key, { label: string; total: number }>();
-  const rowBuckets = new Map<Key, Counted[]>();
-  // With a rollup, every sender of the rows part may add to a rollup total; without, only the top ones count.
-  const counted = parts.length > 1
-    ? { rows: yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes), total: undefined }
-    : yield* topBucketCounts(rowsPart, options.limit, firstMinute, bucketMinutes);
-  let total = counted.total ?? 0;
-  for (const row of counted.rows) {
-    const seen = rowTotals.get(row.key);
-    rowTotals.set(row.key, { label: seen && seen.label > row.label ? seen.label : row.label, total: (seen?.total ?? 0) + row.n });
-    const buckets = rowBuckets.get(row.key);
-    if (buckets) buckets.push(row);
-    else rowBuckets.set(row.key, [row]);
-    if (counted.total === undefined) total += row.n;
-  }
+  const rollup = parts.length > 1 ? parts[0] : undefined;
+  // --by pid over whole hours: the rollup's busy pids, and a bound on any other pid's count there.
+  const busy = rollup && totalPart ? yield* busyPids(rollup) : undefined;
+  // The extension ranks the rows part's senders, keeping the busy pids' counts too (past the limit, so
+  // that the others' bound seldom reaches the floor); with the other rollup, every sender of the rows
+  // part may add to a rollup total.
+  const ranked = dialect.tallies && RANKED_IN_TALLY.includes(options.by) && (!rollup || busy);
+  const counted = ranked
+    ? yield* rankedBucketCounts(dialect, options, window, ranges, firstMinute, bucketMinutes, options.limit + (busy ? RANK_MARGIN : 0), busy?.pids ?? [])
+    : rollup
+      ? { rows: yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes) }
+      : yield* topBucketCounts(rowsPart, options.limit, firstMinute, bucketMinutes);
+  let { totals: rowTotals, buckets: rowBuckets } = byKey(counted.rows);
+  let total = counted.total ?? counted.rows.reduce((sum, row) => sum + row.n, 0);
   let combined = new Map<Key, { label: string; total: number }>();
   const addAll = (map: Map<Key, { label: string; total: number }>) => {
     for (const [key, value] of map) {
@@ -417,32 +517,25 @@ export function* topSendersSteps(dialect: Dialect, options: TopSendersQuery): St
       combined.set(key, { label: seen && seen.label > value.label ? seen.label : value.label, total: (seen?.total ?? 0) + value.total });
     }
   };
-  const rollup = parts.length > 1 ? parts[0] : undefined;
   /** The limit-th largest total so far (-1 while there are fewer senders). */
   const rankFloor = () => [...combined.values()].map((value) => value.total).sort((a, b) => b - a)[options.limit - 1] ?? -1;
-  if (rollup && totalPart) {
-    // --by pid: exact totals for the busy pids and for the pids of the
-    // rows part that could rank (the others keep their rows' count, which
-    // stays below the floor); every other pid has at most `bound`, and if
-    // that could rank too, everything is counted.
-    const { pids, bound } = yield* busyPids(rollup);
-    addAll(yield* totals(dialect, rollup, undefined, pids));
-    const busy = new Set<Key>(pids);
-    addAll(new Map([...rowTotals].filter(([key]) => busy.has(key))));
-    const rowsOnly = new Map([...rowTotals].filter(([key]) => !busy.has(key)));
-    const floor = rankFloor();
-    const mayRank = [...rowsOnly].filter(([, value]) => value.total + bound >= floor).map(([key]) => key);
-    if (mayRank.length > 0) addAll(yield* totals(dialect, rollup, undefined, mayRank));
-    addAll(rowsOnly);
-    if (bound >= rankFloor()) {
+  if (rollup && busy) {
+    // --by pid: exact totals for the busy pids and the pids the rows part
+    // ranks first (all their rows' counts came back). Any other pid has at
+    // most `bound` in the rollup and othersAtMost in the rows; if that
+    // could rank too, everything is counted.
+    addAll(yield* totals(dialect, rollup, undefined, [...new Set<Key>([...busy.pids, ...rowTotals.keys()])]));
+    addAll(rowTotals);
+    if (busy.bound + (counted.othersAtMost ?? 0) >= rankFloor()) {
+      ({ totals: rowTotals, buckets: rowBuckets } = byKey(yield* bucketCounts(dialect, rowsPart, undefined, firstMinute, bucketMinutes)));
       combined = new Map();
       addAll(yield* totals(dialect, rollup));
       addAll(rowTotals);
     }
-    total += yield* grandTotal(totalPart);
+    total += yield* grandTotal(totalPart!);
   } else if (rollup) {
     // Candidates: the rollup's top (limit + margin) and every sender in the rows part.
-    const margin = options.limit + 100;
+    const margin = options.limit + RANK_MARGIN;
     const top = yield* totals(dialect, rollup, margin);
     const missing = [...rowTotals.keys()].filter((key) => !top.has(key));
     addAll(top);
