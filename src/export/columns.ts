@@ -108,7 +108,8 @@ function errnoNameSql(column: string): string {
   return `CASE WHEN ${column} IS NULL OR ${column} >= 0 THEN '' WHEN -${column} < ${size} THEN ${lookup(names, `-${column}`)} ELSE 'E' || (-${column}) END`;
 }
 
-type Value = string | number | bigint | null;
+/** A value of an export record. */
+export type ExportValue = string | number | bigint | null;
 
 /** What a column's JavaScript may call besides the row: the generated builders have these in scope. */
 const HELPERS = { isoTime, signalName, errnoName, num };
@@ -131,7 +132,7 @@ type ColumnOf<T> = { [K in keyof StoredRow]-?: StoredRow[K] extends T ? K : neve
 /** A stored integer that fits a double (pids, uids, signals, return values) as a number. */
 const integer = (column: ColumnOf<bigint | null>): ExportColumn => ({ js: `num(row.${column})`, sql: `s.${column}` });
 /** A stored column as it is: text, or a 64-bit integer that must not pass through a double (ts_ns, id). */
-const stored = (column: ColumnOf<Value>): ExportColumn => ({ js: `row.${column}`, sql: `s.${column}` });
+const stored = (column: ColumnOf<ExportValue>): ExportColumn => ({ js: `row.${column}`, sql: `s.${column}` });
 /** A cgroup as its path when it was resolved, else id:N, else NULL. */
 const cgroup = (column: 'sender_cgroup' | 'delivered_cgroup'): ExportColumn => ({
   js: `row.${column}_id === null ? null : (row.${column}_path ?? 'id:' + row.${column}_id)`,
@@ -189,7 +190,7 @@ export function columnSql(column: Column): string {
  * came out as a dictionary-mode object that JSON.stringify and the CSV
  * writer then took their slow paths on.
  */
-function recordBuilder(extra: Record<string, string>): (row: StoredRow) => Record<string, Value> {
+function recordBuilder(extra: Record<string, string>): (row: StoredRow) => Record<string, ExportValue> {
   const fields = Object.entries({ ...Object.fromEntries(COLUMNS.map((column) => [column, EXPORT_COLUMNS[column].js])), ...extra });
   const body = `return (row) => ({ ${fields.map(([name, js]) => `${JSON.stringify(name)}: ${js}`).join(', ')} });`;
   return new Function(...Object.keys(HELPERS), body)(...Object.values(HELPERS));
@@ -199,11 +200,11 @@ function recordBuilder(extra: Record<string, string>): (row: StoredRow) => Recor
  * The export record of a stored row. ts_ns, id and send_id stay bigint: a
  * nanosecond timestamp exceeds 2^53 and must not pass through a double.
  */
-export const exportRecord = recordBuilder({}) as (row: StoredRow) => Record<Column, Value>;
+export const exportRecord = recordBuilder({}) as (row: StoredRow) => Record<Column, ExportValue>;
 const exportRecordWithHost = recordBuilder({ host: 'row.host' });
 
 /** The export record, and a fleet row's host after every other column. */
-export function withHost(row: StoredRow): Record<string, Value> {
+export function withHost(row: StoredRow): Record<string, ExportValue> {
   return row.host === undefined ? exportRecord(row) : exportRecordWithHost(row);
 }
 
