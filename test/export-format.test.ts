@@ -8,7 +8,7 @@ import { stringify } from 'csv-stringify/sync';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
 import { COLUMNS, SELECT_ROWS, exportRecord, type StoredRow } from '../src/export/columns';
-import { exportSignals, jsonLine } from '../src/export';
+import { exportLines, exportSignals, jsonLine } from '../src/export';
 import { loadLineFunctions } from '../src/export/sql-format';
 import { openForWriting } from '../src/store/database';
 import { SignalWriter, type SignalRow } from '../src/store/writer';
@@ -103,6 +103,21 @@ describe('export formats', () => {
     const exact = (line: string) => JSON.parse(line.replace(/"(ts_ns|id|send_id)":(-?\d+)/g, '"$1":"$2"'));
     const got = readFileSync(out, 'utf8').trimEnd().split('\n').map(exact);
     assert.deepEqual(got, records.map((record) => exact(jsonLine(record))));
+  });
+
+  it('writes the same lines in JavaScript (exportLines: the fleet export and tail), a fleet row\'s host at the end', async () => {
+    const host = 'web\r1';
+    for (const format of ['csv', 'jsonl'] as const) {
+      const out = tempDbPath(`out.${format}`);
+      await exportSignals({ dbPath: path, format, output: out });
+      const sqlLines = readFileSync(out, 'utf8');
+      assert.equal(exportLines(stored, format, false), format === 'csv' ? sqlLines.slice(sqlLines.indexOf('\n') + 1) : sqlLines);
+      for (const row of stored) {
+        const line = exportLines([row], format, false);
+        const hosted = format === 'csv' ? `${line.slice(0, -1)},${stringify([[host]])}` : `${line.slice(0, -2)},"host":${JSON.stringify(host)}}\n`;
+        assert.equal(exportLines([{ ...row, host }], format, true), hosted);
+      }
+    }
   });
 
   it('pages through more rows than one page, in order, with and without a window', async () => {

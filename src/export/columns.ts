@@ -108,16 +108,21 @@ function errnoNameSql(column: string): string {
   return `CASE WHEN ${column} IS NULL OR ${column} >= 0 THEN '' WHEN -${column} < ${size} THEN ${lookup(names, `-${column}`)} ELSE 'E' || (-${column}) END`;
 }
 
-type Value = string | number | bigint | null;
+/** A value of an export record. */
+export type ExportValue = string | number | bigint | null;
+
+/** What a column's JavaScript may call besides the row: the generated builders have these in scope. */
+const HELPERS = { isoTime, signalName, errnoName, num };
 
 /**
- * One export column: its value from a stored row, in JavaScript, and the
- * same value in SQL over SELECT_ROWS's FROM (aliases s, sc, dc), with which
- * the export writes its lines inside SQLite (src/export/sql-format.ts);
- * test/export-format.test.ts holds the two to the same output.
+ * One export column: its value from a stored row as a JavaScript expression
+ * over `row` (a StoredRow) and HELPERS, and the same value in SQL over
+ * SELECT_ROWS's FROM (aliases s, sc, dc), with which the export writes its
+ * lines inside SQLite (src/export/sql-format.ts); test/export-format.test.ts
+ * holds the two to the same output.
  */
 interface ExportColumn {
-  value: (row: StoredRow) => Value;
+  js: string;
   sql: string;
 }
 
@@ -125,21 +130,18 @@ interface ExportColumn {
 type ColumnOf<T> = { [K in keyof StoredRow]-?: StoredRow[K] extends T ? K : never }[keyof StoredRow];
 
 /** A stored integer that fits a double (pids, uids, signals, return values) as a number. */
-const integer = (column: ColumnOf<bigint | null>): ExportColumn => ({ value: (row) => num(row[column]), sql: `s.${column}` });
+const integer = (column: ColumnOf<bigint | null>): ExportColumn => ({ js: `num(row.${column})`, sql: `s.${column}` });
 /** A stored column as it is: text, or a 64-bit integer that must not pass through a double (ts_ns, id). */
-const stored = (column: ColumnOf<Value>): ExportColumn => ({ value: (row) => row[column], sql: `s.${column}` });
+const stored = (column: ColumnOf<ExportValue>): ExportColumn => ({ js: `row.${column}`, sql: `s.${column}` });
 /** A cgroup as its path when it was resolved, else id:N, else NULL. */
 const cgroup = (column: 'sender_cgroup' | 'delivered_cgroup'): ExportColumn => ({
-  value: (row) => {
-    const id = row[`${column}_id`];
-    return id === null ? null : (row[`${column}_path`] ?? `id:${id}`);
-  },
+  js: `row.${column}_id === null ? null : (row.${column}_path ?? 'id:' + row.${column}_id)`,
   sql: `CASE WHEN s.${column} IS NULL THEN NULL ELSE coalesce(${CGROUPS[column]!.alias}.path, 'id:' || s.${column}) END`,
 });
 
 /** The export columns in their published order, each as JavaScript and SQL give its value. */
 const EXPORT_COLUMNS = {
-  time: { value: (row) => isoTime(row.ts_ns), sql: 'sigaudit_iso_time(s.ts_ns)' },
+  time: { js: 'isoTime(row.ts_ns)', sql: 'sigaudit_iso_time(s.ts_ns)' },
   ts_ns: stored('ts_ns'),
   source: stored('source'),
   sender_pid: integer('sender_pid'),
@@ -155,17 +157,17 @@ const EXPORT_COLUMNS = {
   delivered_tid: integer('delivered_tid'),
   delivered_comm: stored('delivered_comm'),
   signal: integer('signal'),
-  signal_name: { value: (row) => signalName(Number(row.signal)), sql: signalNameSql('s.signal') },
+  signal_name: { js: 'signalName(Number(row.signal))', sql: signalNameSql('s.signal') },
   ret: integer('ret'),
-  errno_name: { value: (row) => errnoName(num(row.ret)), sql: errnoNameSql('s.ret') },
+  errno_name: { js: 'errnoName(num(row.ret))', sql: errnoNameSql('s.ret') },
   result: stored('result'),
   si_code: integer('si_code'),
   origin: stored('origin'),
   delivered_cgroup: cgroup('delivered_cgroup'),
   id: stored('id'),
-  send_id: { value: (row) => row.id - row.fanout, sql: '(s.id - s.fanout)' },
-  sender_unit: { value: (row) => row.sender_unit, sql: 'sc.unit' },
-  delivered_unit: { value: (row) => row.delivered_unit, sql: 'dc.unit' },
+  send_id: { js: 'row.id - row.fanout', sql: '(s.id - s.fanout)' },
+  sender_unit: { js: 'row.sender_unit', sql: 'sc.unit' },
+  delivered_unit: { js: 'row.delivered_unit', sql: 'dc.unit' },
   sender_ns_pid: integer('sender_ns_pid'),
   target_ns_pid: integer('target_ns_pid'),
   delivered_ns_pid: integer('delivered_ns_pid'),
@@ -181,18 +183,28 @@ export function columnSql(column: Column): string {
 }
 
 /**
+ * A function from a stored row to its export record (and `extra` fields
+ * after the columns), written out from EXPORT_COLUMNS once as one object
+ * literal: a record built in a loop over the table costs a closure call
+ * and a load by a varying name per column, and comes out a dictionary-mode
+ * object, on which JSON and CSV writers take their slow paths.
+ */
+function recordBuilder(extra: Record<string, string>): (row: StoredRow) => Record<string, ExportValue> {
+  const fields = [...COLUMNS.map((column) => [column, EXPORT_COLUMNS[column].js]), ...Object.entries(extra)];
+  const body = `return (row) => ({ ${fields.map(([name, js]) => `${JSON.stringify(name)}: ${js}`).join(', ')} });`;
+  return new Function(...Object.keys(HELPERS), body)(...Object.values(HELPERS));
+}
+
+/**
  * The export record of a stored row. ts_ns, id and send_id stay bigint: a
  * nanosecond timestamp exceeds 2^53 and must not pass through a double.
  */
-export function exportRecord(row: StoredRow): Record<Column, Value> {
-  const record = {} as Record<Column, Value>;
-  for (const column of COLUMNS) record[column] = EXPORT_COLUMNS[column].value(row);
-  return record;
-}
+export const exportRecord = recordBuilder({}) as (row: StoredRow) => Record<Column, ExportValue>;
+const exportRecordWithHost = recordBuilder({ host: 'row.host' });
 
 /** The export record, and a fleet row's host after every other column. */
-export function withHost(row: StoredRow): Record<string, Value> {
-  return row.host === undefined ? exportRecord(row) : { ...exportRecord(row), host: row.host };
+export function withHost(row: StoredRow): Record<string, ExportValue> {
+  return row.host === undefined ? exportRecord(row) : exportRecordWithHost(row);
 }
 
 /** The export columns, and host at the end for the fleet's rows. */

@@ -8,11 +8,11 @@
 // tail --remote (tailRemote) follows the fleet's rows as forwarders commit them.
 import type Database from 'better-sqlite3';
 import { stringify } from 'csv-stringify/sync';
-import { SELECT_ROWS, columnsOf, hostCell, withHost, type StoredRow } from '../export/columns';
+import { exportLines } from '../export';
+import { SELECT_ROWS, columnsOf, hostCell, type StoredRow } from '../export/columns';
 import { betweenPositions, positionsOf, positionsQuery, type Positions, type RemoteReader } from '../fleet/remote';
 import { resultLabel, senderLabel, signalLabel, targetLabel, viaLabel } from '../query/describe';
 import { filterTerms, whereSql, summaryLine, summaryTerms, windowOf, type Filters, type StoredSummary } from '../query/filters';
-import { jsonl } from '../query/format';
 import { longTime, shortTime } from '../query/time';
 import { isDamageError } from '../store/damage';
 import { openForReading } from '../store/database';
@@ -61,14 +61,7 @@ function tableLine(cells: string[], fleet = false): string {
 }
 
 function render(rows: StoredRow[], format: TailFormat, utc: boolean, fleet = false): string {
-  if (format === 'jsonl') return jsonl(rows.map(withHost));
-  if (format === 'csv') {
-    const columns = columnsOf(fleet);
-    return stringify(rows.map((row) => {
-      const record = withHost(row);
-      return columns.map((column) => (typeof record[column] === 'bigint' ? String(record[column]) : record[column] ?? null));
-    }));
-  }
+  if (format !== 'table') return exportLines(rows, format, fleet);
   return rows
     .map((row) => tableLine([shortTime(row.ts_ns, utc), ...hostCell(row), signalLabel(Number(row.signal)), senderLabel(row), targetLabel(row), viaLabel(row), resultLabel(row)], fleet))
     .join('');
