@@ -9,7 +9,7 @@
 int register_report_lines(sqlite3 *db);
 /* native/ingest.c: sigaudit_records, the recorder's batches as rows. */
 int register_ingest(sqlite3 *db);
-/* native/tally.c: sigaudit_tally, sigaudit_tally_top and sigaudit_tallied, counts per tuple of integers without sorting. */
+/* native/tally.c: sigaudit_tally and its kin (weighted, merge, top) and sigaudit_tallied, counts per tuple of integers without sorting. */
 int register_tally(sqlite3 *db);
 
 /* Room for up to 64 bytes of input, each of which may become three. */

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sigaudit_tally(weight, v1, ..., vN): an aggregate that sums `weight` per
- * distinct tuple of integers (or NULLs) in a hash table, and
- * sigaudit_tallied(t), a table-valued function that yields its groups as
- * rows (v0 ... v7, count; NULL past N). A GROUP BY sorts every row before
- * it counts: top-senders over a storm's million rows of a few senders
- * spent most of its time in that sort, where the counts are a handful of
- * tuples. sigaudit_tally_top(t, width, limit) keeps the groups of the
- * `limit` largest tuples of their first `width` values: an hour of
- * short-lived senders is tens of thousands of groups, and ranking them in
- * SQL cost three times what counting them did. The tally passes between
- * them as a BLOB of struct tally_slot, read only by this file.
+ * sigaudit_tally(v1, ..., vN): an aggregate that counts rows per distinct
+ * tuple of integers (or NULLs) in a hash table (sigaudit_tally_weighted(w,
+ * v1, ..., vN) adds w instead of 1), and sigaudit_tallied(t), a
+ * table-valued function that yields its groups as rows (v0 ... v7, count;
+ * NULL past N). A GROUP BY sorts every row before it counts: top-senders
+ * over a storm's million rows of a few senders spent most of its time in
+ * that sort, where the counts are a handful of tuples.
+ * sigaudit_tally_merge(t) sums tallies, one per table: one tally over a
+ * UNION ALL of the tables' rows passes each row through a co-routine, half
+ * again the cost of counting it. sigaudit_tally_top(t, width, limit) keeps
+ * the groups of the `limit` largest tuples of their first `width` values:
+ * an hour of short-lived senders is tens of thousands of groups, and
+ * ranking them in SQL cost three times what counting them did. The tally
+ * passes between them as a BLOB of struct tally_slot, read only by this
+ * file.
  */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -123,6 +127,7 @@ static void release(struct tally *tally)
 	sqlite3_free(tally->index);
 }
 
+/* sigaudit_tally's step, and sigaudit_tally_weighted's (its user data not NULL: the weight comes first). */
 static void tally_step(sqlite3_context *context, int argc, sqlite3_value **argv)
 {
 	struct tally *tally = sqlite3_aggregate_context(context, sizeof(*tally));
@@ -130,25 +135,30 @@ static void tally_step(sqlite3_context *context, int argc, sqlite3_value **argv)
 		sqlite3_result_error_nomem(context);
 		return;
 	}
-	if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_int64(argv[0]) < 1) {
-		sqlite3_result_error(context, "sigaudit_tally's weight is a count of 1 or more", -1);
-		return;
+	int first = 0;
+	sqlite3_int64 weight = 1;
+	if (sqlite3_user_data(context)) {
+		if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || (weight = sqlite3_value_int64(argv[0])) < 1) {
+			sqlite3_result_error(context, "sigaudit_tally_weighted's weight is a count of 1 or more", -1);
+			return;
+		}
+		first = 1;
 	}
 	struct tally_slot key;
 	memset(&key, 0, sizeof(key));
-	for (int i = 1; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		int type = sqlite3_value_type(argv[i]);
 		if (type == SQLITE_NULL)
-			key.nulls |= 1u << (i - 1);
+			key.nulls |= 1u << (i - first);
 		else if (type == SQLITE_INTEGER)
-			key.values[i - 1] = sqlite3_value_int64(argv[i]);
+			key.values[i - first] = sqlite3_value_int64(argv[i]);
 		else {
 			sqlite3_result_error(context, "sigaudit_tally counts integers and NULLs only", -1);
 			return;
 		}
 	}
-	tally->width = argc - 1;
-	if (add(tally, &key, sqlite3_value_int64(argv[0])) != SQLITE_OK)
+	tally->width = argc - first;
+	if (add(tally, &key, weight) != SQLITE_OK)
 		sqlite3_result_error_nomem(context);
 }
 
@@ -189,6 +199,30 @@ static const struct tally_slot *groups_of(sqlite3_value *value, sqlite3_int64 *c
 	}
 	*count = bytes / (int)sizeof(struct tally_slot);
 	return bytes == 0 ? NULL : sqlite3_value_blob(value);
+}
+
+/* Adds a tally's groups to the merged one: every value compared, a narrower tally's past its width all NULL. */
+static void merge_step(sqlite3_context *context, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	struct tally *tally = sqlite3_aggregate_context(context, sizeof(*tally));
+	if (!tally) {
+		sqlite3_result_error_nomem(context);
+		return;
+	}
+	sqlite3_int64 count;
+	const struct tally_slot *groups = groups_of(argv[0], &count);
+	if (count < 0) {
+		sqlite3_result_error(context, "sigaudit_tally_merge sums what sigaudit_tally returns", -1);
+		return;
+	}
+	tally->width = TALLY_MAX_VALUES;
+	for (sqlite3_int64 i = 0; i < count; i++) {
+		if (add(tally, &groups[i], groups[i].count) != SQLITE_OK) {
+			sqlite3_result_error_nomem(context);
+			return;
+		}
+	}
 }
 
 /* The first `width` values of `group`: the key it is ranked by. */
@@ -456,13 +490,18 @@ static sqlite3_module tallied_module = {
 
 int register_tally(sqlite3 *db)
 {
+	static int weighted = 1;
+	int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
 	for (int values = 1; values <= TALLY_MAX_VALUES; values++) {
-		int rc = sqlite3_create_function(db, "sigaudit_tally", 1 + values, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, NULL,
-						 tally_step, tally_final);
+		int rc = sqlite3_create_function(db, "sigaudit_tally", values, flags, NULL, NULL, tally_step, tally_final);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_create_function(db, "sigaudit_tally_weighted", 1 + values, flags, &weighted, NULL, tally_step, tally_final);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	int rc = sqlite3_create_function(db, "sigaudit_tally_top", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, tally_top, NULL, NULL);
+	int rc = sqlite3_create_function(db, "sigaudit_tally_merge", 1, flags, NULL, NULL, merge_step, tally_final);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(db, "sigaudit_tally_top", 3, flags, NULL, tally_top, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	return sqlite3_create_module(db, "sigaudit_tallied", &tallied_module, NULL);

@@ -1,8 +1,8 @@
-// sigaudit_tally, sigaudit_tally_top and sigaudit_tallied (native/tally.c),
-// which top-senders counts with: the same groups and sums as GROUP BY,
-// NULLs and 64-bit values included, the same choice as ORDER BY ... LIMIT
-// (ties by the values, NULL first), nothing for no rows, and a clear error
-// for what they do not count.
+// sigaudit_tally and its weighted, merged and ranked kin, and
+// sigaudit_tallied (native/tally.c), which top-senders counts with: the
+// same groups and sums as GROUP BY, NULLs and 64-bit values included, the
+// same choice as ORDER BY ... LIMIT (ties by the values, NULL first),
+// nothing for no rows, and a clear error for what they do not count.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
@@ -25,14 +25,26 @@ function database(): Database.Database {
 const byGroup = (rows: unknown[]) => (rows as Record<string, bigint | null>[]).map((row) => JSON.stringify(Object.values(row), (_, v) => (typeof v === 'bigint' ? v.toString() : v))).sort();
 
 describe('sigaudit_tally', () => {
-  it('sums the weights of each tuple as GROUP BY does', () => {
+  it('counts the rows, or sums the weights, of each tuple as GROUP BY does', () => {
     const db = database();
-    const tallied = db.prepare('SELECT v0, v1, v2, count FROM sigaudit_tallied((SELECT sigaudit_tally(w, a, b, c) FROM t))').all();
-    const grouped = db.prepare('SELECT a, b, c, sum(w) FROM t GROUP BY 1, 2, 3').all();
+    const tallied = db.prepare('SELECT v0, v1, v2, count FROM sigaudit_tallied((SELECT sigaudit_tally(a, b, c) FROM t))').all();
+    const grouped = db.prepare('SELECT a, b, c, count(*) FROM t GROUP BY 1, 2, 3').all();
     assert.ok(grouped.length > 1000);
     assert.deepEqual(byGroup(tallied), byGroup(grouped));
-    const one = db.prepare('SELECT v0, v1, count FROM sigaudit_tallied((SELECT sigaudit_tally(1, c) FROM t WHERE c < 3))').all();
+    const weighted = db.prepare('SELECT v0, v1, v2, count FROM sigaudit_tallied((SELECT sigaudit_tally_weighted(w, a, b, c) FROM t))').all();
+    assert.deepEqual(byGroup(weighted), byGroup(db.prepare('SELECT a, b, c, sum(w) FROM t GROUP BY 1, 2, 3').all()));
+    const one = db.prepare('SELECT v0, v1, count FROM sigaudit_tallied((SELECT sigaudit_tally(c) FROM t WHERE c < 3))').all();
     assert.deepEqual(byGroup(one), byGroup(db.prepare('SELECT c, NULL, count(*) FROM t WHERE c < 3 GROUP BY 1').all()));
+  });
+
+  it('merges tallies of parts of the rows into the tally of all of them', () => {
+    const db = database();
+    const merged = db
+      .prepare(`SELECT v0, v1, v2, count FROM sigaudit_tallied((SELECT sigaudit_tally_merge(t) FROM (
+          SELECT sigaudit_tally(a, b, c) AS t FROM t WHERE rowid % 3 = 0 UNION ALL SELECT sigaudit_tally(a, b, c) FROM t WHERE 0
+          UNION ALL SELECT sigaudit_tally_weighted(1, a, b, c) FROM t WHERE rowid % 3 = 1 UNION ALL SELECT sigaudit_tally(a, b, c) FROM t WHERE rowid % 3 = 2)))`)
+      .all();
+    assert.deepEqual(byGroup(merged), byGroup(db.prepare('SELECT a, b, c, count(*) FROM t GROUP BY 1, 2, 3').all()));
   });
 
   it('keeps the groups of the largest tuples of their first values, as ORDER BY sum DESC, values LIMIT chooses them', () => {
@@ -45,7 +57,7 @@ describe('sigaudit_tally', () => {
     for (const { values, width, key } of shapes) {
       for (const limit of [0, 1, 2, 7, 40, 100_000]) {
         const top = db
-          .prepare(`SELECT v0, v1, v2, count FROM sigaudit_tallied((SELECT sigaudit_tally_top(sigaudit_tally(w, ${values}), ${width}, ${limit}) FROM t))`)
+          .prepare(`SELECT v0, v1, v2, count FROM sigaudit_tallied((SELECT sigaudit_tally_top(sigaudit_tally_weighted(w, ${values}), ${width}, ${limit}) FROM t))`)
           .all();
         const chosen = new Set(byGroup(db.prepare(`SELECT ${key} FROM t GROUP BY ${key} ORDER BY sum(w) DESC, ${key} LIMIT ${limit}`).all()));
         const keyOf = (row: unknown) => byGroup([Object.values(row as object).slice(0, width)])[0];
@@ -56,7 +68,7 @@ describe('sigaudit_tally', () => {
     // Ties at the limit: NULL first, then by value, negative ones included.
     db.exec('CREATE TABLE u (a INTEGER, w INTEGER); INSERT INTO u VALUES (2, 5), (1, 3), (NULL, 3), (-1, 3), (7, 1)');
     for (const limit of [1, 2, 3, 4]) {
-      const top = db.prepare(`SELECT v0 FROM sigaudit_tallied((SELECT sigaudit_tally_top(sigaudit_tally(w, a), 1, ${limit}) FROM u))`).pluck().all();
+      const top = db.prepare(`SELECT v0 FROM sigaudit_tallied((SELECT sigaudit_tally_top(sigaudit_tally_weighted(w, a), 1, ${limit}) FROM u))`).pluck().all();
       const ordered = db.prepare(`SELECT a FROM u GROUP BY a ORDER BY sum(w) DESC, a LIMIT ${limit}`).pluck().all();
       assert.deepEqual(byGroup(top.map((a) => [a])), byGroup(ordered.map((a) => [a])), `ties --limit ${limit}`);
     }
@@ -64,12 +76,14 @@ describe('sigaudit_tally', () => {
 
   it('yields no groups for no rows, and refuses what is not a weight, an integer or NULL', () => {
     const db = database();
-    assert.deepEqual(db.prepare('SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally(1, a) FROM t WHERE 0))').all(), []);
-    assert.deepEqual(db.prepare('SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_top(sigaudit_tally(1, a), 1, 5) FROM t WHERE 0))').all(), []);
-    assert.throws(() => db.prepare("SELECT sigaudit_tally(1, 'text')").get(), /sigaudit_tally counts integers and NULLs only/);
-    assert.throws(() => db.prepare('SELECT sigaudit_tally(0, 1)').get(), /sigaudit_tally's weight is a count of 1 or more/);
+    assert.deepEqual(db.prepare('SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally(a) FROM t WHERE 0))').all(), []);
+    assert.deepEqual(db.prepare('SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_top(sigaudit_tally(a), 1, 5) FROM t WHERE 0))').all(), []);
+    assert.deepEqual(db.prepare('SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_merge(g) FROM (SELECT sigaudit_tally(a) AS g FROM t WHERE 0)))').all(), []);
+    assert.throws(() => db.prepare("SELECT sigaudit_tally('text')").get(), /sigaudit_tally counts integers and NULLs only/);
+    assert.throws(() => db.prepare('SELECT sigaudit_tally_weighted(0, 1)').get(), /sigaudit_tally_weighted's weight is a count of 1 or more/);
+    assert.throws(() => db.prepare("SELECT sigaudit_tally_merge('text')").get(), /sigaudit_tally_merge sums what sigaudit_tally returns/);
     assert.throws(() => db.prepare("SELECT * FROM sigaudit_tallied('text')").all(), /sigaudit_tallied reads what sigaudit_tally returns/);
-    assert.throws(() => db.prepare('SELECT sigaudit_tally_top(sigaudit_tally(1, a), 9, 5) FROM t').get(), /sigaudit_tally_top takes a tally, a width of 1 to 8 values/);
+    assert.throws(() => db.prepare('SELECT sigaudit_tally_top(sigaudit_tally(a), 9, 5) FROM t').get(), /sigaudit_tally_top takes a tally, a width of 1 to 8 values/);
     assert.throws(() => db.prepare("SELECT sigaudit_tally_top('text', 1, 5)").get(), /sigaudit_tally_top takes a tally/);
   });
 });

@@ -298,7 +298,7 @@ function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Wind
   const grouped = ({ table, where }: { table: string; where: string }) => `SELECT ${value('sender_pid')} AS sender_pid,
       ${at('sender_comm_id') < 0 ? 'NULL' : 'n.name'} AS sender_comm, ${value('sender_uid')} AS sender_uid, ${value('sender_cgroup')} AS sender_cgroup,
       g.v${tallied.length} AS minute, g.count AS weight
-    FROM sigaudit_tallied((SELECT sigaudit_tally(1, ${tallied.join(', ')}, ts_ns / ${MINUTE_NS}) FROM ${table} ${where})) AS g
+    FROM sigaudit_tallied((SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS}) FROM ${table} ${where})) AS g
     ${at('sender_comm_id') < 0 ? '' : `LEFT JOIN names AS n ON n.id = ${value('sender_comm_id')}`}`;
   const summaries = `SELECT sender_pid, sender_comm, sender_uid, sender_cgroup, ts_ns / ${MINUTE_NS}, weight FROM (${sources.summaries})`;
   return {
@@ -314,7 +314,7 @@ function talliedRowPart(dialect: Dialect, options: TopSendersQuery, window: Wind
 
 /**
  * topBucketCounts for a key the extension ranks (RANKED_IN_TALLY), on
- * this host's database: every source in one tally, of which
+ * this host's database: each source's tally summed into one, of which
  * sigaudit_tally_top keeps the `ranked` largest keys' groups, so that only
  * they come back to SQL, with every group of the `keep` keys; and the most
  * any other key counts (the last ranked key's total; 0 when there are fewer).
@@ -331,15 +331,15 @@ function* rankedBucketCounts(
   const tallied = TALLIED[options.by];
   const commAt = tallied.indexOf('sender_comm_id');
   const summarisedColumns = tallied.map((column) => (column === 'sender_comm_id' ? 'NULL' : column));
-  const rows = [
-    ...sources.stored.map(({ table, where }) => `SELECT 1 AS weight, ${tallied.join(', ')}, ts_ns / ${MINUTE_NS} AS minute FROM ${table} ${where}`),
-    `SELECT weight, ${summarisedColumns.join(', ')}, ts_ns / ${MINUTE_NS} FROM (${sources.summaries})`,
+  const tallies = [
+    ...sources.stored.map(({ table, where }) => `SELECT sigaudit_tally(${tallied.join(', ')}, ts_ns / ${MINUTE_NS}) AS groups FROM ${table} ${where}`),
+    `SELECT sigaudit_tally_weighted(weight, ${summarisedColumns.join(', ')}, ts_ns / ${MINUTE_NS}) FROM (${sources.summaries})`,
   ];
   const kept = keep.length === 0 ? '' : `UNION ALL SELECT g.* FROM sigaudit_tallied((SELECT groups FROM tally)) AS g
       WHERE coalesce(g.v0, -1) IN (SELECT value FROM json_each(@keep)) AND coalesce(g.v0, -1) NOT IN (SELECT coalesce(v0, -1) FROM top)`;
   const summaryLabels = commAt < 0 ? '' : `UNION ALL SELECT 0, coalesce(sender_pid, -1), sender_comm, NULL, 0 FROM (${sources.summaries})
       WHERE coalesce(sender_pid, -1) IN (SELECT coalesce(v0, -1) FROM chosen)`;
-  const sql = `WITH tally AS MATERIALIZED (SELECT sigaudit_tally(weight, ${tallied.join(', ')}, minute) AS groups FROM (${rows.join(' UNION ALL ')})),
+  const sql = `WITH tally AS MATERIALIZED (SELECT sigaudit_tally_merge(groups) AS groups FROM (${tallies.join(' UNION ALL ')})),
     top AS MATERIALIZED (SELECT * FROM sigaudit_tallied((SELECT sigaudit_tally_top(groups, 1, ${ranked}) FROM tally))),
     chosen AS MATERIALIZED (SELECT * FROM top ${kept})
     SELECT ${ROW_KIND.count} AS kind, coalesce(c.v0, -1) AS key, ${commAt < 0 ? 'coalesce(c.v0, -1)' : `coalesce(n.name, '')`} AS label,
