@@ -3,7 +3,7 @@
  * sigaudit_tally(v1, ..., vN): an aggregate that counts rows per distinct
  * tuple of integers (or NULLs) in a hash table (sigaudit_tally_weighted(w,
  * v1, ..., vN) adds w instead of 1), and sigaudit_tallied(t), a
- * table-valued function that yields its groups as rows (v0 ... v7, count;
+ * table-valued function that yields its groups as rows (v0 ... v3, count;
  * NULL past N). A GROUP BY sorts every row before it counts: top-senders
  * over a storm's million rows of a few senders spent most of its time in
  * that sort, where the counts are a handful of tuples.
@@ -24,7 +24,8 @@ SQLITE_EXTENSION_INIT3
 
 #include "extension.h"
 
-#define TALLY_MAX_VALUES 8
+/* The widest tuple top-senders tallies is three (pid, comm, minute): each value more is 8 bytes a group, and the groups' bytes are what a tally's time goes to. */
+#define TALLY_MAX_VALUES 4
 
 struct tally_slot {
 	sqlite3_int64 values[TALLY_MAX_VALUES];
@@ -300,7 +301,7 @@ static void tally_top(sqlite3_context *context, int argc, sqlite3_value **argv)
 	const struct tally_slot *groups = groups_of(argv[0], &count);
 	sqlite3_int64 width = sqlite3_value_int64(argv[1]), limit = sqlite3_value_int64(argv[2]);
 	if (count < 0 || width < 1 || width > TALLY_MAX_VALUES || limit < 0) {
-		sqlite3_result_error(context, "sigaudit_tally_top takes a tally, a width of 1 to 8 values and a limit of 0 or more", -1);
+		sqlite3_result_error(context, "sigaudit_tally_top takes a tally, a width of 1 to 4 values and a limit of 0 or more", -1);
 		return;
 	}
 	struct tally sums = { .width = (int)width }, chosen = { .width = (int)width };
@@ -361,7 +362,7 @@ static int tallied_connect(sqlite3 *db, void *aux, int argc, const char *const *
 	(void)argc;
 	(void)argv;
 	(void)error;
-	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(v0, v1, v2, v3, v4, v5, v6, v7, count, tally HIDDEN)");
+	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(v0, v1, v2, v3, count, tally HIDDEN)");
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_vtab *table = sqlite3_malloc(sizeof(*table));
