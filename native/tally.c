@@ -47,9 +47,11 @@ struct tally {
 	 */
 	uint32_t *index;
 	sqlite3_int64 capacity;
+	/* 1 + the position of the group added to last, 0 for none: a storm's rows come a sender at a time. */
+	sqlite3_int64 last;
 };
 
-static uint64_t hash_of(const struct tally_slot *key, int width)
+static inline uint64_t hash_of(const struct tally_slot *key, int width)
 {
 	uint64_t hash = 0x9e3779b97f4a7c15ull ^ key->nulls;
 	for (int i = 0; i < width; i++) {
@@ -60,13 +62,18 @@ static uint64_t hash_of(const struct tally_slot *key, int width)
 	return hash;
 }
 
-static int same_key(const struct tally_slot *a, const struct tally_slot *b, int width)
+static inline int same_key(const struct tally_slot *a, const struct tally_slot *b, int width)
 {
-	return a->nulls == b->nulls && memcmp(a->values, b->values, (size_t)width * sizeof(a->values[0])) == 0;
+	if (a->nulls != b->nulls)
+		return 0;
+	for (int i = 0; i < width; i++)
+		if (a->values[i] != b->values[i])
+			return 0;
+	return 1;
 }
 
 /* The index entry for `key`: its group's, or the free one where it goes. */
-static uint32_t *find(const struct tally *tally, const struct tally_slot *key)
+static inline uint32_t *find(const struct tally *tally, const struct tally_slot *key)
 {
 	uint64_t mask = (uint64_t)tally->capacity - 1;
 	for (uint64_t at = hash_of(key, tally->width) & mask;; at = (at + 1) & mask) {
@@ -98,8 +105,12 @@ static int grow_index(struct tally *tally)
 }
 
 /* Adds `weight` to the group of `key`, which `tally` holds from then on. */
-static int add(struct tally *tally, const struct tally_slot *key, sqlite3_int64 weight)
+static inline int add(struct tally *tally, const struct tally_slot *key, sqlite3_int64 weight)
 {
+	if (tally->last != 0 && same_key(&tally->groups[tally->last - 1], key, tally->width)) {
+		tally->groups[tally->last - 1].count += weight;
+		return SQLITE_OK;
+	}
 	if ((tally->used + 1) * 2 > tally->capacity && (tally->used >= UINT32_MAX || grow_index(tally) != SQLITE_OK))
 		return SQLITE_NOMEM;
 	uint32_t *entry = find(tally, key);
@@ -119,6 +130,7 @@ static int add(struct tally *tally, const struct tally_slot *key, sqlite3_int64 
 		*entry = (uint32_t)++tally->used;
 	}
 	tally->groups[*entry - 1].count += weight;
+	tally->last = *entry;
 	return SQLITE_OK;
 }
 
