@@ -294,7 +294,7 @@ export function extraSections(extra: ExtraResults): Section[] {
         `the hour holds ${int(q.hourRows)} rows. Median of ${q.runs} runs (the \`--by pid\` over all rows: 1 run).`,
       headers: ['report', 'one hour', 'whole database'],
       rows: [
-        ...q.timings.map((t) => [t.report, `${t.hourMs.toFixed(1)} ms`, `${t.allMs.toFixed(1)} ms`]),
+        ...q.timings.map((t) => [t.report, t.hourMs === undefined ? '' : `${t.hourMs.toFixed(1)} ms`, `${t.allMs.toFixed(1)} ms`]),
         ...(q.statusMs === undefined ? [] : [['status', '', `${q.statusMs.toFixed(1)} ms`]]),
         ...q.exports.map((e) => [`export --format ${e.format}`, '', `${int(e.rowsPerSecond)} rows/s (${e.seconds.toFixed(1)} s, max RSS ${e.maxRssMiB} MiB)`]),
       ],
