@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import { ORIGINS, SOURCES, type Origin, type Result, type Source } from '../names';
 import type { SummaryRow } from '../record/summaries';
 import { loadExtension } from './extension';
-import { MINUTE_OF_ROWS } from './minutes';
+import { mapMinutes } from './minutes';
 import { appendingIngestSql, INGEST_SQL, RecordIntake, type PreparedBatch } from './ingest';
 
 /** One row of the signals table: a task a signal reached, or a send that reached none. */
@@ -326,7 +326,7 @@ export class SignalWriter {
         .get(maxRows - 1) as { id: bigint } | undefined;
       const limit = bound ? 'WHERE id <= @bound' : '';
       rollUp(this.db, 'signals_hot', bound?.id);
-      this.mapMinutes(limit, bound?.id);
+      mapMinutes(this.db, 'signals_hot', bound?.id);
       const moved = this.db
         .prepare(`INSERT INTO signals_archive SELECT * FROM signals_hot ${limit} ORDER BY id`)
         .run(bound ? { bound: bound.id } : {}).changes;
@@ -338,20 +338,6 @@ export class SignalWriter {
     return moved;
   }
 
-  /**
-   * Widens each minute of archive_minutes (migrations/0140-id-windows.sql)
-   * to the ids of the hot rows about to move (id <= bound, or all) whose
-   * ts_ns falls in it, and to their times, in the mover's transaction, so
-   * that the map always holds every archived row's minute, id and time.
-   */
-  private mapMinutes(limit: string, bound: bigint | undefined): void {
-    this.db
-      .prepare(`INSERT INTO archive_minutes
-        SELECT ${MINUTE_OF_ROWS} FROM signals_hot ${limit} GROUP BY 1
-        ON CONFLICT (minute) DO UPDATE SET first_id = min(first_id, excluded.first_id), last_id = max(last_id, excluded.last_id),
-          first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)`)
-      .run(bound === undefined ? {} : { bound });
-  }
 }
 
 /** Each signals table and its view, which spells out the names and codes sender_hours keys by. */
